@@ -1,0 +1,104 @@
+/**
+ * Flag parsing for every `lanecar` command: `--flag value`, `--flag=value`, repeated flags, short
+ * aliases, and an environment variable for each flag (`--pod-labels` ↔ `LANECAR_POD_LABELS`).
+ * Flags on the command line win over the environment.
+ */
+
+export interface FlagSpec {
+  /** Long name without dashes, e.g. `pod-labels`. */
+  name: string;
+  short?: string;
+  /** Takes no value. */
+  boolean?: boolean;
+  /** May be given several times (and, from the environment, comma- or space-separated). */
+  multiple?: boolean;
+  default?: string;
+  help: string;
+}
+
+export class UsageError extends Error {
+  readonly code = "LANECAR_USAGE";
+}
+
+export interface ParsedArgs {
+  flags: Map<string, string[]>;
+  positionals: string[];
+}
+
+export function envName(flag: string): string {
+  return `LANECAR_${flag.toUpperCase().replace(/-/g, "_")}`;
+}
+
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
+  const flags = new Map<string, string[]>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    let spec: FlagSpec | undefined;
+    let inline: string | undefined;
+    if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+      inline = eq >= 0 ? a.slice(eq + 1) : undefined;
+      spec = byName.get(name);
+      if (!spec) throw new UsageError(`unknown flag --${name}`);
+    } else if (a.startsWith("-") && a.length > 1) {
+      spec = byShort.get(a.slice(1));
+      if (!spec) throw new UsageError(`unknown flag ${a}`);
+    } else {
+      positionals.push(a);
+      continue;
+    }
+    let value: string;
+    if (spec.boolean) {
+      if (inline !== undefined && !["true", "false"].includes(inline)) throw new UsageError(`--${spec.name} takes no value`);
+      value = inline ?? "true";
+    } else if (inline !== undefined) value = inline;
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new UsageError(`--${spec.name} needs a value`);
+      value = next;
+      i++;
+    }
+    const list = flags.get(spec.name) ?? [];
+    if (!spec.multiple && list.length > 0) throw new UsageError(`--${spec.name} given twice`);
+    list.push(value);
+    flags.set(spec.name, list);
+  }
+  for (const s of specs) {
+    if (flags.has(s.name)) continue;
+    const fromEnv = env[envName(s.name)];
+    if (fromEnv !== undefined && fromEnv !== "") {
+      flags.set(s.name, s.multiple && !s.name.startsWith("header") ? fromEnv.split(/[\s,]+/).filter(Boolean) : [fromEnv]);
+    } else if (s.default !== undefined) flags.set(s.name, [s.default]);
+  }
+  return { flags, positionals };
+}
+
+export function one(a: ParsedArgs, name: string): string | undefined {
+  return a.flags.get(name)?.[0];
+}
+
+export function all(a: ParsedArgs, name: string): string[] {
+  return a.flags.get(name) ?? [];
+}
+
+export function bool(a: ParsedArgs, name: string): boolean {
+  return one(a, name) === "true";
+}
+
+export function usage(command: string, synopsis: string, specs: readonly FlagSpec[]): string {
+  const lines = [`usage: lanecar ${command} ${synopsis}`, ""];
+  for (const s of specs) {
+    const left = `  ${s.short ? `-${s.short}, ` : ""}--${s.name}${s.boolean ? "" : " VALUE"}`;
+    const def = s.default !== undefined ? ` (default ${s.default})` : "";
+    lines.push(`${left.padEnd(30)} ${s.help}${def}  [${envName(s.name)}]`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,103 @@
+/** `lanecar explain`: where a request from a pod goes, and why. */
+import { ConfigSnapshot, ExplainInputError, type Explanation, explain, formatDiagnostic, loadSnapshot } from "@lanecar/core";
+import { all, bool, type FlagSpec, one, parseArgs, UsageError, usage } from "../args.js";
+import type { Io } from "../io.js";
+import { loadPodLabels } from "../pod-labels.js";
+
+const FLAGS: FlagSpec[] = [
+  { name: "config", short: "c", multiple: true, help: "config file or directory (repeatable)" },
+  { name: "request", short: "r", help: 'request line, e.g. "GET http://reviews:9080/reviews/0"' },
+  { name: "header", short: "H", multiple: true, help: 'request header "name: value" (repeatable)' },
+  { name: "namespace", short: "n", default: "default", help: "namespace of the calling pod" },
+  { name: "pod-labels", help: "labels of the calling pod, k=v,k=v" },
+  { name: "pod-labels-file", help: 'labels of the calling pod, downward-API file of key="value" lines' },
+  { name: "gateway", help: "explain as a request arriving at this gateway (name or ns/name) instead of a sidecar outbound call" },
+  { name: "json", boolean: true, help: "print one JSON object" },
+  { name: "help", short: "h", boolean: true, help: "show this help" },
+];
+
+function parseHeaders(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of list) {
+    const colon = h.indexOf(":");
+    if (colon <= 0) throw new UsageError(`header "${h}" is not "name: value"`);
+    const name = h.slice(0, colon).trim().toLowerCase();
+    const value = h.slice(colon + 1).trim();
+    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
+  }
+  return out;
+}
+
+function hs(x: { host: string; subset: string | undefined } | null): string {
+  if (!x) return "-";
+  return x.subset === undefined ? x.host : `${x.host} (subset ${x.subset})`;
+}
+
+function text(e: Explanation): string {
+  const lines = [
+    `host:        ${e.host}`,
+    `labels:      ${Object.entries(e.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "(none)"}`,
+    `rule:        ${e.rule ?? "(none)"}`,
+    `destination: ${hs(e.destination)}`,
+    `fallback:    ${e.fallback ? `${e.fallback.reason}: ${hs(e.fallback.from)} -> ${hs(e.fallback.to)}` : "none"}`,
+    `result:      ${e.status === null ? "proxied" : `${e.status}${e.flag ? ` ${e.flag}` : ""}`} (${e.action})`,
+    "endpoints:",
+    ...(e.endpoints.length === 0
+      ? ["  (none)"]
+      : e.endpoints.map(
+          (ep) =>
+            `  ${ep.address}:${ep.port}  ${Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(",")}${ep.available ? "" : "  (unavailable)"}`,
+        )),
+    "why:",
+    ...e.reasons.map((r) => `  - ${r}`),
+  ];
+  return lines.join("\n");
+}
+
+export async function explainCommand(argv: string[], io: Io): Promise<number> {
+  const args = parseArgs(argv, FLAGS, io.env);
+  if (bool(args, "help")) {
+    io.out(usage("explain", "--config PATH... --request \"GET http://host:port/path\" [-H 'k: v']...", FLAGS));
+    return 0;
+  }
+  const config = [...all(args, "config"), ...args.positionals];
+  const request = one(args, "request");
+  if (config.length === 0 || !request) {
+    throw new UsageError("explain needs --config PATH and --request \"METHOD URL\"");
+  }
+  const namespace = one(args, "namespace") ?? "default";
+  const podLabels = loadPodLabels(one(args, "pod-labels"), one(args, "pod-labels-file"));
+  const headers = parseHeaders(all(args, "header"));
+  const { snapshot, diagnostics } = loadSnapshot(config, { namespace });
+  if (!snapshot) {
+    for (const d of diagnostics) if (d.severity === "error") io.err(formatDiagnostic(d));
+    return 1;
+  }
+  const gw = one(args, "gateway");
+  const context = gw ? ConfigSnapshot.gatewayContext(gw, namespace) : "mesh";
+  if (gw && !snapshot.gateway(context)) throw new UsageError(`Gateway ${context} is not defined in the config`);
+  let e: Explanation;
+  try {
+    e = explain(snapshot, { request, headers, namespace, podLabels, context });
+  } catch (err) {
+    if (err instanceof ExplainInputError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (bool(args, "json")) {
+    io.out(
+      JSON.stringify({
+        host: e.host,
+        rule: e.rule,
+        labels: e.labels,
+        destination: e.destination,
+        fallback: e.fallback,
+        endpoints: e.endpoints,
+        action: e.action,
+        status: e.status,
+        flag: e.flag,
+        reasons: e.reasons,
+      }),
+    );
+  } else io.out(text(e));
+  return 0;
+}

@@ -1,0 +1,189 @@
+/**
+ * The service registry of one snapshot: services from ServiceEntries, their instances (inline
+ * endpoints or WorkloadEntries picked by `workloadSelector`), probes from WorkloadGroups, and the
+ * DestinationRules that cut them into subsets. Subsets resolve to clusters on demand, cached.
+ */
+import { fqdn, HostIndex } from "../hosts.js";
+import { LOCAL_LABEL } from "../label/value-from.js";
+import { labelSelectorMatches } from "../label/resolver.js";
+import type { DestinationRuleSpec, Probe, ServiceEntrySpec, ServicePort, WorkloadEntrySpec, WorkloadGroupSpec } from "../resources/types.js";
+import { Cluster, mergePolicy, type Service } from "./cluster.js";
+import { type Endpoint, endpointKey } from "./endpoint.js";
+
+interface Instance {
+  spec: WorkloadEntrySpec;
+  origin: string;
+  probe: Probe | undefined;
+}
+
+interface ServiceRecord {
+  service: Service;
+  instances: Instance[];
+  /** Names a `$label` value may select: DestinationRule subsets and ASM_TRAFFIC_TAG values. */
+  lanes: Set<string>;
+}
+
+export interface Named<S> {
+  id: string;
+  namespace: string;
+  name: string;
+  spec: S;
+}
+
+export interface ResolvedDestinationRule {
+  id: string;
+  namespace: string;
+  spec: DestinationRuleSpec;
+}
+
+const EMPTY: readonly Endpoint[] = Object.freeze([]);
+
+export class ServiceRegistry {
+  private readonly services = new Map<string, ServiceRecord>();
+  private readonly rules = new HostIndex<ResolvedDestinationRule>();
+  private readonly clusters = new Map<string, Cluster>();
+
+  constructor(input: {
+    serviceEntries: readonly Named<ServiceEntrySpec>[];
+    workloadEntries: readonly Named<WorkloadEntrySpec>[];
+    workloadGroups: readonly Named<WorkloadGroupSpec>[];
+    destinationRules: readonly Named<DestinationRuleSpec>[];
+  }) {
+    const probeFor = (ns: string, labels: Record<string, string>): Probe | undefined => {
+      for (const g of input.workloadGroups) {
+        if (g.namespace !== ns || !g.spec.probe) continue;
+        if (Object.keys(g.spec.labels).length > 0 && labelSelectorMatches(g.spec.labels, labels)) return g.spec.probe;
+      }
+      return undefined;
+    };
+    for (const se of input.serviceEntries) {
+      const instances: Instance[] = [];
+      if (se.spec.workloadSelector) {
+        for (const we of input.workloadEntries) {
+          if (we.namespace === se.namespace && labelSelectorMatches(se.spec.workloadSelector, we.spec.labels)) {
+            instances.push({ spec: we.spec, origin: we.id, probe: probeFor(we.namespace, we.spec.labels) });
+          }
+        }
+      } else {
+        for (const ep of se.spec.endpoints) instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
+      }
+      for (const h of se.spec.hosts) {
+        const host = fqdn(h, se.namespace);
+        const existing = this.services.get(host);
+        if (existing) {
+          existing.instances.push(...instances);
+          continue;
+        }
+        this.services.set(host, {
+          service: { host, namespace: se.namespace, ports: se.spec.ports, location: se.spec.location, origin: se.id },
+          instances: [...instances],
+          lanes: new Set(),
+        });
+      }
+    }
+    for (const dr of input.destinationRules) {
+      this.rules.set(fqdn(dr.spec.host, dr.namespace), { id: dr.id, namespace: dr.namespace, spec: dr.spec });
+    }
+    for (const rec of this.services.values()) {
+      for (const i of rec.instances) {
+        const lane = i.spec.labels[LOCAL_LABEL];
+        if (lane) rec.lanes.add(lane);
+      }
+      const dr = this.rules.get(rec.service.host);
+      for (const s of dr?.spec.subsets ?? []) rec.lanes.add(s.name);
+    }
+  }
+
+  service(host: string): Service | undefined {
+    return this.services.get(host)?.service;
+  }
+
+  hasService(host: string): boolean {
+    return this.services.has(host);
+  }
+
+  allServices(): Service[] {
+    return [...this.services.values()].map((r) => r.service);
+  }
+
+  destinationRule(host: string): ResolvedDestinationRule | undefined {
+    return this.rules.get(host);
+  }
+
+  /** Is `subset` defined for `host` by a DestinationRule? */
+  hasSubset(host: string, subset: string): boolean {
+    return this.rules.get(host)?.spec.subsets.some((s) => s.name === subset) ?? false;
+  }
+
+  /** The service port a request to `port` uses: the declared one, else the only one. */
+  servicePort(service: Service, port: number | undefined): ServicePort | undefined {
+    if (port !== undefined) {
+      const p = service.ports.find((sp) => sp.number === port);
+      if (p) return p;
+    }
+    return service.ports.length === 1 || port === undefined ? service.ports[0] : undefined;
+  }
+
+  /**
+   * The cluster for (host, port, subset). Subset `undefined` = every instance. A subset name the
+   * DestinationRule defines selects by its labels; otherwise (for `$label` values) a name that is
+   * some instance's ASM_TRAFFIC_TAG selects those instances; any other name selects nothing.
+   */
+  cluster(host: string, port: number | undefined, subset: string | undefined): Cluster | undefined {
+    const rec = this.services.get(host);
+    if (!rec) return undefined;
+    const sp = this.servicePort(rec.service, port);
+    if (!sp) return undefined;
+    // Every unknown lane shares one empty cluster per port, so client-chosen values cannot grow memory.
+    const known = subset === undefined || rec.lanes.has(subset);
+    const key = known ? `${host}|${sp.number}|${subset ?? ""}` : `${host}|${sp.number}|\0`;
+    const hit = this.clusters.get(key);
+    if (hit) return hit;
+    const dr = this.rules.get(host);
+    let policy = dr?.spec.trafficPolicy ?? {};
+    let selector: Record<string, string> | undefined;
+    if (!known) {
+      const empty = new Cluster(rec.service, sp, "", EMPTY, policy);
+      this.clusters.set(key, empty);
+      return empty;
+    }
+    if (subset !== undefined) {
+      const def = dr?.spec.subsets.find((s) => s.name === subset);
+      if (def) {
+        selector = def.labels;
+        policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy);
+      } else selector = { [LOCAL_LABEL]: subset };
+    }
+    const endpoints: Endpoint[] = [];
+    for (const i of rec.instances) {
+      if (selector && !labelSelectorMatches(selector, i.spec.labels)) continue;
+      const port = i.spec.ports[sp.name] ?? sp.targetPort ?? sp.number;
+      endpoints.push(
+        Object.freeze({
+          key: endpointKey(i.spec.address, port),
+          address: i.spec.address,
+          port,
+          labels: i.spec.labels,
+          weight: i.spec.weight,
+          probe: i.probe,
+          origin: i.origin,
+        }),
+      );
+    }
+    const cluster = new Cluster(rec.service, sp, subset, Object.freeze(endpoints), policy);
+    this.clusters.set(key, cluster);
+    return cluster;
+  }
+
+  /** Every endpoint of every service once (health checking walks this). */
+  allEndpoints(): Endpoint[] {
+    const seen = new Map<string, Endpoint>();
+    for (const rec of this.services.values()) {
+      for (const sp of rec.service.ports) {
+        const c = this.cluster(rec.service.host, sp.number, undefined);
+        for (const ep of c?.endpoints ?? []) if (!seen.has(ep.key)) seen.set(ep.key, ep);
+      }
+    }
+    return [...seen.values()];
+  }
+}

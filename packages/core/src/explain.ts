@@ -1,0 +1,154 @@
+/**
+ * "Why did this request go there": resolves labels, routes and walks fallback for one request as
+ * an outbound call from a given pod (or as a request arriving at a gateway), and returns the
+ * decision with human-readable reasons. Used by `lanecar explain` and the admin API.
+ */
+import { ALL_AVAILABLE, type Availability } from "./endpoint/endpoint.js";
+import { splitAuthority } from "./hosts.js";
+import { type CorrelationLookup, type Direction, type HeaderGetter } from "./label/resolver.js";
+import { headerGetter, type RouteRequest } from "./route/request.js";
+import type { HostSubset, RouteDecision } from "./route/router.js";
+import type { ConfigSnapshot } from "./snapshot.js";
+
+export interface ExplainInput {
+  /** `METHOD URL` (`GET http://reviews:9080/reviews/0`) or just a URL (GET). */
+  request: string;
+  headers?: Readonly<Record<string, string>>;
+  namespace?: string;
+  podLabels?: Readonly<Record<string, string>>;
+  /** `mesh` (default: an outbound call from the pod) or a gateway `ns/name`. */
+  context?: string;
+  availability?: Availability;
+  correlation?: CorrelationLookup;
+  rand?: () => number;
+}
+
+export interface ExplainedEndpoint {
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+  available: boolean;
+}
+
+export interface Explanation {
+  host: string;
+  rule: string | null;
+  labels: Record<string, string>;
+  destination: HostSubset | null;
+  fallback: null | { reason: string; from: HostSubset; to: HostSubset };
+  endpoints: ExplainedEndpoint[];
+  /** What Lanecar does: route, redirect, direct response, or answer itself. */
+  action: string;
+  /** Status Lanecar itself answers with (404 NR, 503 UH, redirect/direct codes); null when proxied. */
+  status: number | null;
+  flag: string | null;
+  reasons: string[];
+}
+
+export class ExplainInputError extends Error {
+  readonly code = "LANECAR_EXPLAIN_INPUT";
+}
+
+/** Parses `METHOD URL` into a route request. */
+export function parseRequestLine(line: string, header: HeaderGetter): RouteRequest {
+  const parts = line.trim().split(/\s+/);
+  const [method, target] = parts.length >= 2 ? [parts[0]!.toUpperCase(), parts[1]!] : ["GET", parts[0] ?? ""];
+  if (!/^[A-Z]+$/.test(method)) throw new ExplainInputError(`"${method}" is not an HTTP method`);
+  let url: URL;
+  if (target.startsWith("/")) {
+    const host = header("host");
+    if (!host) throw new ExplainInputError(`origin-form target "${target}" needs a Host header (-H "host: reviews:9080")`);
+    url = new URL(`http://${host}${target}`);
+  } else {
+    try {
+      url = new URL(/^[a-z]+:\/\//i.test(target) ? target : `http://${target}`);
+    } catch {
+      throw new ExplainInputError(`"${target}" is not a URL such as http://reviews:9080/reviews/0`);
+    }
+  }
+  const scheme = url.protocol.replace(":", "");
+  const authority = url.host;
+  const { port } = splitAuthority(authority);
+  return {
+    method,
+    path: `${url.pathname}${url.search}`,
+    authority,
+    scheme,
+    port: port ?? (scheme === "https" ? 443 : 80),
+    header,
+  };
+}
+
+function describe(hs: HostSubset | undefined | null): string {
+  if (!hs) return "-";
+  return hs.subset === undefined ? hs.host : `${hs.host} subset ${hs.subset}`;
+}
+
+export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanation {
+  const namespace = input.namespace ?? "default";
+  const podLabels = input.podLabels ?? {};
+  const context = input.context ?? "mesh";
+  const avail = input.availability ?? ALL_AVAILABLE;
+  const header = headerGetter(input.headers ?? {});
+  const req = parseRequestLine(input.request, header);
+  const direction: Direction = context === "mesh" ? "outbound" : "inbound";
+  const resolver = snapshot.labelResolver(namespace, podLabels);
+  const resolved = resolver.resolve(direction, header, podLabels, input.correlation);
+  const reasons: string[] = [];
+  for (const def of resolver.labels) {
+    const v = resolved.values[def.name];
+    reasons.push(
+      v === undefined
+        ? `label ${def.name}: no valueFrom source gave a valid value (${def.raw.join(", ")})`
+        : `label ${def.name}=${v} from ${resolved.from[def.name]} (${def.origin})`,
+    );
+  }
+  if (resolved.invalid > 0) reasons.push(`${resolved.invalid} invalid label value(s) ignored`);
+  const d: RouteDecision = snapshot.router(context).route(req, { gateway: context, namespace, podLabels }, resolved.values, avail, input.rand);
+  const out: Explanation = {
+    host: d.host,
+    rule: d.rule,
+    labels: resolved.values,
+    destination: d.destination ?? null,
+    fallback: d.fallback ? { reason: d.fallback.reason, from: d.fallback.from, to: d.fallback.to } : null,
+    endpoints: (d.cluster?.endpoints ?? []).map((e) => ({
+      address: e.address,
+      port: e.port,
+      labels: { ...e.labels },
+      available: avail.isAvailable(e),
+    })),
+    action: d.kind,
+    status: null,
+    flag: d.flag || null,
+    reasons,
+  };
+  if (d.kind === "noroute") {
+    out.status = 404;
+    reasons.push(d.rule ? `route ${d.rule} has no usable destination` : `no VirtualService rule or service matches host ${d.host}`);
+    return out;
+  }
+  reasons.push(d.rule ? `matched rule ${d.rule}` : `no VirtualService for ${d.host}: all its endpoints`);
+  if (d.kind === "redirect") {
+    out.status = d.route!.spec.redirect!.redirectCode;
+    reasons.push(`redirect (${out.status})`);
+    return out;
+  }
+  if (d.kind === "direct") {
+    out.status = d.route!.spec.directResponse!.status;
+    reasons.push(`direct response (${out.status})`);
+    return out;
+  }
+  reasons.push(`destination ${describe(d.destination)}`);
+  if (d.fallback) {
+    reasons.push(`fallback (${d.fallback.reason}): ${describe(d.fallback.from)} → ${describe(d.fallback.to)}`);
+  }
+  if (!d.healthy) {
+    out.status = 503;
+    reasons.push(
+      d.cluster && d.cluster.endpoints.length > 0 ? "no available endpoint: 503 UH" : "no instance and no fallback for it: 503 UH",
+    );
+  } else {
+    reasons.push(`${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`);
+  }
+  return out;
+}

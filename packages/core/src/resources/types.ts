@@ -1,0 +1,264 @@
+/**
+ * Normalized resource specs: what validation produces from raw YAML. Only fields Lanecar acts on
+ * are kept; durations are milliseconds; hosts are kept as written (FQDN expansion happens at
+ * compile time, see hosts.ts).
+ */
+
+export type StringMatch =
+  | { kind: "exact"; value: string }
+  | { kind: "prefix"; value: string }
+  | { kind: "regex"; value: string }
+  /** `{}`: the header / query parameter is present, whatever its value. */
+  | { kind: "present" };
+
+export interface MatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  scheme?: StringMatch;
+  method?: StringMatch;
+  authority?: StringMatch;
+  /** Lower-cased header name → match. */
+  headers: [string, StringMatch][];
+  withoutHeaders: [string, StringMatch][];
+  queryParams: [string, StringMatch][];
+  ignoreUriCase: boolean;
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
+}
+
+export interface HeaderOps {
+  set: [string, string][];
+  add: [string, string][];
+  remove: string[];
+}
+
+export interface Headers {
+  request?: HeaderOps;
+  response?: HeaderOps;
+}
+
+export interface PortSelector {
+  number: number;
+}
+
+export interface FallbackTarget {
+  host: string;
+  subset?: string;
+  port?: PortSelector;
+  fallback?: Fallback;
+}
+
+export interface Fallback {
+  /** Which failures trigger it. */
+  noinstances: boolean;
+  noavailabled: boolean;
+  target: FallbackTarget;
+}
+
+export interface Destination {
+  host: string;
+  /** A subset name, or `$label` template. */
+  subset?: string;
+  port?: PortSelector;
+}
+
+export interface RouteDestination {
+  destination: Destination;
+  weight: number;
+  headers?: Headers;
+  fallback?: Fallback;
+}
+
+export interface HTTPRetry {
+  attempts: number;
+  perTryTimeoutMs?: number;
+  retryOn: string[];
+}
+
+export interface HTTPFaultInjection {
+  delay?: { fixedDelayMs: number; percentage: number };
+  abort?: { httpStatus: number; percentage: number };
+}
+
+export interface HTTPRewrite {
+  uri?: string;
+  authority?: string;
+  uriRegexRewrite?: { match: string; rewrite: string };
+}
+
+export interface HTTPRedirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT";
+  scheme?: string;
+  redirectCode: number;
+}
+
+export interface HTTPDirectResponse {
+  status: number;
+  body?: string;
+}
+
+export interface Mirror {
+  destination: Destination;
+  /** 0..100 */
+  percentage: number;
+}
+
+export interface HTTPRoute {
+  name?: string;
+  match: MatchRequest[];
+  route: RouteDestination[];
+  redirect?: HTTPRedirect;
+  directResponse?: HTTPDirectResponse;
+  rewrite?: HTTPRewrite;
+  timeoutMs?: number;
+  retries?: HTTPRetry;
+  fault?: HTTPFaultInjection;
+  mirrors: Mirror[];
+  headers?: Headers;
+}
+
+export interface VirtualServiceSpec {
+  hosts: string[];
+  gateways: string[];
+  http: HTTPRoute[];
+}
+
+export type SimpleLB = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "PASSTHROUGH";
+
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttlMs?: number };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+}
+
+export interface LoadBalancerSettings {
+  simple?: SimpleLB;
+  consistentHash?: ConsistentHashLB;
+}
+
+export interface ConnectionPoolSettings {
+  maxConnections?: number;
+  connectTimeoutMs?: number;
+  http1MaxPendingRequests?: number;
+  http2MaxRequests?: number;
+  maxRequestsPerConnection?: number;
+  maxRetries?: number;
+  idleTimeoutMs?: number;
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors: number;
+  consecutiveGatewayErrors: number;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent: number;
+}
+
+export interface TrafficPolicy {
+  loadBalancer?: LoadBalancerSettings;
+  connectionPool?: ConnectionPoolSettings;
+  outlierDetection?: OutlierDetection;
+}
+
+export interface Subset {
+  name: string;
+  labels: Record<string, string>;
+  trafficPolicy?: TrafficPolicy;
+}
+
+export interface DestinationRuleSpec {
+  host: string;
+  trafficPolicy?: TrafficPolicy;
+  subsets: Subset[];
+}
+
+export interface ServicePort {
+  number: number;
+  name: string;
+  protocol: string;
+  targetPort?: number;
+}
+
+export interface WorkloadEntrySpec {
+  address: string;
+  ports: Record<string, number>;
+  labels: Record<string, string>;
+  weight: number;
+}
+
+export interface ServiceEntrySpec {
+  hosts: string[];
+  ports: ServicePort[];
+  location: "MESH_EXTERNAL" | "MESH_INTERNAL";
+  resolution: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
+  endpoints: WorkloadEntrySpec[];
+  workloadSelector?: Record<string, string>;
+}
+
+export interface Probe {
+  path: string;
+  port: number;
+  host?: string;
+  scheme: "HTTP" | "HTTPS";
+  headers: [string, string][];
+  initialDelayMs: number;
+  periodMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+}
+
+export interface WorkloadGroupSpec {
+  labels: Record<string, string>;
+  probe?: Probe;
+}
+
+export interface GatewayServer {
+  port: { number: number; name?: string; protocol: string };
+  hosts: string[];
+  name?: string;
+}
+
+export interface GatewaySpec {
+  selector: Record<string, string>;
+  servers: GatewayServer[];
+}
+
+/** A parsed `valueFrom` entry (see label/value-from.ts). */
+export type ValueSource =
+  | { fn: "inboundHeader"; header: string }
+  | { fn: "outboundHeader"; header: string }
+  | { fn: "externalInboundHeader"; ctx: string; header: string }
+  | { fn: "context"; ctx: string }
+  | { fn: "podLabel"; label: string }
+  | { fn: "baggage"; key: string };
+
+export interface TrafficLabelRule {
+  labels: { name: string; valueFrom: ValueSource[]; raw: string[] }[];
+  attachTo: string[];
+  protocols: string;
+}
+
+export interface TrafficLabelSpec {
+  workloadSelector?: Record<string, string>;
+  rules: TrafficLabelRule[];
+}
+
+export interface KindSpecs {
+  VirtualService: VirtualServiceSpec;
+  DestinationRule: DestinationRuleSpec;
+  ServiceEntry: ServiceEntrySpec;
+  WorkloadEntry: WorkloadEntrySpec;
+  WorkloadGroup: WorkloadGroupSpec;
+  Gateway: GatewaySpec;
+  TrafficLabel: TrafficLabelSpec;
+}
+
+export type KindName = keyof KindSpecs;

@@ -1,0 +1,132 @@
+/**
+ * A config snapshot: one validated config compiled for serving. Immutable as far as config goes:
+ * a change builds a new snapshot and the proxy swaps one reference; requests in flight keep the
+ * snapshot they started with. Routers (one per listener context) and label resolvers (one per
+ * workload) are built on first use and cached.
+ */
+import { createHash } from "node:crypto";
+import { type Diagnostic, hasErrors } from "./diagnostics.js";
+import { ServiceRegistry } from "./endpoint/registry.js";
+import { fqdn, hostMatches } from "./hosts.js";
+import { type LabelResolver, resolverFor } from "./label/resolver.js";
+import { readConfigTexts } from "./resources/load-files.js";
+import type { ConfigText } from "./resources/source.js";
+import type { KindName } from "./resources/types.js";
+import { type LoadOptions, loadResources, type ValidResource } from "./resources/validate.js";
+import { buildRouteTables, qualifyGateway } from "./route/route-table.js";
+import { Router } from "./route/router.js";
+
+export interface BuildResult {
+  /** Present only when there is no error. */
+  snapshot: ConfigSnapshot | undefined;
+  diagnostics: Diagnostic[];
+}
+
+export class ConfigSnapshot {
+  readonly registry: ServiceRegistry;
+  private readonly routers = new Map<string, Router>();
+  private readonly resolvers = new Map<string, LabelResolver>();
+
+  constructor(
+    readonly version: string,
+    readonly files: readonly string[],
+    readonly resources: readonly ValidResource[],
+    readonly warnings: readonly Diagnostic[],
+  ) {
+    this.registry = new ServiceRegistry({
+      serviceEntries: this.ofKind("ServiceEntry"),
+      workloadEntries: this.ofKind("WorkloadEntry"),
+      workloadGroups: this.ofKind("WorkloadGroup"),
+      destinationRules: this.ofKind("DestinationRule"),
+    });
+  }
+
+  ofKind<K extends KindName>(kind: K): ValidResource<K>[] {
+    return this.resources.filter((r) => r.kind === kind) as ValidResource<K>[];
+  }
+
+  /** Router for `mesh` (sidecars) or a gateway context `ns/name`. */
+  router(context = "mesh"): Router {
+    let r = this.routers.get(context);
+    if (!r) {
+      let vss = this.ofKind("VirtualService");
+      if (context !== "mesh") {
+        const gw = this.gateway(context);
+        const serverHosts = gw ? gw.spec.servers.flatMap((s) => s.hosts) : [];
+        // A gateway serves the VirtualService hosts its servers admit (`*`, `ns/*`, `*/host`, `host`).
+        vss = vss.map((vs) => ({
+          ...vs,
+          spec: {
+            ...vs.spec,
+            hosts: vs.spec.hosts.filter((h) =>
+              serverHosts.some((sh) => {
+                const [ns, pattern] = sh.includes("/") ? (sh.split("/", 2) as [string, string]) : ["*", sh];
+                if (ns !== "*" && ns !== "." && ns !== vs.namespace) return false;
+                return pattern === "*" || hostMatches(pattern, h) || h === pattern;
+              }),
+            ),
+          },
+        }));
+      }
+      r = new Router(context, buildRouteTables(vss, context), this.registry);
+      this.routers.set(context, r);
+    }
+    return r;
+  }
+
+  /** The Gateway resource named `ns/name`. */
+  gateway(qualified: string): ValidResource<"Gateway"> | undefined {
+    return this.ofKind("Gateway").find((g) => `${g.namespace}/${g.name}` === qualified);
+  }
+
+  /** Qualifies a `--gateway` value (`name` or `ns/name`) against `namespace`. */
+  static gatewayContext(name: string, namespace: string): string {
+    return qualifyGateway(name, namespace);
+  }
+
+  /** The label resolver for a workload (TrafficLabels of its namespace matching its pod labels). */
+  labelResolver(namespace: string, podLabels: Readonly<Record<string, string>>): LabelResolver {
+    const key = `${namespace}\0${Object.entries(podLabels)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",")}`;
+    let r = this.resolvers.get(key);
+    if (!r) {
+      r = resolverFor(this.ofKind("TrafficLabel"), namespace, podLabels);
+      this.resolvers.set(key, r);
+    }
+    return r;
+  }
+
+  /** Is `host` a `MESH_EXTERNAL` service (egress: lane labels are not sent there)? */
+  isExternal(host: string, namespace = "default"): boolean {
+    return this.registry.service(fqdn(host, namespace))?.location === "MESH_EXTERNAL";
+  }
+}
+
+function versionOf(texts: readonly ConfigText[]): string {
+  const h = createHash("sha256");
+  for (const t of texts) h.update(t.file).update("\0").update(t.text).update("\0");
+  return h.digest("hex").slice(0, 12);
+}
+
+/** Validates and compiles config texts. */
+export function buildSnapshot(texts: readonly ConfigText[], opts: LoadOptions = {}): BuildResult {
+  const { resources, diagnostics, files } = loadResources(texts, opts);
+  if (hasErrors(diagnostics)) return { snapshot: undefined, diagnostics };
+  return {
+    snapshot: new ConfigSnapshot(versionOf(texts), files, resources, diagnostics),
+    diagnostics,
+  };
+}
+
+/** Reads config paths (files or directories) and builds a snapshot. */
+export function loadSnapshot(paths: readonly string[], opts: LoadOptions = {}): BuildResult {
+  const { texts, diagnostics: io } = readConfigTexts(paths);
+  if (hasErrors(io)) {
+    const { diagnostics } = loadResources(texts, opts);
+    return { snapshot: undefined, diagnostics: [...io, ...diagnostics] };
+  }
+  const r = buildSnapshot(texts, opts);
+  return { snapshot: r.snapshot, diagnostics: [...io, ...r.diagnostics] };
+}
