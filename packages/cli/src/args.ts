@@ -29,7 +29,11 @@ export function envName(flag: string): string {
   return `LANECAR_${flag.toUpperCase().replace(/-/g, "_")}`;
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  specs: readonly FlagSpec[],
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedArgs {
   const byName = new Map(specs.map((s) => [s.name, s]));
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const flags = new Map<string, string[]>();
@@ -57,7 +61,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], e
     }
     let value: string;
     if (spec.boolean) {
-      if (inline !== undefined && !["true", "false"].includes(inline)) throw new UsageError(`--${spec.name} takes no value`);
+      if (inline !== undefined && !["true", "false"].includes(inline))
+        throw new UsageError(`--${spec.name} takes no value`);
       value = inline ?? "true";
     } else if (inline !== undefined) value = inline;
     else {
@@ -75,7 +80,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], e
     if (flags.has(s.name)) continue;
     const fromEnv = env[envName(s.name)];
     if (fromEnv !== undefined && fromEnv !== "") {
-      flags.set(s.name, s.multiple && !s.name.startsWith("header") ? fromEnv.split(/[\s,]+/).filter(Boolean) : [fromEnv]);
+      flags.set(
+        s.name,
+        s.multiple && !s.name.startsWith("header") ? fromEnv.split(/[\s,]+/).filter(Boolean) : [fromEnv],
+      );
     } else if (s.default !== undefined) flags.set(s.name, [s.default]);
   }
   return { flags, positionals };

@@ -41,7 +41,8 @@ export function parsePodLabelsFile(text: string, file = "pod labels file"): Reco
 }
 
 export function loadPodLabels(inline: string | undefined, file: string | undefined): Record<string, string> {
-  if (inline !== undefined && file !== undefined) throw new UsageError("give --pod-labels or --pod-labels-file, not both");
+  if (inline !== undefined && file !== undefined)
+    throw new UsageError("give --pod-labels or --pod-labels-file, not both");
   if (file !== undefined) {
     let text: string;
     try {

@@ -48,7 +48,12 @@ export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
 export class ConfigError extends Error {
   readonly code = "LANECAR_CONFIG_INVALID";
   constructor(readonly diagnostics: Diagnostic[]) {
-    super(diagnostics.filter((d) => d.severity === "error").map(formatDiagnostic).join("\n"));
+    super(
+      diagnostics
+        .filter((d) => d.severity === "error")
+        .map(formatDiagnostic)
+        .join("\n"),
+    );
     this.name = "ConfigError";
   }
 }

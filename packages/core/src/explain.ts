@@ -5,7 +5,7 @@
  */
 import { ALL_AVAILABLE, type Availability } from "./endpoint/endpoint.js";
 import { splitAuthority } from "./hosts.js";
-import { type CorrelationLookup, type Direction, type HeaderGetter } from "./label/resolver.js";
+import type { CorrelationLookup, Direction, HeaderGetter } from "./label/resolver.js";
 import { headerGetter, type RouteRequest } from "./route/request.js";
 import type { HostSubset, RouteDecision } from "./route/router.js";
 import type { ConfigSnapshot } from "./snapshot.js";
@@ -57,7 +57,10 @@ export function parseRequestLine(line: string, header: HeaderGetter): RouteReque
   let url: URL;
   if (target.startsWith("/")) {
     const host = header("host");
-    if (!host) throw new ExplainInputError(`origin-form target "${target}" needs a Host header (-H "host: reviews:9080")`);
+    if (!host)
+      throw new ExplainInputError(
+        `origin-form target "${target}" needs a Host header (-H "host: reviews:9080")`,
+      );
     url = new URL(`http://${host}${target}`);
   } else {
     try {
@@ -104,7 +107,9 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
     );
   }
   if (resolved.invalid > 0) reasons.push(`${resolved.invalid} invalid label value(s) ignored`);
-  const d: RouteDecision = snapshot.router(context).route(req, { gateway: context, namespace, podLabels }, resolved.values, avail, input.rand);
+  const d: RouteDecision = snapshot
+    .router(context)
+    .route(req, { gateway: context, namespace, podLabels }, resolved.values, avail, input.rand);
   const out: Explanation = {
     host: d.host,
     rule: d.rule,
@@ -124,7 +129,11 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
   };
   if (d.kind === "noroute") {
     out.status = 404;
-    reasons.push(d.rule ? `route ${d.rule} has no usable destination` : `no VirtualService rule or service matches host ${d.host}`);
+    reasons.push(
+      d.rule
+        ? `route ${d.rule} has no usable destination`
+        : `no VirtualService rule or service matches host ${d.host}`,
+    );
     return out;
   }
   reasons.push(d.rule ? `matched rule ${d.rule}` : `no VirtualService for ${d.host}: all its endpoints`);
@@ -140,15 +149,21 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
   }
   reasons.push(`destination ${describe(d.destination)}`);
   if (d.fallback) {
-    reasons.push(`fallback (${d.fallback.reason}): ${describe(d.fallback.from)} → ${describe(d.fallback.to)}`);
+    reasons.push(
+      `fallback (${d.fallback.reason}): ${describe(d.fallback.from)} → ${describe(d.fallback.to)}`,
+    );
   }
   if (!d.healthy) {
     out.status = 503;
     reasons.push(
-      d.cluster && d.cluster.endpoints.length > 0 ? "no available endpoint: 503 UH" : "no instance and no fallback for it: 503 UH",
+      d.cluster && d.cluster.endpoints.length > 0
+        ? "no available endpoint: 503 UH"
+        : "no instance and no fallback for it: 503 UH",
     );
   } else {
-    reasons.push(`${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`);
+    reasons.push(
+      `${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`,
+    );
   }
   return out;
 }

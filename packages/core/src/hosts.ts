@@ -65,7 +65,8 @@ export class HostIndex<T> {
   set(pattern: string, value: T): void {
     if (pattern === "*") this.any ??= value;
     else if (pattern.startsWith("*.")) {
-      if (!this.wildcards.some(([p]) => p === pattern)) {
+      // Stored without the `*`: compare suffix to suffix, so a repeated pattern keeps the first value.
+      if (!this.wildcards.some(([p]) => p === pattern.slice(1))) {
         this.wildcards.push([pattern.slice(1), value]);
         this.wildcards.sort((a, b) => b[0].length - a[0].length);
       }

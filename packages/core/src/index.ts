@@ -2,8 +2,14 @@
  * @lanecar/core — lane semantics with no sockets and no timers: config text in, decisions out.
  * Read in data-path order: resources → label → route → endpoint → explain.
  */
-export { ConfigError, type Diagnostic, formatDiagnostic, hasErrors, type Severity, sortDiagnostics } from "./diagnostics.js";
-export { Cluster, mergePolicy, type Service } from "./endpoint/cluster.js";
+export {
+  ConfigError,
+  type Diagnostic,
+  formatDiagnostic,
+  hasErrors,
+  type Severity,
+  sortDiagnostics,
+} from "./diagnostics.js";
 export {
   type Balancer,
   ConsistentHashBalancer,
@@ -12,11 +18,32 @@ export {
   RandomBalancer,
   RoundRobinBalancer,
 } from "./endpoint/balancer.js";
-export { ALL_AVAILABLE, type Availability, availabilityExcept, type Endpoint, endpointKey } from "./endpoint/endpoint.js";
+export { Cluster, mergePolicy, type Service } from "./endpoint/cluster.js";
+export {
+  ALL_AVAILABLE,
+  type Availability,
+  availabilityExcept,
+  type Endpoint,
+  endpointKey,
+} from "./endpoint/endpoint.js";
 export { hashKeyFor } from "./endpoint/hash-key.js";
 export { ServiceRegistry } from "./endpoint/registry.js";
-export { type ExplainedEndpoint, type ExplainInput, ExplainInputError, type Explanation, explain, parseRequestLine } from "./explain.js";
-export { CLUSTER_DOMAIN, fqdn, HostIndex, hostMatches, requestHostCandidates, splitAuthority } from "./hosts.js";
+export {
+  type ExplainedEndpoint,
+  type ExplainInput,
+  ExplainInputError,
+  type Explanation,
+  explain,
+  parseRequestLine,
+} from "./explain.js";
+export {
+  CLUSTER_DOMAIN,
+  fqdn,
+  HostIndex,
+  hostMatches,
+  requestHostCandidates,
+  splitAuthority,
+} from "./hosts.js";
 export { correlationKey, DEFAULT_CORRELATION_HEADERS } from "./label/correlation-key.js";
 export { isValidLabelValue } from "./label/label-value.js";
 export {
@@ -31,14 +58,27 @@ export {
   resolverFor,
 } from "./label/resolver.js";
 export { LOCAL_LABEL, parseValueFrom, VALUE_FROM_FUNCTIONS } from "./label/value-from.js";
+export { OUTLIER_DEFAULTS } from "./resources/destination-rule.js";
 export { parseDuration } from "./resources/duration.js";
 export { listConfigFiles, readConfigTexts } from "./resources/load-files.js";
-export { OUTLIER_DEFAULTS } from "./resources/destination-rule.js";
 export { type ConfigText, parseConfigText, type RawResource, type SourceDoc } from "./resources/source.js";
 export type * from "./resources/types.js";
-export { type LoadOptions, type LoadResult, loadResources, SUPPORTED_KINDS, type ValidResource } from "./resources/validate.js";
+export {
+  type LoadOptions,
+  type LoadResult,
+  loadResources,
+  SUPPORTED_KINDS,
+  type ValidResource,
+} from "./resources/validate.js";
 export { DEFAULT_RETRY, RETRY_ON } from "./resources/virtual-service.js";
-export { decideFault, type FaultDecision, headerOps, redirectLocation, rewritePath, sampleMirror } from "./route/actions.js";
+export {
+  decideFault,
+  type FaultDecision,
+  headerOps,
+  redirectLocation,
+  rewritePath,
+  sampleMirror,
+} from "./route/actions.js";
 export { headerGetter, type RouteContext, type RouteRequest } from "./route/request.js";
 export {
   type CompiledDestination,
@@ -48,5 +88,14 @@ export {
   type RouteTable,
   type Target,
 } from "./route/route-table.js";
-export { type DecisionKind, type FallbackInfo, type FallbackReason, type HostSubset, type Labels, pickWeighted, type RouteDecision, Router } from "./route/router.js";
-export { type BuildResult, ConfigSnapshot, buildSnapshot, loadSnapshot } from "./snapshot.js";
+export {
+  type DecisionKind,
+  type FallbackInfo,
+  type FallbackReason,
+  type HostSubset,
+  type Labels,
+  pickWeighted,
+  type RouteDecision,
+  Router,
+} from "./route/router.js";
+export { type BuildResult, buildSnapshot, ConfigSnapshot, loadSnapshot } from "./snapshot.js";

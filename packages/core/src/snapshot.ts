@@ -5,7 +5,7 @@
  * workload) are built on first use and cached.
  */
 import { createHash } from "node:crypto";
-import { type Diagnostic, hasErrors } from "./diagnostics.js";
+import { type Diagnostic, hasErrors, sortDiagnostics } from "./diagnostics.js";
 import { ServiceRegistry } from "./endpoint/registry.js";
 import { fqdn, hostMatches } from "./hosts.js";
 import { type LabelResolver, resolverFor } from "./label/resolver.js";
@@ -53,7 +53,8 @@ export class ConfigSnapshot {
       if (context !== "mesh") {
         const gw = this.gateway(context);
         const serverHosts = gw ? gw.spec.servers.flatMap((s) => s.hosts) : [];
-        // A gateway serves the VirtualService hosts its servers admit (`*`, `ns/*`, `*/host`, `host`).
+        // A gateway serves the VirtualService hosts its servers admit (`*`, `ns/*`, `*/host`, `host`);
+        // `.` is the Gateway's own namespace, and a short VS host is compared by its FQDN too.
         vss = vss.map((vs) => ({
           ...vs,
           spec: {
@@ -61,8 +62,10 @@ export class ConfigSnapshot {
             hosts: vs.spec.hosts.filter((h) =>
               serverHosts.some((sh) => {
                 const [ns, pattern] = sh.includes("/") ? (sh.split("/", 2) as [string, string]) : ["*", sh];
-                if (ns !== "*" && ns !== "." && ns !== vs.namespace) return false;
-                return pattern === "*" || hostMatches(pattern, h) || h === pattern;
+                if (ns !== "*" && (ns === "." ? gw?.namespace : ns) !== vs.namespace) return false;
+                return (
+                  pattern === "*" || hostMatches(pattern, h) || hostMatches(pattern, fqdn(h, vs.namespace))
+                );
               }),
             ),
           },
@@ -120,13 +123,16 @@ export function buildSnapshot(texts: readonly ConfigText[], opts: LoadOptions = 
   };
 }
 
-/** Reads config paths (files or directories) and builds a snapshot. */
+/**
+ * Reads config paths (files or directories) and builds a snapshot. An unreadable path fails the
+ * build, but the files that could be read are still validated so every error shows at once.
+ */
 export function loadSnapshot(paths: readonly string[], opts: LoadOptions = {}): BuildResult {
   const { texts, diagnostics: io } = readConfigTexts(paths);
   if (hasErrors(io)) {
     const { diagnostics } = loadResources(texts, opts);
-    return { snapshot: undefined, diagnostics: [...io, ...diagnostics] };
+    return { snapshot: undefined, diagnostics: sortDiagnostics([...io, ...diagnostics]) };
   }
   const r = buildSnapshot(texts, opts);
-  return { snapshot: r.snapshot, diagnostics: [...io, ...r.diagnostics] };
+  return { snapshot: r.snapshot, diagnostics: sortDiagnostics([...io, ...r.diagnostics]) };
 }

@@ -1,1 +1,37 @@
-export {};
+/**
+ * @lanecar/proxy — the data plane around @lanecar/core, in data-path order:
+ * listeners (inbound, outbound, gateway) → labels → route → endpoint → upstream.
+ */
+export { type AdminSource, dumpClusters, startAdmin } from "./admin/admin-server.js";
+export { ConfigSource, type ConfigSourceOptions, type ReloadError } from "./config-source/config-source.js";
+export { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "./http/local-reply.js";
+export {
+  copyRequestHeaders,
+  copyResponseHeaders,
+  HOP_BY_HOP,
+  rawHeader,
+  rawHeaderGetter,
+} from "./http/raw-headers.js";
+export {
+  createProxyServer,
+  drainServer,
+  listen,
+  parseListen,
+  SERVER_LIMITS,
+  type ServerLimits,
+} from "./http/server.js";
+export { InboundListener } from "./inbound/inbound-listener.js";
+export { RoutedListener } from "./outbound/routed-listener.js";
+export {
+  GATEWAY_DEFAULTS,
+  GatewayNotFoundError,
+  type GatewayOptions,
+  gatewayContext,
+  startGateway,
+} from "./process/gateway.js";
+export { type Logger, type ProcessOptions, ProxyProcess, stderrLogger } from "./process/proxy-process.js";
+export { SIDECAR_DEFAULTS, type SidecarOptions, startSidecar } from "./process/sidecar.js";
+export type { MetricsSink, ProxyRuntime, WorkloadIdentity } from "./runtime.js";
+export { Exchange } from "./upstream/exchange.js";
+export { UpstreamPools } from "./upstream/pools.js";
+export type { UpstreamHealth, UpstreamResult } from "./upstream/upstream-health.js";

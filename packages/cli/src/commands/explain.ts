@@ -1,5 +1,12 @@
 /** `lanecar explain`: where a request from a pod goes, and why. */
-import { ConfigSnapshot, ExplainInputError, type Explanation, explain, formatDiagnostic, loadSnapshot } from "@lanecar/core";
+import {
+  ConfigSnapshot,
+  ExplainInputError,
+  type Explanation,
+  explain,
+  formatDiagnostic,
+  loadSnapshot,
+} from "@lanecar/core";
 import { all, bool, type FlagSpec, one, parseArgs, UsageError, usage } from "../args.js";
 import type { Io } from "../io.js";
 import { loadPodLabels } from "../pod-labels.js";
@@ -11,18 +18,28 @@ const FLAGS: FlagSpec[] = [
   { name: "namespace", short: "n", default: "default", help: "namespace of the calling pod" },
   { name: "pod-labels", help: "labels of the calling pod, k=v,k=v" },
   { name: "pod-labels-file", help: 'labels of the calling pod, downward-API file of key="value" lines' },
-  { name: "gateway", help: "explain as a request arriving at this gateway (name or ns/name) instead of a sidecar outbound call" },
+  {
+    name: "gateway",
+    help: "explain as a request arriving at this gateway (name or ns/name) instead of a sidecar outbound call",
+  },
   { name: "json", boolean: true, help: "print one JSON object" },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
 
+/** RFC 7230 token: a header name a real request could carry. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** `-H "name: value"` flags → headers; anything no HTTP request could carry is a usage error. */
 function parseHeaders(list: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const h of list) {
     const colon = h.indexOf(":");
-    if (colon <= 0) throw new UsageError(`header "${h}" is not "name: value"`);
+    if (colon <= 0) throw new UsageError(`header ${JSON.stringify(h)} is not "name: value"`);
     const name = h.slice(0, colon).trim().toLowerCase();
     const value = h.slice(colon + 1).trim();
+    if (!HEADER_NAME.test(name))
+      throw new UsageError(`header name ${JSON.stringify(name)} is not a valid HTTP header name`);
+    if (/[\r\n\0]/.test(value)) throw new UsageError(`header ${name}: value must not contain CR, LF or NUL`);
     out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
   }
   return out;
@@ -33,10 +50,19 @@ function hs(x: { host: string; subset: string | undefined } | null): string {
   return x.subset === undefined ? x.host : `${x.host} (subset ${x.subset})`;
 }
 
+/** `{host, subset}` with `subset: null` rather than absent, so JSON readers always see both keys. */
+function hsJson(x: { host: string; subset: string | undefined }): { host: string; subset: string | null } {
+  return { host: x.host, subset: x.subset ?? null };
+}
+
 function text(e: Explanation): string {
   const lines = [
     `host:        ${e.host}`,
-    `labels:      ${Object.entries(e.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "(none)"}`,
+    `labels:      ${
+      Object.entries(e.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ") || "(none)"
+    }`,
     `rule:        ${e.rule ?? "(none)"}`,
     `destination: ${hs(e.destination)}`,
     `fallback:    ${e.fallback ? `${e.fallback.reason}: ${hs(e.fallback.from)} -> ${hs(e.fallback.to)}` : "none"}`,
@@ -46,7 +72,9 @@ function text(e: Explanation): string {
       ? ["  (none)"]
       : e.endpoints.map(
           (ep) =>
-            `  ${ep.address}:${ep.port}  ${Object.entries(ep.labels).map(([k, v]) => `${k}=${v}`).join(",")}${ep.available ? "" : "  (unavailable)"}`,
+            `  ${ep.address}:${ep.port}  ${Object.entries(ep.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(",")}${ep.available ? "" : "  (unavailable)"}`,
         )),
     "why:",
     ...e.reasons.map((r) => `  - ${r}`),
@@ -57,13 +85,15 @@ function text(e: Explanation): string {
 export async function explainCommand(argv: string[], io: Io): Promise<number> {
   const args = parseArgs(argv, FLAGS, io.env);
   if (bool(args, "help")) {
-    io.out(usage("explain", "--config PATH... --request \"GET http://host:port/path\" [-H 'k: v']...", FLAGS));
+    io.out(
+      usage("explain", "--config PATH... --request \"GET http://host:port/path\" [-H 'k: v']...", FLAGS),
+    );
     return 0;
   }
   const config = [...all(args, "config"), ...args.positionals];
   const request = one(args, "request");
   if (config.length === 0 || !request) {
-    throw new UsageError("explain needs --config PATH and --request \"METHOD URL\"");
+    throw new UsageError('explain needs --config PATH and --request "METHOD URL"');
   }
   const namespace = one(args, "namespace") ?? "default";
   const podLabels = loadPodLabels(one(args, "pod-labels"), one(args, "pod-labels-file"));
@@ -75,7 +105,8 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
   }
   const gw = one(args, "gateway");
   const context = gw ? ConfigSnapshot.gatewayContext(gw, namespace) : "mesh";
-  if (gw && !snapshot.gateway(context)) throw new UsageError(`Gateway ${context} is not defined in the config`);
+  if (gw && !snapshot.gateway(context))
+    throw new UsageError(`Gateway ${context} is not defined in the config`);
   let e: Explanation;
   try {
     e = explain(snapshot, { request, headers, namespace, podLabels, context });
@@ -89,8 +120,12 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
         host: e.host,
         rule: e.rule,
         labels: e.labels,
-        destination: e.destination,
-        fallback: e.fallback,
+        destination: e.destination && hsJson(e.destination),
+        fallback: e.fallback && {
+          reason: e.fallback.reason,
+          from: hsJson(e.fallback.from),
+          to: hsJson(e.fallback.to),
+        },
         endpoints: e.endpoints,
         action: e.action,
         status: e.status,

@@ -4,7 +4,12 @@ import { type FlagSpec, one, parseArgs, usage } from "../args.js";
 import type { Io } from "../io.js";
 
 const FLAGS: FlagSpec[] = [
-  { name: "namespace", short: "n", default: "default", help: "namespace for resources without metadata.namespace" },
+  {
+    name: "namespace",
+    short: "n",
+    default: "default",
+    help: "namespace for resources without metadata.namespace",
+  },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
 

@@ -9,7 +9,12 @@ import type { Availability, Endpoint } from "./endpoint.js";
 export interface Balancer {
   readonly policy: string;
   /** `hashKey` is used by consistent hashing only. `rand` returns [0, 1). */
-  pick(endpoints: readonly Endpoint[], avail: Availability, hashKey: string | undefined, rand: () => number): Endpoint | undefined;
+  pick(
+    endpoints: readonly Endpoint[],
+    avail: Availability,
+    hashKey: string | undefined,
+    rand: () => number,
+  ): Endpoint | undefined;
 }
 
 /** Expands endpoint weights into a schedule (gcd-reduced, capped) for weighted round robin. */
@@ -60,7 +65,12 @@ export class RoundRobinBalancer implements Balancer {
 
 export class RandomBalancer implements Balancer {
   readonly policy = "RANDOM";
-  pick(endpoints: readonly Endpoint[], avail: Availability, _h: string | undefined, rand: () => number): Endpoint | undefined {
+  pick(
+    endpoints: readonly Endpoint[],
+    avail: Availability,
+    _h: string | undefined,
+    rand: () => number,
+  ): Endpoint | undefined {
     let total = 0;
     for (const ep of endpoints) if (avail.isAvailable(ep)) total += ep.weight;
     if (total === 0) return undefined;
@@ -77,7 +87,12 @@ export class RandomBalancer implements Balancer {
 /** Power of two choices on in-flight requests, as Envoy's LEAST_REQUEST does. */
 export class LeastRequestBalancer implements Balancer {
   readonly policy = "LEAST_REQUEST";
-  pick(endpoints: readonly Endpoint[], avail: Availability, _h: string | undefined, rand: () => number): Endpoint | undefined {
+  pick(
+    endpoints: readonly Endpoint[],
+    avail: Availability,
+    _h: string | undefined,
+    rand: () => number,
+  ): Endpoint | undefined {
     const up: Endpoint[] = [];
     for (const ep of endpoints) if (avail.isAvailable(ep)) up.push(ep);
     if (up.length <= 1) return up[0];
@@ -88,8 +103,8 @@ export class LeastRequestBalancer implements Balancer {
   }
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
+/** FNV-1a over `s`, continuing from state `h` (so key and endpoint hash without concatenating). */
+function fnv1a(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
@@ -98,19 +113,40 @@ function fnv1a(s: string): number {
 }
 
 /**
+ * murmur3's 32-bit finalizer. FNV-1a barely mixes its last bytes, and endpoint keys often differ
+ * only there (`10.0.0.1:19001` / `:19002`), so unmixed scores sent most keys to one endpoint.
+ */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const SEPARATOR = "|".charCodeAt(0);
+
+/**
  * Consistent hashing by rendezvous (highest random weight): the same key maps to the same
  * endpoint while it is available, and only keys of a removed endpoint move.
  */
 export class ConsistentHashBalancer implements Balancer {
   readonly policy = "CONSISTENT_HASH";
   private readonly fallback = new RoundRobinBalancer();
-  pick(endpoints: readonly Endpoint[], avail: Availability, hashKey: string | undefined, rand: () => number): Endpoint | undefined {
+  pick(
+    endpoints: readonly Endpoint[],
+    avail: Availability,
+    hashKey: string | undefined,
+    rand: () => number,
+  ): Endpoint | undefined {
     if (hashKey === undefined) return this.fallback.pick(endpoints, avail);
     let best: Endpoint | undefined;
     let bestScore = -1;
+    const keyState = Math.imul(fnv1a(hashKey) ^ SEPARATOR, 0x01000193);
     for (const ep of endpoints) {
       if (!avail.isAvailable(ep)) continue;
-      const score = fnv1a(`${hashKey}|${ep.key}`);
+      const score = fmix32(fnv1a(ep.key, keyState));
       if (score > bestScore) {
         bestScore = score;
         best = ep;

@@ -19,7 +19,9 @@ export function hashKeyFor(hash: ConsistentHashLB | undefined, req: RouteRequest
   if (hash.useSourceIp) return req.sourceIp;
   if (hash.httpQueryParameterName) {
     const q = req.path.indexOf("?");
-    return q < 0 ? undefined : (new URLSearchParams(req.path.slice(q + 1)).get(hash.httpQueryParameterName) ?? undefined);
+    return q < 0
+      ? undefined
+      : (new URLSearchParams(req.path.slice(q + 1)).get(hash.httpQueryParameterName) ?? undefined);
   }
   return undefined;
 }

@@ -4,9 +4,16 @@
  * DestinationRules that cut them into subsets. Subsets resolve to clusters on demand, cached.
  */
 import { fqdn, HostIndex } from "../hosts.js";
-import { LOCAL_LABEL } from "../label/value-from.js";
 import { labelSelectorMatches } from "../label/resolver.js";
-import type { DestinationRuleSpec, Probe, ServiceEntrySpec, ServicePort, WorkloadEntrySpec, WorkloadGroupSpec } from "../resources/types.js";
+import { LOCAL_LABEL } from "../label/value-from.js";
+import type {
+  DestinationRuleSpec,
+  Probe,
+  ServiceEntrySpec,
+  ServicePort,
+  WorkloadEntrySpec,
+  WorkloadGroupSpec,
+} from "../resources/types.js";
 import { Cluster, mergePolicy, type Service } from "./cluster.js";
 import { type Endpoint, endpointKey } from "./endpoint.js";
 
@@ -21,6 +28,10 @@ interface ServiceRecord {
   instances: Instance[];
   /** Names a `$label` value may select: DestinationRule subsets and ASM_TRAFFIC_TAG values. */
   lanes: Set<string>;
+  /** Built clusters by `port|subset`. */
+  clusters: Map<string, Cluster>;
+  /** The shared empty cluster of unknown lanes, per service port. */
+  empty: Map<number, Cluster>;
 }
 
 export interface Named<S> {
@@ -37,11 +48,14 @@ export interface ResolvedDestinationRule {
 }
 
 const EMPTY: readonly Endpoint[] = Object.freeze([]);
+/** Cache key for "no subset" (cannot collide with a subset name). */
+const ALL = "\0all";
 
 export class ServiceRegistry {
   private readonly services = new Map<string, ServiceRecord>();
   private readonly rules = new HostIndex<ResolvedDestinationRule>();
-  private readonly clusters = new Map<string, Cluster>();
+  /** host → requested port → subset → cluster (hot-path cache, see `cluster`). */
+  private readonly clusterCache = new Map<string, Map<number, Map<string, Cluster>>>();
 
   constructor(input: {
     serviceEntries: readonly Named<ServiceEntrySpec>[];
@@ -52,7 +66,8 @@ export class ServiceRegistry {
     const probeFor = (ns: string, labels: Record<string, string>): Probe | undefined => {
       for (const g of input.workloadGroups) {
         if (g.namespace !== ns || !g.spec.probe) continue;
-        if (Object.keys(g.spec.labels).length > 0 && labelSelectorMatches(g.spec.labels, labels)) return g.spec.probe;
+        if (Object.keys(g.spec.labels).length > 0 && labelSelectorMatches(g.spec.labels, labels))
+          return g.spec.probe;
       }
       return undefined;
     };
@@ -60,12 +75,16 @@ export class ServiceRegistry {
       const instances: Instance[] = [];
       if (se.spec.workloadSelector) {
         for (const we of input.workloadEntries) {
-          if (we.namespace === se.namespace && labelSelectorMatches(se.spec.workloadSelector, we.spec.labels)) {
+          if (
+            we.namespace === se.namespace &&
+            labelSelectorMatches(se.spec.workloadSelector, we.spec.labels)
+          ) {
             instances.push({ spec: we.spec, origin: we.id, probe: probeFor(we.namespace, we.spec.labels) });
           }
         }
       } else {
-        for (const ep of se.spec.endpoints) instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
+        for (const ep of se.spec.endpoints)
+          instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
       }
       for (const h of se.spec.hosts) {
         const host = fqdn(h, se.namespace);
@@ -75,9 +94,17 @@ export class ServiceRegistry {
           continue;
         }
         this.services.set(host, {
-          service: { host, namespace: se.namespace, ports: se.spec.ports, location: se.spec.location, origin: se.id },
+          service: {
+            host,
+            namespace: se.namespace,
+            ports: se.spec.ports,
+            location: se.spec.location,
+            origin: se.id,
+          },
           instances: [...instances],
           lanes: new Set(),
+          clusters: new Map(),
+          empty: new Map(),
         });
       }
     }
@@ -128,51 +155,80 @@ export class ServiceRegistry {
    * The cluster for (host, port, subset). Subset `undefined` = every instance. A subset name the
    * DestinationRule defines selects by its labels; otherwise (for `$label` values) a name that is
    * some instance's ASM_TRAFFIC_TAG selects those instances; any other name selects nothing.
+   *
+   * Hot path: nested maps keyed by the strings and numbers the caller already holds, so a hit
+   * builds no key string. Unknown lanes share one empty cluster per service port and are never
+   * cached by name, so client-chosen values cannot grow memory.
    */
   cluster(host: string, port: number | undefined, subset: string | undefined): Cluster | undefined {
+    const hit = this.clusterCache
+      .get(host)
+      ?.get(port ?? 0)
+      ?.get(subset ?? ALL);
+    return hit ?? this.buildCluster(host, port, subset);
+  }
+
+  private buildCluster(
+    host: string,
+    port: number | undefined,
+    subset: string | undefined,
+  ): Cluster | undefined {
     const rec = this.services.get(host);
     if (!rec) return undefined;
     const sp = this.servicePort(rec.service, port);
     if (!sp) return undefined;
-    // Every unknown lane shares one empty cluster per port, so client-chosen values cannot grow memory.
-    const known = subset === undefined || rec.lanes.has(subset);
-    const key = known ? `${host}|${sp.number}|${subset ?? ""}` : `${host}|${sp.number}|\0`;
-    const hit = this.clusters.get(key);
-    if (hit) return hit;
     const dr = this.rules.get(host);
-    let policy = dr?.spec.trafficPolicy ?? {};
-    let selector: Record<string, string> | undefined;
-    if (!known) {
-      const empty = new Cluster(rec.service, sp, "", EMPTY, policy);
-      this.clusters.set(key, empty);
+    const basePolicy = dr?.spec.trafficPolicy ?? {};
+    if (subset !== undefined && !rec.lanes.has(subset)) {
+      let empty = rec.empty.get(sp.number);
+      if (!empty) {
+        empty = new Cluster(rec.service, sp, "", EMPTY, basePolicy);
+        rec.empty.set(sp.number, empty);
+      }
+      if (subset === "") this.remember(host, port, subset, empty); // the unresolved-label case is common
       return empty;
     }
-    if (subset !== undefined) {
-      const def = dr?.spec.subsets.find((s) => s.name === subset);
-      if (def) {
-        selector = def.labels;
-        policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy);
-      } else selector = { [LOCAL_LABEL]: subset };
+    const key = `${sp.number}|${subset ?? ""}`;
+    let cluster = rec.clusters.get(key);
+    if (!cluster) {
+      let policy = basePolicy;
+      let selector: Record<string, string> | undefined;
+      if (subset !== undefined) {
+        const def = dr?.spec.subsets.find((s) => s.name === subset);
+        if (def) {
+          selector = def.labels;
+          policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy);
+        } else selector = { [LOCAL_LABEL]: subset };
+      }
+      const endpoints: Endpoint[] = [];
+      for (const i of rec.instances) {
+        if (selector && !labelSelectorMatches(selector, i.spec.labels)) continue;
+        const epPort = i.spec.ports[sp.name] ?? sp.targetPort ?? sp.number;
+        endpoints.push(
+          Object.freeze({
+            key: endpointKey(i.spec.address, epPort),
+            address: i.spec.address,
+            port: epPort,
+            labels: i.spec.labels,
+            weight: i.spec.weight,
+            probe: i.probe,
+            origin: i.origin,
+          }),
+        );
+      }
+      cluster = new Cluster(rec.service, sp, subset, Object.freeze(endpoints), policy);
+      rec.clusters.set(key, cluster);
     }
-    const endpoints: Endpoint[] = [];
-    for (const i of rec.instances) {
-      if (selector && !labelSelectorMatches(selector, i.spec.labels)) continue;
-      const port = i.spec.ports[sp.name] ?? sp.targetPort ?? sp.number;
-      endpoints.push(
-        Object.freeze({
-          key: endpointKey(i.spec.address, port),
-          address: i.spec.address,
-          port,
-          labels: i.spec.labels,
-          weight: i.spec.weight,
-          probe: i.probe,
-          origin: i.origin,
-        }),
-      );
-    }
-    const cluster = new Cluster(rec.service, sp, subset, Object.freeze(endpoints), policy);
-    this.clusters.set(key, cluster);
+    this.remember(host, port, subset, cluster);
     return cluster;
+  }
+
+  private remember(host: string, port: number | undefined, subset: string | undefined, c: Cluster): void {
+    let byPort = this.clusterCache.get(host);
+    if (!byPort) this.clusterCache.set(host, (byPort = new Map()));
+    let bySubset = byPort.get(port ?? 0);
+    if (!bySubset) byPort.set(port ?? 0, (bySubset = new Map()));
+    bySubset.set(subset ?? ALL, c);
   }
 
   /** Every endpoint of every service once (health checking walks this). */

@@ -54,7 +54,10 @@ function readBaggage(header: string | undefined, key: string): string | undefine
     const eq = member.indexOf("=");
     if (eq < 0) continue;
     if (member.slice(0, eq).trim() !== key) continue;
-    const v = member.slice(eq + 1).split(";")[0]!.trim();
+    const v = member
+      .slice(eq + 1)
+      .split(";")[0]!
+      .trim();
     try {
       return decodeURIComponent(v);
     } catch {
@@ -118,7 +121,11 @@ export class LabelResolver {
   }
 }
 
-function correlated(ctx: string, header: HeaderGetter, lookup: CorrelationLookup | undefined): CorrelationRecord | undefined {
+function correlated(
+  ctx: string,
+  header: HeaderGetter,
+  lookup: CorrelationLookup | undefined,
+): CorrelationRecord | undefined {
   if (!lookup) return undefined;
   const key = correlationKey(ctx, header(ctx));
   return key === undefined ? undefined : lookup(ctx, key);
@@ -140,7 +147,9 @@ function evaluate(
     case "externalInboundHeader":
       return direction === "outbound" ? correlated(s.ctx, header, lookup)?.headers[s.header] : undefined;
     case "context":
-      return direction === "inbound" ? header(labelName) : correlated(s.ctx, header, lookup)?.labels[labelName];
+      return direction === "inbound"
+        ? header(labelName)
+        : correlated(s.ctx, header, lookup)?.labels[labelName];
     case "podLabel":
       return podLabels[s.label];
     case "baggage":
@@ -148,7 +157,10 @@ function evaluate(
   }
 }
 
-export function labelSelectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+export function labelSelectorMatches(
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   if (!selector) return true;
   for (const k in selector) if (labels[k] !== selector[k]) return false;
   return true;
@@ -166,7 +178,11 @@ export function resolverFor(
   rootNamespace = "istio-system",
 ): LabelResolver {
   const applicable = trafficLabels
-    .filter((t) => (t.namespace === namespace || t.namespace === rootNamespace) && labelSelectorMatches(t.spec.workloadSelector, podLabels))
+    .filter(
+      (t) =>
+        (t.namespace === namespace || t.namespace === rootNamespace) &&
+        labelSelectorMatches(t.spec.workloadSelector, podLabels),
+    )
     .sort((a, b) => {
       const rank = (t: typeof a) => (t.spec.workloadSelector ? 0 : 1) + (t.namespace === namespace ? 0 : 2);
       return rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -16,7 +16,8 @@ import type { ValueSource } from "../resources/types.js";
 export const LOCAL_LABEL = "ASM_TRAFFIC_TAG";
 
 const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const LABEL_KEY = /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const LABEL_KEY =
+  /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
 const BAGGAGE_KEY = HEADER;
 
 interface FnSpec {
@@ -51,11 +52,25 @@ const FUNCTIONS: Record<string, FnSpec> = {
     argWhat: "a header name",
     make: ([ctx]) => ({ fn: "context", ctx: ctx!.toLowerCase() }),
   },
-  getLabel: { arity: 1, argPattern: LABEL_KEY, argWhat: "a pod label key", make: ([l]) => ({ fn: "podLabel", label: l! }) },
-  getBaggage: { arity: 1, argPattern: BAGGAGE_KEY, argWhat: "a baggage key", make: ([k]) => ({ fn: "baggage", key: k! }) },
+  getLabel: {
+    arity: 1,
+    argPattern: LABEL_KEY,
+    argWhat: "a pod label key",
+    make: ([l]) => ({ fn: "podLabel", label: l! }),
+  },
+  getBaggage: {
+    arity: 1,
+    argPattern: BAGGAGE_KEY,
+    argWhat: "a baggage key",
+    make: ([k]) => ({ fn: "baggage", key: k! }),
+  },
 };
 
-export const VALUE_FROM_FUNCTIONS = [...Object.keys(FUNCTIONS).map((f) => `$${f}`), "$localLabel", "$(localLabel)"];
+export const VALUE_FROM_FUNCTIONS = [
+  ...Object.keys(FUNCTIONS).map((f) => `$${f}`),
+  "$localLabel",
+  "$(localLabel)",
+];
 
 /** Parses one `valueFrom` text; returns the source or a message saying what is wrong. */
 export function parseValueFrom(text: string): ValueSource | { error: string } {
@@ -63,12 +78,16 @@ export function parseValueFrom(text: string): ValueSource | { error: string } {
   if (t === "$localLabel" || t === "$(localLabel)") return { fn: "podLabel", label: LOCAL_LABEL };
   const m = /^\$([A-Za-z]+)\s*\((.*)\)$/.exec(t);
   if (!m) {
-    if (/^\$[A-Za-z]+$/.test(t)) return { error: `unknown valueFrom function "${t}" (known: ${VALUE_FROM_FUNCTIONS.join(", ")})` };
-    return { error: `"${t}" is not a valueFrom function call such as $getInboundRequestHeader(x-asm-prefer-tag)` };
+    if (/^\$[A-Za-z]+$/.test(t))
+      return { error: `unknown valueFrom function "${t}" (known: ${VALUE_FROM_FUNCTIONS.join(", ")})` };
+    return {
+      error: `"${t}" is not a valueFrom function call such as $getInboundRequestHeader(x-asm-prefer-tag)`,
+    };
   }
   const name = m[1]!;
   const spec = FUNCTIONS[name];
-  if (!spec) return { error: `unknown valueFrom function "$${name}" (known: ${VALUE_FROM_FUNCTIONS.join(", ")})` };
+  if (!spec)
+    return { error: `unknown valueFrom function "$${name}" (known: ${VALUE_FROM_FUNCTIONS.join(", ")})` };
   const args = m[2]!.trim() === "" ? [] : m[2]!.split(",").map((a) => a.trim());
   if (args.length !== spec.arity) {
     return { error: `$${name} takes ${spec.arity} argument${spec.arity > 1 ? "s" : ""}, got ${args.length}` };

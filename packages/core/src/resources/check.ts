@@ -9,8 +9,9 @@ import { joinPath, positionOf, type RawResource } from "./source.js";
 
 export type Obj = Record<string, unknown>;
 
+/** `Kind/namespace/name`; placeholders keep the three parts when kind or name is missing. */
 export function resourceId(r: { kind: string; namespace: string; name: string }): string {
-  return `${r.kind}/${r.namespace}/${r.name || "<unnamed>"}`;
+  return `${r.kind || "<no-kind>"}/${r.namespace}/${r.name || "<unnamed>"}`;
 }
 
 function typeName(v: unknown): string {
@@ -115,13 +116,23 @@ export class Check {
     if (!o) return undefined;
     const out: Record<string, string> = {};
     for (const [k, val] of Object.entries(o)) {
-      if (typeof val === "string" || typeof val === "number" || typeof val === "boolean") out[k] = String(val);
-      else this.error(joinPath(path, k), `must be a string, got ${typeName(val)}`);
+      if (typeof val === "string" || typeof val === "boolean" || Number.isInteger(val)) out[k] = String(val);
+      else if (typeof val === "number") {
+        // `version: 1.10` is the number 1.1 to YAML: converting it back would silently change the value.
+        this.error(
+          joinPath(path, k),
+          `must be a string, got the number ${val}; quote it (YAML reads an unquoted 1.10 as 1.1)`,
+        );
+      } else this.error(joinPath(path, k), `must be a string, got ${typeName(val)}`);
     }
     return out;
   }
 
-  int(v: unknown, path: string, opts: { required?: boolean; min?: number; max?: number } = {}): number | undefined {
+  int(
+    v: unknown,
+    path: string,
+    opts: { required?: boolean; min?: number; max?: number } = {},
+  ): number | undefined {
     if (v === undefined || v === null) {
       if (opts.required) this.error(path, "is required");
       return undefined;
@@ -202,7 +213,9 @@ export class Check {
       new RegExp(`^(?:${v})$`);
       return true;
     } catch (err) {
-      this.error(path, `regex does not compile: ${(err as Error).message.replace(/^Invalid regular expression: /, "")}`);
+      // V8 says "Invalid regular expression: /^(?:<wrapped>)$/: <reason>"; the user needs only the reason.
+      const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, "");
+      this.error(path, `regex does not compile: ${reason}`);
       return false;
     }
   }

@@ -1,7 +1,13 @@
 /** DestinationRule: subsets, load balancer, connection pool and outlier detection. */
 import type { Check } from "./check.js";
 import { joinPath } from "./source.js";
-import type { ConnectionPoolSettings, DestinationRuleSpec, OutlierDetection, Subset, TrafficPolicy } from "./types.js";
+import type {
+  ConnectionPoolSettings,
+  DestinationRuleSpec,
+  OutlierDetection,
+  Subset,
+  TrafficPolicy,
+} from "./types.js";
 
 /** Envoy/Istio outlier detection defaults. */
 export const OUTLIER_DEFAULTS: OutlierDetection = {
@@ -21,7 +27,12 @@ function checkConnectionPool(c: Check, v: unknown, path: string): ConnectionPool
   const tcp = c.obj(o.tcp, joinPath(path, "tcp"));
   if (tcp) {
     const p = joinPath(path, "tcp");
-    c.fields(tcp, p, ["maxConnections", "connectTimeout"], ["tcpKeepalive", "maxConnectionDuration", "idleTimeout"]);
+    c.fields(
+      tcp,
+      p,
+      ["maxConnections", "connectTimeout"],
+      ["tcpKeepalive", "maxConnectionDuration", "idleTimeout"],
+    );
     const mc = c.int(tcp.maxConnections, joinPath(p, "maxConnections"), { min: 1 });
     if (mc !== undefined) cp.maxConnections = mc;
     const ct = c.duration(tcp.connectTimeout, joinPath(p, "connectTimeout"), 1);
@@ -33,10 +44,21 @@ function checkConnectionPool(c: Check, v: unknown, path: string): ConnectionPool
     c.fields(
       http,
       p,
-      ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries", "idleTimeout"],
+      [
+        "http1MaxPendingRequests",
+        "http2MaxRequests",
+        "maxRequestsPerConnection",
+        "maxRetries",
+        "idleTimeout",
+      ],
       ["h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"],
     );
-    for (const k of ["http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries"] as const) {
+    for (const k of [
+      "http1MaxPendingRequests",
+      "http2MaxRequests",
+      "maxRequestsPerConnection",
+      "maxRetries",
+    ] as const) {
       const n = c.int(http[k], joinPath(p, k), { min: 0 });
       if (n !== undefined) cp[k] = n;
     }
@@ -64,7 +86,11 @@ function checkOutlier(c: Check, v: unknown, path: string): OutlierDetection | un
     ["splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"],
   );
   const od: OutlierDetection = { ...OUTLIER_DEFAULTS };
-  const c5 = c.int(o.consecutive5xxErrors ?? o.consecutiveErrors, joinPath(path, o.consecutive5xxErrors !== undefined ? "consecutive5xxErrors" : "consecutiveErrors"), { min: 0 });
+  const c5 = c.int(
+    o.consecutive5xxErrors ?? o.consecutiveErrors,
+    joinPath(path, o.consecutive5xxErrors !== undefined ? "consecutive5xxErrors" : "consecutiveErrors"),
+    { min: 0 },
+  );
   if (c5 !== undefined) od.consecutive5xxErrors = c5;
   const cg = c.int(o.consecutiveGatewayErrors, joinPath(path, "consecutiveGatewayErrors"), { min: 0 });
   if (cg !== undefined) od.consecutiveGatewayErrors = cg;
@@ -82,13 +108,19 @@ function checkOutlier(c: Check, v: unknown, path: string): OutlierDetection | un
 export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficPolicy | undefined {
   const o = c.obj(v, path);
   if (!o) return undefined;
-  c.fields(o, path, ["loadBalancer", "connectionPool", "outlierDetection"], ["tls", "portLevelSettings", "tunnel", "proxyProtocol"]);
+  c.fields(
+    o,
+    path,
+    ["loadBalancer", "connectionPool", "outlierDetection"],
+    ["tls", "portLevelSettings", "tunnel", "proxyProtocol"],
+  );
   const tp: TrafficPolicy = {};
   const lb = c.obj(o.loadBalancer, joinPath(path, "loadBalancer"));
   if (lb) {
     const p = joinPath(path, "loadBalancer");
     c.fields(lb, p, ["simple", "consistentHash"], ["localityLbSetting", "warmupDurationSecs"]);
-    if (lb.simple !== undefined && lb.consistentHash !== undefined) c.error(p, "must set only one of simple, consistentHash");
+    if (lb.simple !== undefined && lb.consistentHash !== undefined)
+      c.error(p, "must set only one of simple, consistentHash");
     const simple = c.oneOf(lb.simple, joinPath(p, "simple"), [
       "ROUND_ROBIN",
       "LEAST_REQUEST",
@@ -98,13 +130,26 @@ export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficP
       "UNSPECIFIED",
     ] as const);
     tp.loadBalancer = {};
-    if (simple) tp.loadBalancer.simple = simple === "LEAST_CONN" ? "LEAST_REQUEST" : simple === "UNSPECIFIED" ? "ROUND_ROBIN" : simple;
+    if (simple)
+      tp.loadBalancer.simple =
+        simple === "LEAST_CONN" ? "LEAST_REQUEST" : simple === "UNSPECIFIED" ? "ROUND_ROBIN" : simple;
     const ch = c.obj(lb.consistentHash, joinPath(p, "consistentHash"));
     if (ch) {
       const hp = joinPath(p, "consistentHash");
-      c.fields(ch, hp, ["httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"], ["minimumRingSize", "ringHash", "maglev"]);
-      const keys = ["httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"].filter((k) => ch[k] !== undefined);
-      if (keys.length !== 1) c.error(hp, "must set exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName");
+      c.fields(
+        ch,
+        hp,
+        ["httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"],
+        ["minimumRingSize", "ringHash", "maglev"],
+      );
+      const keys = ["httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName"].filter(
+        (k) => ch[k] !== undefined,
+      );
+      if (keys.length !== 1)
+        c.error(
+          hp,
+          "must set exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName",
+        );
       const hash: NonNullable<TrafficPolicy["loadBalancer"]>["consistentHash"] = {};
       const hn = c.str(ch.httpHeaderName, joinPath(hp, "httpHeaderName"));
       if (hn) hash.httpHeaderName = hn.toLowerCase();

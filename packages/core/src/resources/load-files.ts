@@ -3,7 +3,7 @@
  * Problems (missing path, unreadable file, empty directory) are diagnostics, never exceptions.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { Diagnostic } from "../diagnostics.js";
 import type { ConfigText } from "./source.js";
 
@@ -11,6 +11,22 @@ const YAML_FILE = /\.ya?ml$/i;
 
 function ioError(file: string, message: string): Diagnostic {
   return { severity: "error", file, line: 1, col: 1, resource: "-", path: "", message };
+}
+
+const IO_REASONS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  ENOTDIR: "a path component is not a directory",
+  EISDIR: "is a directory",
+  ELOOP: "too many symbolic links",
+};
+
+/** `no such file or directory (ENOENT)`: what a user can act on, plus the code to search for. */
+function ioReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined) return (err as Error).message;
+  const reason = IO_REASONS[code];
+  return reason ? `${reason} (${code})` : code;
 }
 
 function walk(dir: string, out: string[]): void {
@@ -32,7 +48,7 @@ export function listConfigFiles(paths: readonly string[]): { files: string[]; di
     try {
       st = statSync(p);
     } catch (err) {
-      diagnostics.push(ioError(p, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+      diagnostics.push(ioError(p, `cannot read: ${ioReason(err)}`));
       continue;
     }
     if (st.isDirectory()) {
@@ -40,7 +56,7 @@ export function listConfigFiles(paths: readonly string[]): { files: string[]; di
       try {
         walk(p, found);
       } catch (err) {
-        diagnostics.push(ioError(p, `cannot read directory: ${(err as NodeJS.ErrnoException).code}`));
+        diagnostics.push(ioError(p, `cannot read directory: ${ioReason(err)}`));
         continue;
       }
       if (found.length === 0) diagnostics.push(ioError(p, "directory holds no *.yaml or *.yml file"));
@@ -49,17 +65,29 @@ export function listConfigFiles(paths: readonly string[]): { files: string[]; di
       files.push(p);
     }
   }
-  return { files, diagnostics };
+  // `lanecar validate conf/ conf/routes.yaml` names one file twice: read it once, or every
+  // resource in it would be reported as its own duplicate.
+  const seen = new Set<string>();
+  const unique = files.filter((f) => {
+    const key = resolve(f);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { files: unique, diagnostics };
 }
 
-export function readConfigTexts(paths: readonly string[]): { texts: ConfigText[]; diagnostics: Diagnostic[] } {
+export function readConfigTexts(paths: readonly string[]): {
+  texts: ConfigText[];
+  diagnostics: Diagnostic[];
+} {
   const { files, diagnostics } = listConfigFiles(paths);
   const texts: ConfigText[] = [];
   for (const file of files) {
     try {
       texts.push({ file, text: readFileSync(file, "utf8") });
     } catch (err) {
-      diagnostics.push(ioError(file, `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+      diagnostics.push(ioError(file, `cannot read: ${ioReason(err)}`));
     }
   }
   return { texts, diagnostics };

@@ -5,7 +5,17 @@
  * finds a problem at a path can point at the exact line and column. A path that has no node of
  * its own (a missing field) reports the position of its nearest existing parent.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from "yaml";
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  visit,
+} from "yaml";
 import type { Diagnostic } from "../diagnostics.js";
 
 export interface Position {
@@ -61,7 +71,12 @@ export function joinPath(base: string, key: string | number): string {
   return base ? `${base}.${key}` : key;
 }
 
-function indexPositions(node: Node | null | undefined, path: string, lc: LineCounter, out: Map<string, Position>) {
+function indexPositions(
+  node: Node | null | undefined,
+  path: string,
+  lc: LineCounter,
+  out: Map<string, Position>,
+) {
   if (!node) return;
   if (isMap(node)) {
     for (const item of node.items) {
@@ -83,6 +98,21 @@ function indexPositions(node: Node | null | undefined, path: string, lc: LineCou
   }
 }
 
+/** Where the first alias to an undefined anchor is (`toJS` throws for it without a position). */
+function unresolvedAliasAt(doc: Document, lc: LineCounter): Position | undefined {
+  let at: Position | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      if (node.range && node.resolve(doc) === undefined) {
+        at = lc.linePos(node.range[0]);
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return at;
+}
+
 function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
@@ -98,7 +128,13 @@ export function parseConfigText(
   const lc = new LineCounter();
   const diagnostics: Diagnostic[] = [];
   const resources: RawResource[] = [];
-  const docs = parseAllDocuments(input.text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // `merge`: `<<: *anchor` keys, which Kubernetes' YAML (1.1) reads and users' manifests use.
+  const docs = parseAllDocuments(input.text, {
+    lineCounter: lc,
+    prettyErrors: false,
+    uniqueKeys: true,
+    merge: true,
+  });
   const list = Array.isArray(docs) ? docs : [docs];
   list.forEach((doc, index) => {
     if (doc.errors.length > 0) {
@@ -126,11 +162,12 @@ export function parseConfigText(
     try {
       js = doc.toJS({ maxAliasCount: 1000 });
     } catch (err) {
+      const at = unresolvedAliasAt(doc, lc) ?? start;
       diagnostics.push({
         severity: "error",
         file: input.file,
-        line: start.line,
-        col: start.col,
+        line: at.line,
+        col: at.col,
         resource: "-",
         path: "",
         message: `invalid YAML: ${(err as Error).message}`,
@@ -150,7 +187,10 @@ export function parseConfigText(
       return;
     }
     const obj = js as Record<string, unknown>;
-    const meta = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<string, unknown>;
+    const meta = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<
+      string,
+      unknown
+    >;
     const labels: Record<string, string> = {};
     if (meta.labels && typeof meta.labels === "object") {
       for (const [k, v] of Object.entries(meta.labels as Record<string, unknown>)) labels[k] = String(v);

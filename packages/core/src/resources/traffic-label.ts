@@ -30,7 +30,8 @@ export function checkTrafficLabel(c: Check, spec: unknown): TrafficLabelSpec | u
       if (name !== undefined && !HEADER_NAME.test(name)) {
         c.error(joinPath(lp, "name"), `"${name}" is not a valid header name`);
       }
-      if (name !== undefined && names.has(name.toLowerCase())) c.error(joinPath(lp, "name"), `label "${name}" is defined twice`);
+      if (name !== undefined && names.has(name.toLowerCase()))
+        c.error(joinPath(lp, "name"), `label "${name}" is defined twice`);
       if (name !== undefined) names.add(name.toLowerCase());
       const raw = c.strList(lo.valueFrom, joinPath(lp, "valueFrom"), true);
       const valueFrom: ValueSource[] = [];
@@ -39,11 +40,13 @@ export function checkTrafficLabel(c: Check, spec: unknown): TrafficLabelSpec | u
         if ("error" in parsed) c.error(joinPath(joinPath(lp, "valueFrom"), k), parsed.error);
         else valueFrom.push(parsed);
       });
-      if (name !== undefined && HEADER_NAME.test(name)) rule.labels.push({ name: name.toLowerCase(), valueFrom, raw });
+      if (name !== undefined && HEADER_NAME.test(name))
+        rule.labels.push({ name: name.toLowerCase(), valueFrom, raw });
     });
     rule.attachTo = c.strList(ro.attachTo, joinPath(p, "attachTo"));
     rule.attachTo.forEach((a, k) => {
-      if (a !== "opentracing" && a !== "*") c.warn(joinPath(joinPath(p, "attachTo"), k), `unknown carrier "${a}" (known: opentracing)`);
+      if (a !== "opentracing" && a !== "*")
+        c.warn(joinPath(joinPath(p, "attachTo"), k), `unknown carrier "${a}" (known: opentracing)`);
     });
     const protocols = ro.protocols === undefined ? "*" : c.str(ro.protocols, joinPath(p, "protocols"));
     rule.protocols = protocols ?? "*";

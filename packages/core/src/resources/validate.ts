@@ -68,13 +68,18 @@ function checkOne(raw: RawResource, out: Diagnostic[]): ValidResource | undefine
     return undefined;
   }
   if (!kind.apiVersions.includes(raw.apiVersion)) {
-    c.error("apiVersion", `${raw.apiVersion ? `"${raw.apiVersion}"` : "missing"}: ${raw.kind} needs one of ${kind.apiVersions.join(", ")}`);
+    c.error(
+      "apiVersion",
+      `${raw.apiVersion ? `"${raw.apiVersion}"` : "missing"}: ${raw.kind} needs one of ${kind.apiVersions.join(", ")}`,
+    );
     return undefined;
   }
   const before = out.filter((d) => d.severity === "error").length;
   if (!raw.name) c.error("metadata.name", "is required");
-  else if (raw.name.length > 253 || !DNS1123.test(raw.name)) c.error("metadata.name", `"${raw.name}" is not a valid resource name (lower-case DNS-1123)`);
-  if (!DNS1123.test(raw.namespace)) c.error("metadata.namespace", `"${raw.namespace}" is not a valid namespace`);
+  else if (raw.name.length > 253 || !DNS1123.test(raw.name))
+    c.error("metadata.name", `"${raw.name}" is not a valid resource name (lower-case DNS-1123)`);
+  if (!DNS1123.test(raw.namespace))
+    c.error("metadata.namespace", `"${raw.namespace}" is not a valid namespace`);
   const spec = kind.check(c, raw.spec);
   const after = out.filter((d) => d.severity === "error").length;
   if (spec === undefined || after > before) return undefined;
@@ -110,13 +115,16 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
   const drs = new HostIndex<ValidResource<"DestinationRule">>();
   for (const dr of ofKind(valid, "DestinationRule")) {
     const host = fqdn(dr.spec.host, dr.namespace);
-    if (drs.has(host)) check(dr).warn("spec.host", `another DestinationRule already applies to ${host}; this one is ignored`);
+    if (drs.has(host))
+      check(dr).warn("spec.host", `another DestinationRule already applies to ${host}; this one is ignored`);
     else drs.set(host, dr);
   }
   const serviceHosts = new Set<string>();
-  for (const se of ofKind(valid, "ServiceEntry")) for (const h of se.spec.hosts) serviceHosts.add(fqdn(h, se.namespace));
+  for (const se of ofKind(valid, "ServiceEntry"))
+    for (const h of se.spec.hosts) serviceHosts.add(fqdn(h, se.namespace));
   const labelNames = new Set<string>();
-  for (const tl of ofKind(valid, "TrafficLabel")) for (const rule of tl.spec.rules) for (const l of rule.labels) labelNames.add(l.name);
+  for (const tl of ofKind(valid, "TrafficLabel"))
+    for (const rule of tl.spec.rules) for (const l of rule.labels) labelNames.add(l.name);
   const gateways = new Set(ofKind(valid, "Gateway").map((g) => `${g.namespace}/${g.name}`));
 
   const subsetsOf = (host: string): DestinationRuleSpec["subsets"] | undefined => drs.get(host)?.spec.subsets;
@@ -128,7 +136,8 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
     if (subset === undefined) return;
     const label = subsetTemplate(subset);
     if (label !== undefined) {
-      if (!labelNames.has(label.toLowerCase())) c.warn(`${path}.subset`, `no TrafficLabel defines label "${label}"; "$${label}" never resolves`);
+      if (!labelNames.has(label.toLowerCase()))
+        c.warn(`${path}.subset`, `no TrafficLabel defines label "${label}"; "$${label}" never resolves`);
       return;
     }
     if (!subsetsOf(h)?.some((s) => s.name === subset)) {
@@ -145,7 +154,11 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
         const ctx = g === "mesh" ? "mesh" : g.includes("/") ? g : `${vs.namespace}/${g}`;
         const key = `${ctx}|${fqdn(h, vs.namespace)}`;
         const owner = hostOwners.get(key);
-        if (owner) c.warn(`spec.hosts[${i}]`, `host ${h} in ${ctx} is already routed by ${owner.id}; this VirtualService is ignored there`);
+        if (owner)
+          c.warn(
+            `spec.hosts[${i}]`,
+            `host ${h} in ${ctx} is already routed by ${owner.id}; this VirtualService is ignored there`,
+          );
         else hostOwners.set(key, vs);
       }
     }
@@ -175,7 +188,10 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
         }
       });
       r.mirrors.forEach((m, j) => {
-        const p = r.mirrors.length === 1 && j === 0 ? `spec.http[${i}].mirror` : `spec.http[${i}].mirrors[${j}].destination`;
+        const p =
+          r.mirrors.length === 1 && j === 0
+            ? `spec.http[${i}].mirror`
+            : `spec.http[${i}].mirrors[${j}].destination`;
         checkRef(c, vs.namespace, m.destination.host, m.destination.subset, p);
       });
     });

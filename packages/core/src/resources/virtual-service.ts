@@ -2,7 +2,7 @@
  * VirtualService: Istio validation rules plus the ASM lane extensions (`subset: $label`,
  * `fallback`), normalized to `VirtualServiceSpec`.
  */
-import { Check, HEADER_NAME, type Obj, SAFE_HEADER_VALUE } from "./check.js";
+import { type Check, HEADER_NAME, type Obj, SAFE_HEADER_VALUE } from "./check.js";
 import { joinPath } from "./source.js";
 import type {
   Destination,
@@ -53,10 +53,15 @@ export const FALLBACK_CASES = ["noinstances", "noavailabled"] as const;
 
 /** `$name` → `name`; anything else → undefined. */
 export function subsetTemplate(subset: string | undefined): string | undefined {
-  return subset !== undefined && subset.startsWith("$") ? subset.slice(1) : undefined;
+  return subset?.startsWith("$") ? subset.slice(1) : undefined;
 }
 
-export function checkStringMatch(c: Check, v: unknown, path: string, allowPresence: boolean): StringMatch | undefined {
+export function checkStringMatch(
+  c: Check,
+  v: unknown,
+  path: string,
+  allowPresence: boolean,
+): StringMatch | undefined {
   const o = c.obj(v, path);
   if (!o) return undefined;
   const keys = Object.keys(o);
@@ -164,7 +169,8 @@ function checkHeaderOps(c: Check, v: unknown, path: string): HeaderOps | undefin
     }
   }
   c.strList(o.remove, joinPath(path, "remove")).forEach((name, i) => {
-    if (!HEADER_NAME.test(name)) c.error(joinPath(joinPath(path, "remove"), i), `"${name}" is not a valid header name`);
+    if (!HEADER_NAME.test(name))
+      c.error(joinPath(joinPath(path, "remove"), i), `"${name}" is not a valid header name`);
     else ops.remove.push(name.toLowerCase());
   });
   return ops;
@@ -226,7 +232,11 @@ function checkFallback(c: Check, v: unknown, path: string, depth: number): Fallb
     for (const part of kase.split("|").map((s) => s.trim())) {
       if (part === "noinstances") noinstances = true;
       else if (part === "noavailabled") noavailabled = true;
-      else c.error(joinPath(path, "case"), `unknown fallback case "${part}" (expected noinstances, noavailabled)`);
+      else
+        c.error(
+          joinPath(path, "case"),
+          `unknown fallback case "${part}" (expected noinstances, noavailabled)`,
+        );
     }
   }
   const t = c.obj(o.target, joinPath(path, "target"), true);
@@ -257,7 +267,8 @@ function percentage(c: Check, o: Obj, path: string): number {
     c.fields(p, joinPath(path, "percentage"), ["value"]);
     return c.num(p.value, joinPath(joinPath(path, "percentage"), "value"), { min: 0, max: 100 }) ?? 100;
   }
-  if (o.percent !== undefined) return c.int(o.percent, joinPath(path, "percent"), { min: 0, max: 100 }) ?? 100;
+  if (o.percent !== undefined)
+    return c.int(o.percent, joinPath(path, "percent"), { min: 0, max: 100 }) ?? 100;
   return 100;
 }
 
@@ -318,7 +329,8 @@ function checkRewrite(c: Check, v: unknown, path: string): HTTPRewrite | undefin
   if (uri !== undefined) r.uri = uri;
   const auth = c.str(o.authority, joinPath(path, "authority"));
   if (auth !== undefined) {
-    if (!SAFE_HEADER_VALUE.test(auth) || /\s/.test(auth)) c.error(joinPath(path, "authority"), "invalid authority");
+    if (!SAFE_HEADER_VALUE.test(auth) || /\s/.test(auth))
+      c.error(joinPath(path, "authority"), "invalid authority");
     else r.authority = auth;
   }
   const rr = c.obj(o.uriRegexRewrite, joinPath(path, "uriRegexRewrite"));
@@ -327,10 +339,12 @@ function checkRewrite(c: Check, v: unknown, path: string): HTTPRewrite | undefin
     c.fields(rr, p, ["match", "rewrite"]);
     const match = c.str(rr.match, joinPath(p, "match"), true);
     const rewrite = c.str(rr.rewrite, joinPath(p, "rewrite"));
-    if (match !== undefined && c.regex(match, joinPath(p, "match"))) r.uriRegexRewrite = { match, rewrite: rewrite ?? "" };
+    if (match !== undefined && c.regex(match, joinPath(p, "match")))
+      r.uriRegexRewrite = { match, rewrite: rewrite ?? "" };
     if (uri !== undefined) c.error(p, "cannot be set together with uri");
   }
-  if (r.uri === undefined && r.authority === undefined && r.uriRegexRewrite === undefined) {
+  // Judge presence, not validity: a bad uriRegexRewrite is reported on its own field.
+  if (o.uri === undefined && o.authority === undefined && o.uriRegexRewrite === undefined) {
     c.error(path, "must set uri, authority or uriRegexRewrite");
   }
   return r;
@@ -340,21 +354,27 @@ function checkRedirect(c: Check, v: unknown, path: string): HTTPRedirect | undef
   const o = c.obj(v, path);
   if (!o) return undefined;
   c.fields(o, path, ["uri", "authority", "port", "derivePort", "scheme", "redirectCode"]);
-  const r: HTTPRedirect = { redirectCode: c.int(o.redirectCode, joinPath(path, "redirectCode"), { min: 300, max: 399 }) ?? 301 };
+  const r: HTTPRedirect = {
+    redirectCode: c.int(o.redirectCode, joinPath(path, "redirectCode"), { min: 300, max: 399 }) ?? 301,
+  };
   const uri = c.str(o.uri, joinPath(path, "uri"));
   if (uri !== undefined) r.uri = uri;
   const auth = c.str(o.authority, joinPath(path, "authority"));
   if (auth !== undefined) r.authority = auth;
   const port = c.int(o.port, joinPath(path, "port"), { min: 1, max: 65535 });
   if (port !== undefined) r.port = port;
-  const dp = c.oneOf(o.derivePort, joinPath(path, "derivePort"), ["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] as const);
+  const dp = c.oneOf(o.derivePort, joinPath(path, "derivePort"), [
+    "FROM_PROTOCOL_DEFAULT",
+    "FROM_REQUEST_PORT",
+  ] as const);
   if (dp) r.derivePort = dp;
   if (dp && port !== undefined) c.error(joinPath(path, "derivePort"), "cannot be set together with port");
   const scheme = c.oneOf(o.scheme, joinPath(path, "scheme"), ["http", "https"] as const);
   if (scheme) r.scheme = scheme;
   for (const k of ["uri", "authority"] as const) {
     const val = r[k];
-    if (val !== undefined && !SAFE_HEADER_VALUE.test(val)) c.error(joinPath(path, k), "must not contain CR, LF or NUL");
+    if (val !== undefined && !SAFE_HEADER_VALUE.test(val))
+      c.error(joinPath(path, k), "must not contain CR, LF or NUL");
   }
   return r;
 }
@@ -385,6 +405,7 @@ function checkDirectResponse(c: Check, v: unknown, path: string): HTTPDirectResp
 function checkRouteDestinations(c: Check, v: unknown, path: string): RouteDestination[] {
   const items = c.list(v, path);
   const out: RouteDestination[] = [];
+  let weightsValid = true;
   items.forEach((item, i) => {
     const p = joinPath(path, i);
     const o = c.obj(item, p, true);
@@ -392,6 +413,7 @@ function checkRouteDestinations(c: Check, v: unknown, path: string): RouteDestin
     c.fields(o, p, ["destination", "weight", "headers", "fallback"]);
     const destination = checkDestination(c, o.destination, joinPath(p, "destination"));
     const weight = c.int(o.weight, joinPath(p, "weight"), { min: 0 });
+    if (o.weight !== undefined && o.weight !== null && weight === undefined) weightsValid = false;
     const headers = checkHeaders(c, o.headers, joinPath(p, "headers"));
     const fallback = checkFallback(c, o.fallback, joinPath(p, "fallback"), 1);
     if (!destination) return;
@@ -406,7 +428,9 @@ function checkRouteDestinations(c: Check, v: unknown, path: string): RouteDestin
     const anyWeighted = out.some((d) => d.weight >= 0);
     for (const d of out) if (d.weight < 0) d.weight = anyWeighted ? 0 : 1;
     const total = out.reduce((s, d) => s + d.weight, 0);
-    if (total <= 0 && out.length === items.length) c.error(path, "weights must add up to more than 0");
+    // Only judge the total when every weight was readable: a bad weight is already reported.
+    if (total <= 0 && weightsValid && out.length === items.length)
+      c.error(path, "weights must add up to more than 0");
   } else if (out.length === 1) {
     out[0]!.weight = 100; // a single destination receives all traffic whatever its weight
   }
@@ -420,7 +444,9 @@ function checkMirror(c: Check, o: Obj, path: string): Mirror[] {
     let pct = 100;
     if (o.mirrorPercentage !== undefined) {
       const mp = c.obj(o.mirrorPercentage, joinPath(path, "mirrorPercentage"));
-      if (mp) pct = c.num(mp.value, joinPath(joinPath(path, "mirrorPercentage"), "value"), { min: 0, max: 100 }) ?? 100;
+      if (mp)
+        pct =
+          c.num(mp.value, joinPath(joinPath(path, "mirrorPercentage"), "value"), { min: 0, max: 100 }) ?? 100;
     } else if (o.mirrorPercent !== undefined) {
       pct = c.int(o.mirrorPercent, joinPath(path, "mirrorPercent"), { min: 0, max: 100 }) ?? 100;
     }
@@ -437,7 +463,8 @@ function checkMirror(c: Check, o: Obj, path: string): Mirror[] {
     if (mp) pct = c.num(mp.value, joinPath(joinPath(p, "percentage"), "value"), { min: 0, max: 100 }) ?? 100;
     if (d) mirrors.push({ destination: d, percentage: pct });
   });
-  if (o.mirror !== undefined && o.mirrors !== undefined) c.error(joinPath(path, "mirrors"), "cannot be set together with mirror");
+  if (o.mirror !== undefined && o.mirrors !== undefined)
+    c.error(joinPath(path, "mirrors"), "cannot be set together with mirror");
   return mirrors;
 }
 
@@ -479,7 +506,8 @@ function checkHttpRoute(c: Check, v: unknown, path: string): HTTPRoute | undefin
   const actions = ["route", "redirect", "directResponse"].filter((k) => o[k] !== undefined);
   if (actions.length === 0) c.error(path, "must set one of route, redirect, directResponse");
   else if (actions.length > 1) c.error(path, `only one action per rule; got ${actions.join(" and ")}`);
-  if (o.route !== undefined && Array.isArray(o.route) && o.route.length === 0) c.error(joinPath(path, "route"), "must not be empty");
+  if (o.route !== undefined && Array.isArray(o.route) && o.route.length === 0)
+    c.error(joinPath(path, "route"), "must not be empty");
   const redirect = checkRedirect(c, o.redirect, joinPath(path, "redirect"));
   if (redirect) r.redirect = redirect;
   const dr = checkDirectResponse(c, o.directResponse, joinPath(path, "directResponse"));
@@ -512,7 +540,10 @@ export function checkVirtualService(c: Check, spec: unknown): VirtualServiceSpec
   c.fields(o, "spec", ["hosts", "gateways", "http", "exportTo"], ["tcp", "tls"]);
   const hosts = c.strList(o.hosts, "spec.hosts", true);
   hosts.forEach((h, i) => {
-    if (h !== "*" && !/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h)) {
+    if (
+      h !== "*" &&
+      !/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(h)
+    ) {
       c.error(`spec.hosts[${i}]`, `"${h}" is not a valid host`);
     }
   });

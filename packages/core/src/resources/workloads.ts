@@ -1,15 +1,35 @@
 /** ServiceEntry, WorkloadEntry, WorkloadGroup and Gateway: where services and instances are. */
 import { type Check, HEADER_NAME, type Obj } from "./check.js";
 import { joinPath } from "./source.js";
-import type { GatewayServer, GatewaySpec, Probe, ServiceEntrySpec, ServicePort, WorkloadEntrySpec, WorkloadGroupSpec } from "./types.js";
+import type {
+  GatewayServer,
+  GatewaySpec,
+  Probe,
+  ServiceEntrySpec,
+  ServicePort,
+  WorkloadEntrySpec,
+  WorkloadGroupSpec,
+} from "./types.js";
 
-const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9A-Fa-f:]+\]?|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$/;
+const ADDRESS =
+  /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9A-Fa-f:]+\]?|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$/;
 
-export function checkWorkloadEntryBody(c: Check, o: Obj, path: string, known: string[] = []): WorkloadEntrySpec | undefined {
-  c.fields(o, path, ["address", "ports", "labels", "weight", ...known], ["network", "locality", "serviceAccount"]);
+export function checkWorkloadEntryBody(
+  c: Check,
+  o: Obj,
+  path: string,
+  known: string[] = [],
+): WorkloadEntrySpec | undefined {
+  c.fields(
+    o,
+    path,
+    ["address", "ports", "labels", "weight", ...known],
+    ["network", "locality", "serviceAccount"],
+  );
   const address = c.str(o.address, joinPath(path, "address"), true);
   if (address !== undefined && !ADDRESS.test(address)) {
-    if (address.startsWith("unix://")) c.error(joinPath(path, "address"), "unix domain socket endpoints are not supported");
+    if (address.startsWith("unix://"))
+      c.error(joinPath(path, "address"), "unix domain socket endpoints are not supported");
     else c.error(joinPath(path, "address"), `"${address}" is not an IP address or host name`);
   }
   const portsRaw = c.obj(o.ports, joinPath(path, "ports"));
@@ -34,7 +54,12 @@ export function checkWorkloadEntry(c: Check, spec: unknown): WorkloadEntrySpec |
 export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | undefined {
   const o = c.obj(spec, "spec", true);
   if (!o) return undefined;
-  c.fields(o, "spec", ["hosts", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo"], ["addresses", "subjectAltNames"]);
+  c.fields(
+    o,
+    "spec",
+    ["hosts", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo"],
+    ["addresses", "subjectAltNames"],
+  );
   const hosts = c.strList(o.hosts, "spec.hosts", true);
   const ports: ServicePort[] = [];
   const portNames = new Set<string>();
@@ -46,8 +71,10 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     const number = c.int(po.number, joinPath(p, "number"), { required: true, min: 1, max: 65535 });
     const name = c.str(po.name, joinPath(p, "name"), true);
     const protocol = (c.str(po.protocol, joinPath(p, "protocol")) ?? "HTTP").toUpperCase();
-    if (!["HTTP", "HTTP2", "GRPC", "TCP", "HTTPS", "TLS"].includes(protocol)) c.error(joinPath(p, "protocol"), `unknown protocol "${protocol}"`);
-    else if (protocol !== "HTTP") c.warn(joinPath(p, "protocol"), `${protocol} is proxied as HTTP/1.1 by Lanecar`);
+    if (!["HTTP", "HTTP2", "GRPC", "TCP", "HTTPS", "TLS"].includes(protocol))
+      c.error(joinPath(p, "protocol"), `unknown protocol "${protocol}"`);
+    else if (protocol !== "HTTP")
+      c.warn(joinPath(p, "protocol"), `${protocol} is proxied as HTTP/1.1 by Lanecar`);
     const targetPort = c.int(po.targetPort, joinPath(p, "targetPort"), { min: 1, max: 65535 });
     if (number === undefined || name === undefined) return;
     if (portNames.has(name)) c.error(joinPath(p, "name"), `duplicate port name "${name}"`);
@@ -56,10 +83,12 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     if (targetPort !== undefined) sp.targetPort = targetPort;
     ports.push(sp);
   });
-  if (ports.length === 0 && Array.isArray(o.ports)) c.error("spec.ports", "must not be empty");
+  if (Array.isArray(o.ports) && o.ports.length === 0) c.error("spec.ports", "must not be empty");
   if (o.ports === undefined) c.error("spec.ports", "is required");
-  const location = c.oneOf(o.location, "spec.location", ["MESH_EXTERNAL", "MESH_INTERNAL"] as const) ?? "MESH_EXTERNAL";
-  const resolution = c.oneOf(o.resolution, "spec.resolution", ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"] as const) ?? "NONE";
+  const location =
+    c.oneOf(o.location, "spec.location", ["MESH_EXTERNAL", "MESH_INTERNAL"] as const) ?? "MESH_EXTERNAL";
+  const resolution =
+    c.oneOf(o.resolution, "spec.resolution", ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"] as const) ?? "NONE";
   const endpoints: WorkloadEntrySpec[] = [];
   c.list(o.endpoints, "spec.endpoints").forEach((item, i) => {
     const p = `spec.endpoints[${i}]`;
@@ -68,7 +97,8 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     const e = checkWorkloadEntryBody(c, eo, p);
     if (!e) return;
     for (const name of Object.keys(e.ports)) {
-      if (!portNames.has(name)) c.error(joinPath(joinPath(p, "ports"), name), `no service port is named "${name}"`);
+      if (!portNames.has(name))
+        c.error(joinPath(joinPath(p, "ports"), name), `no service port is named "${name}"`);
     }
     endpoints.push(e);
   });
@@ -95,10 +125,19 @@ export function checkWorkloadGroup(c: Check, spec: unknown): WorkloadGroupSpec |
   const wg: WorkloadGroupSpec = { labels };
   const pr = c.obj(o.probe, "spec.probe");
   if (pr) {
-    c.fields(pr, "spec.probe", ["httpGet", "initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold", "successThreshold"], [
-      "tcpSocket",
-      "exec",
-    ]);
+    c.fields(
+      pr,
+      "spec.probe",
+      [
+        "httpGet",
+        "initialDelaySeconds",
+        "periodSeconds",
+        "timeoutSeconds",
+        "failureThreshold",
+        "successThreshold",
+      ],
+      ["tcpSocket", "exec"],
+    );
     const hg = c.obj(pr.httpGet, "spec.probe.httpGet", pr.tcpSocket === undefined && pr.exec === undefined);
     const secs = (k: string, def: number, min: number) => c.int(pr[k], `spec.probe.${k}`, { min }) ?? def;
     const initial = secs("initialDelaySeconds", 0, 0);
@@ -159,8 +198,10 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     c.fields(port, joinPath(p, "port"), ["number", "name", "protocol", "targetPort"]);
     const number = c.int(port.number, joinPath(p, "port.number"), { required: true, min: 1, max: 65535 });
     const protocol = (c.str(port.protocol, joinPath(p, "port.protocol"), true) ?? "HTTP").toUpperCase();
-    if (!["HTTP", "HTTPS", "HTTP2", "GRPC", "TCP", "TLS"].includes(protocol)) c.error(joinPath(p, "port.protocol"), `unknown protocol "${protocol}"`);
-    else if (protocol !== "HTTP") c.warn(joinPath(p, "port.protocol"), `${protocol} servers are not served by Lanecar (HTTP only)`);
+    if (!["HTTP", "HTTPS", "HTTP2", "GRPC", "TCP", "TLS"].includes(protocol))
+      c.error(joinPath(p, "port.protocol"), `unknown protocol "${protocol}"`);
+    else if (protocol !== "HTTP")
+      c.warn(joinPath(p, "port.protocol"), `${protocol} servers are not served by Lanecar (HTTP only)`);
     if (number === undefined) return;
     const server: GatewayServer = { port: { number, protocol }, hosts };
     const pn = c.str(port.name, joinPath(p, "port.name"));

@@ -2,7 +2,13 @@
  * Route actions as pure functions the proxy applies: path rewrite, redirect location, fault
  * decision, mirror sampling, and the merged header operations of route + destination.
  */
-import type { HeaderOps, Headers, HTTPFaultInjection, HTTPRedirect, HTTPRewrite } from "../resources/types.js";
+import type {
+  HeaderOps,
+  Headers,
+  HTTPFaultInjection,
+  HTTPRedirect,
+  HTTPRewrite,
+} from "../resources/types.js";
 import type { CompiledRoute } from "./route-table.js";
 
 /** RE2 replacement syntax (`\1`) → JavaScript (`$1`). */
@@ -39,11 +45,16 @@ export function rewritePath(rw: HTTPRewrite, path: string, matchedPrefix: string
   return rw.uri + query;
 }
 
-/** `Location` for a redirect rule, from the request's scheme, authority and path. */
+/**
+ * `Location` for a redirect rule, from the request's scheme, authority and path. Unlike
+ * `rewrite.uri`, `redirect.uri` replaces the entire path even when the rule matched a prefix
+ * (Istio's HTTPRedirect); the query is kept, as Envoy's `path_redirect` does. The matched
+ * prefix is accepted for symmetry with `rewritePath` and not used.
+ */
 export function redirectLocation(
   rd: HTTPRedirect,
   req: { scheme: string; authority: string; path: string; port: number | undefined },
-  matchedPrefix: string | undefined,
+  _matchedPrefix: string | undefined,
 ): string {
   const scheme = rd.scheme ?? req.scheme;
   let authority = rd.authority ?? req.authority;
@@ -52,7 +63,7 @@ export function redirectLocation(
   else if (rd.derivePort === "FROM_PROTOCOL_DEFAULT") authority = host;
   else if (rd.derivePort === "FROM_REQUEST_PORT" && req.port !== undefined) authority = `${host}:${req.port}`;
   let path = req.path;
-  if (rd.uri !== undefined) path = rewritePath({ uri: rd.uri }, req.path, matchedPrefix);
+  if (rd.uri !== undefined) path = rewritePath({ uri: rd.uri }, req.path, undefined);
   return `${scheme}://${authority}${path}`;
 }
 
@@ -92,7 +103,10 @@ const NONE = {};
  * Header operations for a request: route-level then destination-level (destination wins on `set`
  * of the same name because it is applied last). Cached per (route, destination).
  */
-export function headerOps(route: CompiledRoute | undefined, dest: Headers | undefined): { request: HeaderOps; response: HeaderOps } {
+export function headerOps(
+  route: CompiledRoute | undefined,
+  dest: Headers | undefined,
+): { request: HeaderOps; response: HeaderOps } {
   const rk = route?.spec ?? NONE;
   const dk = dest ?? NONE;
   let inner = mergedCache.get(rk);

@@ -4,8 +4,8 @@
  */
 import { labelSelectorMatches } from "../label/resolver.js";
 import type { MatchRequest } from "../resources/types.js";
-import { compileStringMatch, type ValuePredicate } from "./string-match.js";
 import type { RouteContext, RouteRequest } from "./request.js";
+import { compileStringMatch, type ValuePredicate } from "./string-match.js";
 
 export interface CompiledMatch {
   readonly name: string | undefined;
@@ -15,12 +15,18 @@ export interface CompiledMatch {
   readonly needsQuery: boolean;
 }
 
-type Cond = (req: RouteRequest, uriPath: string, query: URLSearchParams | undefined, ctx: RouteContext) => boolean;
+type Cond = (
+  req: RouteRequest,
+  uriPath: string,
+  query: URLSearchParams | undefined,
+  ctx: RouteContext,
+) => boolean;
 
 export function compileMatch(m: MatchRequest): CompiledMatch {
   const conds: Cond[] = [];
   if (m.uri) {
-    const p = compileStringMatch(m.uri, m.ignoreUriCase);
+    // Istio ignores case for exact and prefix URI matches only; a regex keeps its own case rules.
+    const p = compileStringMatch(m.uri, m.ignoreUriCase && m.uri.kind !== "regex");
     conds.push((_r, path) => p(path));
   }
   if (m.method) {

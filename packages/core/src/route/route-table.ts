@@ -56,7 +56,10 @@ export interface RouteTable {
   readonly routes: readonly CompiledRoute[];
 }
 
-export function toTarget(d: { host: string; subset?: string; port?: { number: number } }, namespace: string): Target {
+export function toTarget(
+  d: { host: string; subset?: string; port?: { number: number } },
+  namespace: string,
+): Target {
   // Label names are header names: case-insensitive, kept lower-case like the resolver's.
   const template = subsetTemplate(d.subset)?.toLowerCase();
   return {
@@ -89,10 +92,17 @@ export interface VirtualServiceInput {
   spec: VirtualServiceSpec;
 }
 
-function compileRoute(vs: VirtualServiceInput, r: HTTPRoute, index: number, context: string): CompiledRoute | undefined {
+function compileRoute(
+  vs: VirtualServiceInput,
+  r: HTTPRoute,
+  index: number,
+  context: string,
+): CompiledRoute | undefined {
   const ns = vs.namespace;
   // Match blocks restricted to other gateways do not exist in this context.
-  const blocks = r.match.filter((m) => !m.gateways || m.gateways.some((g) => qualifyGateway(g, ns) === context));
+  const blocks = r.match.filter(
+    (m) => !m.gateways || m.gateways.some((g) => qualifyGateway(g, ns) === context),
+  );
   if (r.match.length > 0 && blocks.length === 0) return undefined;
   const destinations: CompiledDestination[] = r.route.map((d) => ({
     ...toTarget(d.destination, ns),
@@ -127,7 +137,10 @@ function compileRoute(vs: VirtualServiceInput, r: HTTPRoute, index: number, cont
  * host in one context, the first (in config order) wins, as Istio keeps the oldest; validation
  * warns about it.
  */
-export function buildRouteTables(virtualServices: readonly VirtualServiceInput[], context: string): HostIndex<RouteTable> {
+export function buildRouteTables(
+  virtualServices: readonly VirtualServiceInput[],
+  context: string,
+): HostIndex<RouteTable> {
   const index = new HostIndex<RouteTable>();
   for (const vs of virtualServices) {
     const gateways = vs.spec.gateways.map((g) => qualifyGateway(g, vs.namespace));

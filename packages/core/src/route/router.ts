@@ -8,13 +8,20 @@
  * (503). An unresolved `$label` selects nothing, so it behaves as `noinstances`. The label a
  * request carries is never changed by a fallback.
  */
-import type { Availability } from "../endpoint/endpoint.js";
+
 import type { Cluster } from "../endpoint/cluster.js";
+import type { Availability } from "../endpoint/endpoint.js";
 import type { ServiceRegistry } from "../endpoint/registry.js";
 import { type HostIndex, requestHostCandidates, splitAuthority } from "../hosts.js";
 import type { Headers } from "../resources/types.js";
 import type { RouteContext, RouteRequest } from "./request.js";
-import type { CompiledDestination, CompiledFallback, CompiledRoute, RouteTable, Target } from "./route-table.js";
+import type {
+  CompiledDestination,
+  CompiledFallback,
+  CompiledRoute,
+  RouteTable,
+  Target,
+} from "./route-table.js";
 
 export type FallbackReason = "noinstances" | "noavailabled";
 
@@ -58,6 +65,34 @@ export interface RouteDecision {
 
 export type Labels = Readonly<Record<string, string>>;
 
+/** Builds a decision in one literal (same shape every time, so call sites stay monomorphic). */
+function decision(
+  kind: DecisionKind,
+  host: string,
+  route: CompiledRoute,
+  matchIndex: number,
+  destination: HostSubset | undefined,
+  cluster: Cluster | undefined,
+  healthy: boolean,
+  fallback: FallbackInfo | null,
+  destinationHeaders: Headers | undefined,
+  flag: "" | "UH",
+): RouteDecision {
+  return {
+    kind,
+    host,
+    rule: route.ruleId,
+    route,
+    matchIndex,
+    destination,
+    cluster,
+    healthy,
+    fallback,
+    destinationHeaders,
+    flag,
+  };
+}
+
 function noRoute(host: string, rule: string | null, route?: CompiledRoute): RouteDecision {
   return {
     kind: "noroute",
@@ -75,29 +110,63 @@ function noRoute(host: string, rule: string | null, route?: CompiledRoute): Rout
 }
 
 const MAX_FALLBACK_HOPS = 8;
+const MAX_CACHED_AUTHORITIES = 4096;
+
+export interface HostLookup {
+  readonly host: string;
+  readonly table: RouteTable | undefined;
+}
 
 export class Router {
+  /** authority → lookup result, per namespace; bounded (cleared when full) against hostile Hosts. */
+  private readonly lookups = new Map<string, Map<string, HostLookup>>();
+
   constructor(
     readonly context: string,
     private readonly tables: HostIndex<RouteTable>,
     private readonly registry: ServiceRegistry,
   ) {}
 
-  /** Finds the route table and resolved host for a request authority. */
-  lookup(authority: string, namespace: string): { host: string; table: RouteTable | undefined } {
+  /** Finds the route table and resolved host for a request authority (cached). */
+  lookup(authority: string, namespace: string): HostLookup {
+    let byNs = this.lookups.get(namespace);
+    if (!byNs) this.lookups.set(namespace, (byNs = new Map()));
+    let hit = byNs.get(authority);
+    if (!hit) {
+      if (byNs.size >= MAX_CACHED_AUTHORITIES) byNs.clear();
+      hit = this.resolveHost(authority, namespace);
+      byNs.set(authority, hit);
+    }
+    return hit;
+  }
+
+  private resolveHost(authority: string, namespace: string): HostLookup {
     const { host } = splitAuthority(authority);
     const candidates = requestHostCandidates(host, namespace);
     for (const c of candidates) {
       if (this.tables.has(c)) return { host: c, table: this.tables.get(c) };
     }
-    for (const c of candidates) if (this.registry.hasService(c)) return { host: c, table: undefined };
-    // Wildcard VirtualService hosts (`*.example.com`, `*` at gateways).
+    // A known service without a VirtualService of its own is still covered by a wildcard one
+    // (`*.ns.svc.cluster.local`, `*.example.com`, `*` at gateways), as Istio applies it; else its default route.
+    for (const c of candidates)
+      if (this.registry.hasService(c)) return { host: c, table: this.tables.get(c) };
+    // Wildcard VirtualService hosts for hosts no service defines.
     const wild = this.tables.get(host);
     if (wild) return { host, table: wild };
+    for (const c of candidates) {
+      const w = this.tables.get(c);
+      if (w) return { host: c, table: w };
+    }
     return { host: candidates[0] ?? host, table: undefined };
   }
 
-  route(req: RouteRequest, ctx: RouteContext, labels: Labels, avail: Availability, rand: () => number = Math.random): RouteDecision {
+  route(
+    req: RouteRequest,
+    ctx: RouteContext,
+    labels: Labels,
+    avail: Availability,
+    rand: () => number = Math.random,
+  ): RouteDecision {
     const { host, table } = this.lookup(req.authority, ctx.namespace);
     if (!table) {
       if (!this.registry.hasService(host)) return noRoute(host, null);
@@ -126,7 +195,8 @@ export class Router {
       const r = routes[i]!;
       let matchIndex = -1;
       if (r.matches.length > 0) {
-        if (r.needsQuery && query === undefined) query = new URLSearchParams(q >= 0 ? req.path.slice(q + 1) : "");
+        if (r.needsQuery && query === undefined)
+          query = new URLSearchParams(q >= 0 ? req.path.slice(q + 1) : "");
         for (let m = 0; m < r.matches.length; m++) {
           if (r.matches[m]!.test(req, uriPath, query, ctx)) {
             matchIndex = m;
@@ -149,25 +219,18 @@ export class Router {
     avail: Availability,
     rand: () => number,
   ): RouteDecision {
-    const base = {
-      host,
-      rule: r.ruleId,
-      route: r,
-      matchIndex,
-      destination: undefined,
-      cluster: undefined,
-      healthy: false,
-      fallback: null,
-      destinationHeaders: undefined,
-      flag: "" as const,
-    };
-    if (r.spec.redirect) return { ...base, kind: "redirect" };
-    if (r.spec.directResponse) return { ...base, kind: "direct" };
+    if (r.spec.redirect)
+      return decision("redirect", host, r, matchIndex, undefined, undefined, false, null, undefined, "");
+    if (r.spec.directResponse)
+      return decision("direct", host, r, matchIndex, undefined, undefined, false, null, undefined, "");
     const d = pickWeighted(r, rand);
     if (!d) return noRoute(host, r.ruleId, r);
     const port = d.port ?? req.port;
     const subset = resolveSubset(d, labels);
-    const destination: HostSubset = { host: d.host, subset: d.template !== undefined ? (subset ?? `$${d.template}`) : subset };
+    const destination: HostSubset = {
+      host: d.host,
+      subset: d.template !== undefined ? (subset ?? `$${d.template}`) : subset,
+    };
     // An unresolved `$label` asks for the subset "" that no service has: no instances.
     let cluster = this.registry.cluster(d.host, port, d.template !== undefined ? (subset ?? "") : subset);
     let fallback: FallbackInfo | null = null;
@@ -177,20 +240,21 @@ export class Router {
     for (;;) {
       const hasInstances = cluster !== undefined && cluster.endpoints.length > 0;
       if (hasInstances && cluster!.anyAvailable(avail)) {
-        return { ...base, kind: "route", destination, cluster, healthy: true, fallback, destinationHeaders: d.headers };
+        return decision("route", host, r, matchIndex, destination, cluster, true, fallback, d.headers, "");
       }
       const reason: FallbackReason = hasInstances ? "noavailabled" : "noinstances";
-      if (!fb || !fb[reason] || hops >= MAX_FALLBACK_HOPS) {
-        return { ...base, kind: "route", destination, cluster, healthy: false, fallback, destinationHeaders: d.headers, flag: "UH" };
+      if (!fb?.[reason] || hops >= MAX_FALLBACK_HOPS) {
+        return decision("route", host, r, matchIndex, destination, cluster, false, fallback, d.headers, "UH");
       }
       hops++;
       const t = fb.target;
       const tSubset = resolveSubset(t, labels);
       const tPort = t.port ?? port;
       cluster = this.registry.cluster(t.host, tPort, t.template !== undefined ? (tSubset ?? "") : tSubset);
-      const to: HostSubset = { host: t.host, subset: tSubset };
       firstReason ??= reason;
-      fallback = { reason: firstReason, from: destination, to, hops };
+      // Like `from`, an unresolved `$label` target shows as `$label`, not as "every instance".
+      const toSubset = t.template !== undefined ? (tSubset ?? `$${t.template}`) : tSubset;
+      fallback = { reason: firstReason, from: destination, to: { host: t.host, subset: toSubset }, hops };
       fb = fb.next;
     }
   }

@@ -1,0 +1,164 @@
+/**
+ * `lanecar sidecar` and `lanecar gateway`: parse flags (each with a LANECAR_* environment
+ * variable), start the process, and drain on SIGTERM/SIGINT (exit 0).
+ */
+import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
+import {
+  GATEWAY_DEFAULTS,
+  GatewayNotFoundError,
+  type ProxyProcess,
+  SIDECAR_DEFAULTS,
+  startGateway,
+  startSidecar,
+} from "@lanecar/proxy";
+import { all, bool, type FlagSpec, one, type ParsedArgs, parseArgs, UsageError, usage } from "../args.js";
+import type { Io } from "../io.js";
+import { loadPodLabels } from "../pod-labels.js";
+
+const COMMON: FlagSpec[] = [
+  {
+    name: "config",
+    short: "c",
+    multiple: true,
+    help: "config file or directory, watched for changes (repeatable)",
+  },
+  {
+    name: "namespace",
+    short: "n",
+    default: "default",
+    help: "namespace of this workload and of resources without one",
+  },
+  { name: "pod-labels", help: "this pod's labels, k=v,k=v" },
+  { name: "pod-labels-file", help: 'this pod\'s labels, downward-API file of key="value" lines' },
+  { name: "drain-timeout", default: "5s", help: "how long in-flight requests may take to finish on SIGTERM" },
+  { name: "correlation-max-entries", default: "100000", help: "correlation store entry bound" },
+  { name: "correlation-ttl", default: "60s", help: "correlation store entry lifetime" },
+  { name: "access-log", boolean: true, help: "write an access log line per request to stdout (async)" },
+  { name: "help", short: "h", boolean: true, help: "show this help" },
+];
+
+const SIDECAR_FLAGS: FlagSpec[] = [
+  COMMON[0]!,
+  { name: "service", short: "s", help: "the service this sidecar serves, e.g. reviews" },
+  ...COMMON.slice(1, 4),
+  { name: "inbound", default: SIDECAR_DEFAULTS.inbound, help: "inbound listener (requests to the app)" },
+  { name: "app", default: SIDECAR_DEFAULTS.app, help: "the local app" },
+  {
+    name: "outbound",
+    default: SIDECAR_DEFAULTS.outbound,
+    help: "outbound listener (the app's calls; HTTP_PROXY target)",
+  },
+  { name: "admin", default: SIDECAR_DEFAULTS.admin, help: "admin API" },
+  ...COMMON.slice(4),
+];
+
+const GATEWAY_FLAGS: FlagSpec[] = [
+  COMMON[0]!,
+  {
+    name: "gateway",
+    short: "g",
+    help: "the Gateway resource to serve (name or ns/name); default: the only one",
+  },
+  ...COMMON.slice(1, 4),
+  { name: "listen", default: GATEWAY_DEFAULTS.listen, help: "listener for client requests" },
+  { name: "admin", default: GATEWAY_DEFAULTS.admin, help: "admin API" },
+  ...COMMON.slice(4),
+];
+
+function duration(a: ParsedArgs, name: string): number {
+  const v = one(a, name)!;
+  const ms = parseDuration(v);
+  if (ms === undefined) throw new UsageError(`--${name} "${v}" is not a duration such as 5s`);
+  return ms;
+}
+
+function count(a: ParsedArgs, name: string): number {
+  const v = one(a, name)!;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} "${v}" is not a positive integer`);
+  return Number(v);
+}
+
+function common(a: ParsedArgs) {
+  const config = [...all(a, "config"), ...a.positionals];
+  if (config.length === 0) throw new UsageError("--config PATH is required");
+  return {
+    config,
+    namespace: one(a, "namespace")!,
+    podLabels: loadPodLabels(one(a, "pod-labels"), one(a, "pod-labels-file")),
+    drainTimeoutMs: duration(a, "drain-timeout"),
+    correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: duration(a, "correlation-ttl") },
+    accessLog: bool(a, "access-log"),
+  };
+}
+
+async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Promise<number> {
+  let p: ProxyProcess;
+  try {
+    p = await start();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      io.err(`lanecar ${what}: config is invalid:`);
+      for (const d of err.diagnostics) if (d.severity === "error") io.err(formatDiagnostic(d));
+      return 1;
+    }
+    if (err instanceof GatewayNotFoundError) throw new UsageError(err.message);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE" || e.code === "EACCES" || e.code === "EADDRNOTAVAIL") {
+      io.err(`lanecar ${what}: cannot listen: ${e.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const list = [...p.addresses].map(([n, a]) => `${n}=${a.address}:${a.port}`).join(" ");
+  p.log.info(`lanecar ${what} ready: ${list} config=${p.rt.config.current.version}`);
+  return new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      p.log.info(`${sig}: draining`);
+      p.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
+  const a = parseArgs(argv, SIDECAR_FLAGS, io.env);
+  if (bool(a, "help")) {
+    io.out(usage("sidecar", "--config PATH... --service HOST [flags]", SIDECAR_FLAGS));
+    return 0;
+  }
+  const c = common(a);
+  const service = one(a, "service");
+  if (!service) throw new UsageError("--service HOST is required");
+  return run(
+    io,
+    () =>
+      startSidecar({
+        ...c,
+        service,
+        inbound: one(a, "inbound")!,
+        app: one(a, "app")!,
+        outbound: one(a, "outbound")!,
+        admin: one(a, "admin")!,
+      }),
+    "sidecar",
+  );
+}
+
+export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
+  const a = parseArgs(argv, GATEWAY_FLAGS, io.env);
+  if (bool(a, "help")) {
+    io.out(usage("gateway", "--config PATH... [--gateway NAME] [flags]", GATEWAY_FLAGS));
+    return 0;
+  }
+  const c = common(a);
+  return run(
+    io,
+    () =>
+      startGateway({ ...c, gateway: one(a, "gateway"), listen: one(a, "listen")!, admin: one(a, "admin")! }),
+    "gateway",
+  );
+}

@@ -1,0 +1,117 @@
+/**
+ * Request headers as Node's parser gives them (`rawHeaders`: name, value, name, value...), read
+ * without building a header object: one pass to copy what goes upstream, lookups by lower-case
+ * name. Hop-by-hop headers, and every header the `Connection` header names, never go upstream.
+ */
+import type { HeaderGetter } from "@lanecar/core";
+
+/** RFC 9110 §7.6.1 hop-by-hop headers plus the proxy-era ones Envoy also strips. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "http2-settings",
+]);
+
+/** Value of header `name` (lower-case), repeated values joined with ", ". */
+export function rawHeader(raw: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  const n = name.length;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === n && (k === name || k.toLowerCase() === name)) {
+      out = out === undefined ? raw[i + 1]! : `${out}, ${raw[i + 1]!}`;
+    }
+  }
+  return out;
+}
+
+/** A core `HeaderGetter` over raw headers. */
+export function rawHeaderGetter(raw: readonly string[]): HeaderGetter {
+  return (name) => rawHeader(raw, name);
+}
+
+/** Lower-case tokens of a `Connection` header value (`close`, `keep-alive`, header names). */
+export function connectionTokens(value: string | undefined): string[] {
+  if (!value) return [];
+  const out: string[] = [];
+  for (const t of value.split(",")) {
+    const tok = t.trim().toLowerCase();
+    if (tok) out.push(tok);
+  }
+  return out;
+}
+
+/** Does the request carry a body (Content-Length > 0 or any Transfer-Encoding)? */
+export function hasBody(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === 14 && k.toLowerCase() === "content-length") {
+      if (raw[i + 1] !== "0") return true;
+    } else if (k.length === 17 && k.toLowerCase() === "transfer-encoding") return true;
+  }
+  return false;
+}
+
+/**
+ * Copies raw headers for the upstream request, leaving out hop-by-hop headers, headers named in
+ * `Connection`, `host`, and every name in `drop` (lower-case). Returns a flat name/value array
+ * that undici accepts as is.
+ */
+export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<string> | undefined): string[] {
+  const out: string[] = [];
+  let conn: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    const lower = k.toLowerCase();
+    if (lower === "connection") conn = connectionTokens(raw[i + 1]);
+    if (HOP_BY_HOP.has(lower) || lower === "host" || drop?.has(lower)) continue;
+    out.push(k, raw[i + 1]!);
+  }
+  if (conn && conn.length > 0) {
+    // Headers the client declared hop-by-hop via Connection are removed too.
+    let w = 0;
+    for (let i = 0; i < out.length; i += 2) {
+      if (conn.includes(out[i]!.toLowerCase())) continue;
+      out[w++] = out[i]!;
+      out[w++] = out[i + 1]!;
+    }
+    out.length = w;
+  }
+  return out;
+}
+
+/** Removes every header named `name` (lower-case) from a flat array in place. */
+export function removeHeader(flat: string[], name: string): void {
+  let w = 0;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i]!.toLowerCase() === name) continue;
+    flat[w++] = flat[i]!;
+    flat[w++] = flat[i + 1]!;
+  }
+  flat.length = w;
+}
+
+/**
+ * Upstream response headers (undici raw Buffers) → flat strings for `res.writeHead`, without
+ * hop-by-hop headers or those the response's `Connection` names.
+ */
+export function copyResponseHeaders(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let conn: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toString("latin1");
+    const lower = k.toLowerCase();
+    if (lower === "connection") conn = connectionTokens(raw[i + 1]!.toString("latin1"));
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(k, raw[i + 1]!.toString("latin1"));
+  }
+  if (conn) for (const c of conn) removeHeader(out, c);
+  return out;
+}

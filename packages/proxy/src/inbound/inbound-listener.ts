@@ -1,0 +1,140 @@
+/**
+ * The sidecar's inbound listener: requests from outside the pod to the local app. It makes sure
+ * the request has an `x-request-id` (generating one, as Envoy does), resolves this workload's
+ * labels from the inbound request, records them and the headers TrafficLabel functions name in
+ * the correlation store under every correlation header, and forwards to the app, streaming both
+ * ways.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  type ConfigSnapshot,
+  DEFAULT_CORRELATION_HEADERS,
+  type Endpoint,
+  type LabelResolver,
+  splitAuthority,
+} from "@lanecar/core";
+import type { Span } from "@opentelemetry/api";
+import type { ResponseFlag } from "../http/local-reply.js";
+import { copyRequestHeaders, hasBody, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
+import type { ProxyRuntime } from "../runtime.js";
+import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
+import { NO_HEALTH } from "../upstream/upstream-health.js";
+
+interface InboundTag {
+  lane: string;
+  span: Span | undefined;
+}
+
+interface Plan {
+  resolver: LabelResolver;
+  correlationHeaders: readonly string[];
+}
+
+export class InboundListener implements ExchangeOwner {
+  readonly health = NO_HEALTH;
+  private plans = new WeakMap<ConfigSnapshot, Plan>();
+  private readonly app: Endpoint;
+
+  constructor(
+    private readonly rt: ProxyRuntime,
+    appUrl: string,
+  ) {
+    const u = new URL(appUrl);
+    const { host, port } = splitAuthority(u.host);
+    const p = port ?? 80;
+    this.app = Object.freeze({
+      key: host.includes(":") ? `[${host}]:${p}` : `${host}:${p}`,
+      address: host,
+      port: p,
+      labels: rt.identity.podLabels,
+      weight: 1,
+      probe: undefined,
+      origin: "app",
+    });
+  }
+
+  get pools() {
+    return this.rt.pools;
+  }
+  get draining() {
+    return this.rt.draining;
+  }
+
+  private plan(snap: ConfigSnapshot): Plan {
+    let p = this.plans.get(snap);
+    if (!p) {
+      const id = this.rt.identity;
+      const resolver = snap.labelResolver(id.namespace, id.podLabels);
+      const ctx = new Set<string>([...DEFAULT_CORRELATION_HEADERS, ...resolver.contextHeaders]);
+      p = { resolver, correlationHeaders: [...ctx] };
+      this.plans.set(snap, p);
+    }
+    return p;
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const plan = this.plan(this.rt.config.current);
+    const raw = req.rawHeaders;
+    let getter = rawHeaderGetter(raw);
+    let requestId = rawHeader(raw, "x-request-id");
+    const generated = requestId === undefined;
+    if (generated) {
+      requestId = randomUUID();
+      const base = getter;
+      getter = (n) => (n === "x-request-id" ? requestId : base(n));
+    }
+    const id = this.rt.identity;
+    let lane = "none";
+    if (!plan.resolver.empty) {
+      const r = plan.resolver.resolve("inbound", getter, id.podLabels);
+      if (r.invalid > 0) this.rt.metrics.invalidLabels(r.invalid);
+      const headers: Record<string, string> = {};
+      for (const h of plan.resolver.recordHeaders) {
+        const v = getter(h);
+        if (v !== undefined) headers[h] = v;
+      }
+      this.rt.correlation.recordInbound(getter, plan.correlationHeaders, { headers, labels: r.values });
+      for (const k in r.values) {
+        lane = r.values[k]!;
+        break;
+      }
+    }
+    const headers = copyRequestHeaders(raw, undefined);
+    headers.push("host", rawHeader(raw, "host") ?? this.app.key);
+    if (generated) headers.push("x-request-id", requestId!);
+    const x = new Exchange(this, req, res, req.method ?? "GET", req.url ?? "/", headers, !hasBody(raw));
+    x.ep = this.app;
+    x.tag = { lane, span: this.rt.tracer?.start(`inbound ${id.service}`, getter) } satisfies InboundTag;
+    x.dispatch();
+  };
+
+  retarget(): boolean {
+    return false;
+  }
+
+  finish(x: Exchange, status: number, flags: ResponseFlag): void {
+    const id = this.rt.identity;
+    const tag = x.tag as InboundTag;
+    if (tag.span) {
+      this.rt.tracer!.end(tag.span, status, flags, {
+        lane: tag.lane,
+        subset: id.podLabels.version ?? "",
+        fallback: "none",
+        destination: id.service,
+        listener: "inbound",
+      });
+    }
+    this.rt.metrics.request(
+      "destination",
+      "unknown",
+      id.service,
+      id.podLabels.version ?? "unknown",
+      status,
+      flags || "-",
+      tag.lane,
+      "none",
+      x.durationMs,
+    );
+  }
+}

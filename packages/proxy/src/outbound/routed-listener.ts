@@ -1,0 +1,320 @@
+/**
+ * The routed data path shared by the sidecar's outbound listener and the gateway:
+ * destination → labels → route → endpoint → upstream. The outbound listener serves the app's
+ * calls (absolute-form target or Host header; labels from the outbound request, the correlation
+ * store and pod labels); the gateway serves requests from outside (labels from the inbound
+ * request, `x-request-id` generated when missing). Everything else is the same path.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  type ConfigSnapshot,
+  type Direction,
+  decideFault,
+  hashKeyFor,
+  headerOps,
+  type LabelResolver,
+  type ResolvedLabels,
+  type RouteContext,
+  type RouteDecision,
+  type RouteRequest,
+  type Router,
+  redirectLocation,
+  rewritePath,
+  sampleMirror,
+  splitAuthority,
+} from "@lanecar/core";
+import type { Span } from "@opentelemetry/api";
+import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
+import { copyRequestHeaders, hasBody, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
+import { setLaneBaggage } from "../propagation/lane-baggage.js";
+import type { ProxyRuntime } from "../runtime.js";
+import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
+import { retryPolicy } from "../upstream/retry-policy.js";
+
+interface Plan {
+  router: Router;
+  resolver: LabelResolver;
+  ctx: RouteContext;
+  /** Label header names the proxy owns (always replaced, never passed through). */
+  owned: ReadonlySet<string>;
+}
+
+interface RouteState {
+  plan: Plan;
+  req: RouteRequest;
+  labels: Readonly<Record<string, string>>;
+  decision: RouteDecision;
+  lane: string;
+  span: Span | undefined;
+}
+
+const NO_LABELS: ResolvedLabels = { values: {}, invalid: 0, from: {} };
+
+export type ListenerKind = "outbound" | "gateway";
+
+export class RoutedListener implements ExchangeOwner {
+  private plans = new WeakMap<ConfigSnapshot, Plan>();
+  private readonly direction: Direction;
+
+  constructor(
+    readonly kind: ListenerKind,
+    private readonly rt: ProxyRuntime,
+    /** `mesh` for the sidecar; `ns/name` of the Gateway. */
+    private readonly context: string,
+  ) {
+    this.direction = kind === "outbound" ? "outbound" : "inbound";
+  }
+
+  get health() {
+    return this.rt.health;
+  }
+  get pools() {
+    return this.rt.pools;
+  }
+  get draining() {
+    return this.rt.draining;
+  }
+
+  private plan(snap: ConfigSnapshot): Plan {
+    let p = this.plans.get(snap);
+    if (!p) {
+      const id = this.rt.identity;
+      const resolver = snap.labelResolver(id.namespace, id.podLabels);
+      p = {
+        router: snap.router(this.context),
+        resolver,
+        ctx: { gateway: this.context, namespace: id.namespace, podLabels: id.podLabels },
+        owned: new Set(resolver.labels.map((l) => l.name)),
+      };
+      this.plans.set(snap, p);
+    }
+    return p;
+  }
+
+  /** The `request` listener of the node:http server. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const plan = this.plan(this.rt.config.current);
+    const raw = req.rawHeaders;
+    let authority: string | undefined;
+    let path = req.url ?? "/";
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      // Absolute form (the app uses HTTP_PROXY): http://host[:port]/path
+      if (!path.startsWith("http://")) {
+        sendLocalReply(res, 400, "DPE", "only http:// absolute-form targets are proxied");
+        return;
+      }
+      const slash = path.indexOf("/", 7);
+      authority = slash < 0 ? path.slice(7) : path.slice(7, slash);
+      path = slash < 0 ? "/" : path.slice(slash);
+    } else authority = rawHeader(raw, "host");
+    if (!authority) {
+      sendLocalReply(res, 400, "DPE", "missing Host header");
+      return;
+    }
+    let getter = rawHeaderGetter(raw);
+    let requestId: string | undefined;
+    if (this.kind === "gateway" && getter("x-request-id") === undefined) {
+      // The edge generates x-request-id, as Envoy does, so every hop can correlate.
+      requestId = randomUUID();
+      const base = getter;
+      getter = (n) => (n === "x-request-id" ? requestId : base(n));
+    }
+    const id = this.rt.identity;
+    const resolved = plan.resolver.empty
+      ? NO_LABELS
+      : plan.resolver.resolve(
+          this.direction,
+          getter,
+          id.podLabels,
+          this.direction === "outbound" ? this.rt.correlation.lookup : undefined,
+        );
+    if (resolved.invalid > 0) this.rt.metrics.invalidLabels(resolved.invalid);
+    const { port } = splitAuthority(authority);
+    const method = req.method ?? "GET";
+    const view: RouteRequest = {
+      method,
+      path,
+      authority,
+      scheme: "http",
+      port: port ?? (this.kind === "gateway" ? req.socket.localPort : 80),
+      header: getter,
+      sourceIp: req.socket.remoteAddress,
+    };
+    const d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
+    const labels = resolved.values;
+    let lane = "none";
+    for (const k in labels) {
+      lane = labels[k]!;
+      break;
+    }
+    const span = this.rt.tracer?.start(`${this.kind} ${authority}`, getter);
+    const state: RouteState = { plan, req: view, labels, decision: d, lane, span };
+    if (d.kind === "noroute") return this.local(res, state, 404, "NR", LOCAL_REPLIES.NR.body);
+    const route = d.route;
+    const matchedPrefix = route && d.matchIndex >= 0 ? route.matches[d.matchIndex]!.uriPrefix : undefined;
+    if (d.kind === "redirect") {
+      const rd = route!.spec.redirect!;
+      return this.local(res, state, rd.redirectCode, "", "", [
+        "location",
+        redirectLocation(rd, view, matchedPrefix),
+      ]);
+    }
+    if (d.kind === "direct") {
+      const dr = route!.spec.directResponse!;
+      return this.local(res, state, dr.status, "", dr.body ?? "");
+    }
+    if (!d.healthy) return this.local(res, state, 503, "UH", LOCAL_REPLIES.UH.body);
+    const fault = route ? decideFault(route.spec.fault, Math.random) : undefined;
+    if (fault && fault.abortStatus > 0 && fault.delayMs === 0) {
+      return this.local(res, state, fault.abortStatus, "FI", "fault filter abort");
+    }
+
+    // Upstream request headers: app headers minus hop-by-hop and proxy-owned names, then the
+    // route's operations, then the labels (so neither the app nor Connection can remove them).
+    const ops = headerOps(route, d.destinationHeaders);
+    const external = d.cluster!.service.location === "MESH_EXTERNAL";
+    const headers = copyRequestHeaders(raw, plan.owned);
+    let upstreamAuthority = authority;
+    if (route?.spec.rewrite?.authority) upstreamAuthority = route.spec.rewrite.authority;
+    headers.push("host", upstreamAuthority);
+    if (requestId) headers.push("x-request-id", requestId);
+    applyOps(headers, ops.request);
+    if (!plan.resolver.empty) {
+      if (!external) for (const k in labels) headers.push(k, labels[k]!);
+      setLaneBaggage(headers, plan.resolver.baggageLabels, external ? {} : labels);
+    }
+    if (route?.spec.rewrite) path = rewritePath(route.spec.rewrite, path, matchedPrefix);
+
+    const x = new Exchange(
+      this,
+      req,
+      res,
+      method,
+      path,
+      headers,
+      !hasBody(raw),
+      route ? retryPolicy(route.retries) : undefined,
+      ops.response,
+    );
+    x.tag = state;
+    x.cluster = d.cluster;
+    const ep = d.cluster!.pick(
+      this.rt.health,
+      hashKeyFor(d.cluster!.policy.loadBalancer?.consistentHash, view),
+    );
+    if (!ep) return this.local(res, state, 503, "UH", LOCAL_REPLIES.UH.body);
+    x.ep = ep;
+    if (route) {
+      x.setRouteTimeout(route.spec.timeoutMs);
+      if (route.mirrors.length > 0 && !hasBody(raw)) this.mirror(state, headers, method, path);
+    }
+    if (fault && fault.delayMs > 0) {
+      setTimeout(() => {
+        if (fault.abortStatus > 0) x.fail(fault.abortStatus, "FI", "fault filter abort");
+        else x.dispatch();
+      }, fault.delayMs);
+      return;
+    }
+    x.dispatch();
+  };
+
+  /** After a failed attempt: route again (availability has changed) and pick a new endpoint. */
+  retarget(x: Exchange): boolean {
+    const s = x.tag as RouteState;
+    const d = s.plan.router.route(s.req, s.plan.ctx, s.labels, this.rt.health);
+    if (d.kind !== "route" || !d.healthy || !d.cluster) return false;
+    const hash = hashKeyFor(d.cluster.policy.loadBalancer?.consistentHash, s.req);
+    let ep = d.cluster.pick(this.rt.health, hash);
+    // Prefer a host not tried yet (Envoy's previous_hosts retry predicate).
+    for (let i = 0; ep && x.tried.includes(ep) && i < d.cluster.endpoints.length; i++)
+      ep = d.cluster.pick(this.rt.health, hash);
+    if (!ep) return false;
+    s.decision = d;
+    x.cluster = d.cluster;
+    x.ep = ep;
+    return true;
+  }
+
+  finish(x: Exchange, status: number, flags: ResponseFlag): void {
+    const s = x.tag as RouteState;
+    this.record(s, status, flags, x.ep?.labels.version, x.durationMs);
+  }
+
+  private record(
+    s: RouteState,
+    status: number,
+    flags: string,
+    version: string | undefined,
+    ms: number,
+  ): void {
+    const d = s.decision;
+    const dest = d.cluster?.host ?? d.host;
+    const v = version ?? d.cluster?.subset ?? "unknown";
+    if (s.span) {
+      this.rt.tracer!.end(s.span, status, flags, {
+        lane: s.lane,
+        subset: d.cluster?.subset ?? "",
+        fallback: d.fallback ? d.fallback.reason : "none",
+        destination: dest,
+        listener: this.kind,
+      });
+    }
+    this.rt.metrics.request(
+      "source",
+      this.rt.identity.workload,
+      dest,
+      v,
+      status,
+      flags || "-",
+      s.lane,
+      d.fallback ? d.fallback.reason : "none",
+      ms,
+    );
+  }
+
+  private local(
+    res: ServerResponse,
+    s: RouteState,
+    status: number,
+    flag: ResponseFlag,
+    body: string,
+    extra?: string[],
+  ): void {
+    const start = performance.now();
+    if (this.rt.draining) res.shouldKeepAlive = false;
+    if (status >= 300 && status < 400 && extra) {
+      res.writeHead(status, extra);
+      res.end();
+    } else sendLocalReply(res, status, flag, body, extra);
+    this.record(s, status, flag, undefined, performance.now() - start);
+  }
+
+  /** Fire-and-forget copies to mirror targets (bodyless requests only; bodies are not buffered). */
+  private mirror(s: RouteState, headers: string[], method: string, path: string): void {
+    const route = s.decision.route!;
+    for (const m of route.mirrors) {
+      if (!sampleMirror(m.percentage, Math.random)) continue;
+      const cluster = s.plan.router.clusterFor(m.target, s.req.port, s.labels);
+      const ep = cluster?.pick(this.rt.health);
+      if (!cluster || !ep) continue;
+      const h = headers.slice();
+      for (let i = 0; i < h.length; i += 2) if (h[i] === "host") h[i + 1] = `${h[i + 1]}-shadow`;
+      const entry = this.rt.pools.get(ep, cluster.policy.connectionPool);
+      entry.pool.dispatch({ path, method: method as "GET", headers: h, body: null }, MIRROR_SINK);
+    }
+  }
+}
+
+/** Discards mirror responses; mirror failures never affect the real request. */
+const MIRROR_SINK = {
+  onConnect() {},
+  onHeaders() {
+    return true;
+  },
+  onData() {
+    return true;
+  },
+  onComplete() {},
+  onError() {},
+};

@@ -1,0 +1,182 @@
+/**
+ * One Lanecar process: the shared runtime (config source, health, pools, correlation store,
+ * metrics), its listeners, and the admin API — with the life cycle of SPEC section 10:
+ * `/ready` is 503 until every listener is up and while draining; SIGTERM drains (in-flight
+ * requests finish, keep-alive responses carry `Connection: close`) and the process exits 0.
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ConfigSnapshot } from "@lanecar/core";
+import type { FastifyInstance } from "fastify";
+import { dumpClusters, startAdmin } from "../admin/admin-server.js";
+import { ConfigSource } from "../config-source/config-source.js";
+import {
+  createProxyServer,
+  drainServer,
+  type Handler,
+  listen,
+  SERVER_LIMITS,
+  type ServerLimits,
+} from "../http/server.js";
+import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
+import { startTracing, type TracingHandle, tracingEnabled } from "../tracing/hop-tracer.js";
+import { UpstreamPools } from "../upstream/pools.js";
+import { createWiring, type Wiring } from "./wiring.js";
+
+export interface Logger {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export const stderrLogger: Logger = {
+  info: (m) => process.stderr.write(`${new Date().toISOString()} info ${m}\n`),
+  error: (m) => process.stderr.write(`${new Date().toISOString()} error ${m}\n`),
+};
+
+export interface ProcessOptions {
+  config: readonly string[];
+  identity: WorkloadIdentity;
+  admin: string | undefined;
+  drainTimeoutMs?: number;
+  correlation?: { maxEntries?: number; ttlMs?: number };
+  pollMs?: number;
+  limits?: ServerLimits;
+  logger?: Logger;
+  accessLog?: boolean;
+}
+
+export interface ListenerSpec {
+  name: string;
+  address: string;
+  handler: (rt: ProxyRuntime) => Handler;
+}
+
+export class ProxyProcess {
+  readonly rt: ProxyRuntime;
+  private readonly servers = new Map<string, Server>();
+  readonly addresses = new Map<string, AddressInfo>();
+  private admin: FastifyInstance | undefined;
+  private state: "PRE_INITIALIZING" | "LIVE" | "DRAINING" = "PRE_INITIALIZING";
+  private drained: Promise<void> | undefined;
+  private readonly wiring: Wiring;
+  private tracing: TracingHandle | undefined;
+  readonly log: Logger;
+
+  private constructor(
+    private readonly opts: ProcessOptions,
+    config: ConfigSource,
+  ) {
+    this.log = opts.logger ?? stderrLogger;
+    const pools = new UpstreamPools();
+    this.wiring = createWiring(config.current, opts);
+    this.rt = {
+      config,
+      pools,
+      health: this.wiring.health,
+      correlation: this.wiring.correlation,
+      metrics: this.wiring.metrics,
+      identity: opts.identity,
+      draining: false,
+      tracer: undefined,
+    };
+    config.on("reload", (snap: ConfigSnapshot) => {
+      this.wiring.onConfig(snap);
+      pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
+      this.wiring.configReload("success");
+      this.log.info(`config ${snap.version} applied (${snap.resources.length} resources)`);
+    });
+    config.on("error", (e) => {
+      this.wiring.configReload("error");
+      this.log.error(
+        `config change rejected; still serving ${config.current.version}:\n  ${e.errors.join("\n  ")}`,
+      );
+    });
+  }
+
+  /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
+  static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
+    const config = ConfigSource.load(opts.config, {
+      namespace: opts.identity.namespace,
+      pollMs: opts.pollMs,
+    });
+    const p = new ProxyProcess(opts, config);
+    try {
+      if (opts.admin) {
+        const { parseListen } = await import("../http/server.js");
+        const a = parseListen(opts.admin);
+        p.admin = await startAdmin(a.host, a.port, {
+          state: () => p.state,
+          metrics: () => p.wiring.renderMetrics(),
+          configDump: () => p.configDump(),
+          clusters: () => dumpClusters(p.rt.config.current, (k) => p.wiring.endpointHealth(k)),
+          drain: () => p.drain(),
+        });
+        const addr = p.admin.server.address() as AddressInfo;
+        p.addresses.set("admin", addr);
+      }
+      for (const l of listeners) {
+        const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
+        p.servers.set(l.name, server);
+        p.addresses.set(l.name, await listen(server, l.address));
+      }
+      if (tracingEnabled()) {
+        p.tracing = await startTracing(opts.identity.workload);
+        p.rt.tracer = p.tracing.tracer;
+      }
+      config.start();
+      // Endpoints with probes get a first result before /ready says LIVE, so a dead lane is known.
+      await p.wiring.start();
+      p.state = "LIVE";
+      return p;
+    } catch (err) {
+      await p.close();
+      throw err;
+    }
+  }
+
+  configDump(): unknown {
+    const c = this.rt.config;
+    const snap = c.current;
+    return {
+      version: snap.version,
+      loadedAt: c.loadedAt,
+      sources: snap.files,
+      reloads: c.counts,
+      lastReloadError: c.lastError ?? null,
+      warnings: snap.warnings.map(
+        (w) => `${w.file}:${w.line}:${w.col} ${w.resource}: ${w.path}: ${w.message}`,
+      ),
+      resources: snap.resources.map((r) => ({
+        kind: r.kind,
+        apiVersion: r.apiVersion,
+        namespace: r.namespace,
+        name: r.name,
+        file: r.source.file,
+        spec: r.spec,
+      })),
+      identity: this.rt.identity,
+    };
+  }
+
+  /** Graceful drain: /ready 503, stop accepting, finish in-flight, close. Idempotent. */
+  drain(timeoutMs = this.opts.drainTimeoutMs ?? 5000): Promise<void> {
+    if (!this.drained) {
+      this.state = "DRAINING";
+      this.rt.draining = true;
+      this.drained = Promise.all([...this.servers.values()].map((s) => drainServer(s, timeoutMs))).then(
+        () => undefined,
+      );
+    }
+    return this.drained;
+  }
+
+  /** Drains, then releases everything (pools, timers, admin). */
+  async close(): Promise<void> {
+    await this.drain();
+    this.rt.config.stop();
+    this.wiring.stop();
+    await this.rt.pools.close();
+    if (this.admin) await this.admin.close();
+    if (this.tracing) await this.tracing.shutdown().catch(() => {});
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * `lanecar sidecar`: the inbound listener (to the app) and the outbound listener (the app's
+ * calls), one runtime, one admin API.
+ */
+import { InboundListener } from "../inbound/inbound-listener.js";
+import { RoutedListener } from "../outbound/routed-listener.js";
+import { workloadName } from "../runtime.js";
+import { type ProcessOptions, ProxyProcess } from "./proxy-process.js";
+
+export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
+  service: string;
+  namespace: string;
+  podLabels: Record<string, string>;
+  inbound: string;
+  app: string;
+  outbound: string;
+}
+
+export const SIDECAR_DEFAULTS = {
+  inbound: "0.0.0.0:15006",
+  app: "http://127.0.0.1:8080",
+  outbound: "127.0.0.1:15001",
+  admin: "127.0.0.1:15000",
+  namespace: "default",
+};
+
+export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
+  const identity = {
+    service: o.service,
+    namespace: o.namespace,
+    podLabels: o.podLabels,
+    workload: workloadName(o.service, o.podLabels),
+  };
+  return ProxyProcess.start({ ...o, identity }, [
+    { name: "inbound", address: o.inbound, handler: (rt) => new InboundListener(rt, o.app).handle },
+    {
+      name: "outbound",
+      address: o.outbound,
+      handler: (rt) => new RoutedListener("outbound", rt, "mesh").handle,
+    },
+  ]);
+}

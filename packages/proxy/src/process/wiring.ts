@@ -1,0 +1,51 @@
+/**
+ * Builds the shared parts of one process — health model, correlation store, metrics — and keeps
+ * them in step with config reloads. The listeners see them only through `ProxyRuntime`.
+ */
+import type { ConfigSnapshot } from "@lanecar/core";
+import { CorrelationStore } from "../correlation/index.js";
+import { HealthMonitor } from "../health/index.js";
+import type { CorrelationStoreLike, MetricsSink } from "../runtime.js";
+import { IstioMetrics } from "../telemetry/index.js";
+import type { UpstreamHealth } from "../upstream/upstream-health.js";
+import type { ProcessOptions } from "./proxy-process.js";
+
+export interface Wiring {
+  health: UpstreamHealth;
+  correlation: CorrelationStoreLike;
+  metrics: MetricsSink;
+  onConfig(snap: ConfigSnapshot): void;
+  configReload(result: "success" | "error"): void;
+  renderMetrics(): string;
+  endpointHealth(key: string): unknown;
+  /** Resolves once endpoints with probes have a first result. */
+  start(): Promise<void>;
+  stop(): void;
+}
+
+export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions, "correlation">): Wiring {
+  const monitor = new HealthMonitor();
+  const store = new CorrelationStore({
+    maxEntries: opts.correlation?.maxEntries,
+    ttlMs: opts.correlation?.ttlMs,
+  });
+  const metrics = new IstioMetrics();
+  metrics.correlationEntries.collect = () => store.size;
+  monitor.update(initial.registry.allEndpoints());
+  return {
+    health: monitor.state,
+    correlation: store,
+    metrics,
+    onConfig: (snap) => monitor.update(snap.registry.allEndpoints()),
+    configReload: (result) => metrics.configReloads.labels(result).inc(),
+    renderMetrics: () => {
+      metrics.correlationLookups.labels("hit").value = store.hits;
+      metrics.correlationLookups.labels("miss").value = store.misses;
+      metrics.ejections.labels().value = monitor.state.ejections;
+      return metrics.render();
+    },
+    endpointHealth: (key) => monitor.state.describe(key),
+    start: () => monitor.start(),
+    stop: () => monitor.stop(),
+  };
+}

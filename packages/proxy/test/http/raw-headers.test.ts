@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { copyRequestHeaders, copyResponseHeaders, hasBody, rawHeader } from "../../src/http/raw-headers.js";
+
+describe("raw headers", () => {
+  const raw = [
+    "Host",
+    "a:1",
+    "X-Request-Id",
+    "r1",
+    "Accept",
+    "a",
+    "accept",
+    "b",
+    "Connection",
+    "keep-alive, X-Secret",
+    "X-Secret",
+    "s",
+    "Keep-Alive",
+    "5",
+  ];
+
+  it("reads a header case-insensitively and joins repeated values", () => {
+    expect(rawHeader(raw, "x-request-id")).toBe("r1");
+    expect(rawHeader(raw, "accept")).toBe("a, b");
+    expect(rawHeader(raw, "missing")).toBeUndefined();
+  });
+
+  it("drops hop-by-hop headers, headers named by Connection, host and the given names", () => {
+    const out = copyRequestHeaders(raw, new Set(["accept"]));
+    expect(out).toEqual(["X-Request-Id", "r1"]);
+  });
+
+  it("keeps everything else in order and case", () => {
+    expect(copyRequestHeaders(["A", "1", "b", "2", "A", "3"], undefined)).toEqual([
+      "A",
+      "1",
+      "b",
+      "2",
+      "A",
+      "3",
+    ]);
+  });
+
+  it("detects a body from Content-Length or Transfer-Encoding", () => {
+    expect(hasBody(["Content-Length", "0"])).toBe(false);
+    expect(hasBody(["content-length", "10"])).toBe(true);
+    expect(hasBody(["Transfer-Encoding", "chunked"])).toBe(true);
+    expect(hasBody(["Accept", "x"])).toBe(false);
+  });
+
+  it("filters response hop-by-hop headers and those Connection names", () => {
+    const r = [
+      "Content-Type",
+      "x",
+      "Connection",
+      "close, X-Hop",
+      "X-Hop",
+      "1",
+      "Transfer-Encoding",
+      "chunked",
+      "X-Keep",
+      "2",
+    ].map((s) => Buffer.from(s));
+    expect(copyResponseHeaders(r)).toEqual(["Content-Type", "x", "X-Keep", "2"]);
+  });
+});
