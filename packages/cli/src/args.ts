@@ -97,8 +97,10 @@ export function all(a: ParsedArgs, name: string): string[] {
   return a.flags.get(name) ?? [];
 }
 
+/** True for `--flag`, or `true`/`1`/`yes`/`on` (any case) from the flag or its environment variable. */
 export function bool(a: ParsedArgs, name: string): boolean {
-  return one(a, name) === "true";
+  const v = one(a, name)?.toLowerCase();
+  return v === "true" || v === "1" || v === "yes" || v === "on";
 }
 
 export function usage(command: string, synopsis: string, specs: readonly FlagSpec[]): string {

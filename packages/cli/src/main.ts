@@ -4,15 +4,21 @@
  */
 import { UsageError } from "./args.js";
 import { explainCommand } from "./commands/explain.js";
-import { gatewayCommand, sidecarCommand } from "./commands/serve.js";
 import { validateCommand } from "./commands/validate.js";
 import { type Io, processIo } from "./io.js";
 
 type Command = (argv: string[], io: Io) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
-  sidecar: { run: sidecarCommand, help: "run beside an app: inbound + outbound listeners" },
-  gateway: { run: gatewayCommand, help: "run at the edge: route by Gateway + VirtualServices" },
+  // The data plane is loaded only by the commands that run it, so validate/explain stay light.
+  sidecar: {
+    run: async (argv, io) => (await import("./commands/serve.js")).sidecarCommand(argv, io),
+    help: "run beside an app: inbound + outbound listeners",
+  },
+  gateway: {
+    run: async (argv, io) => (await import("./commands/serve.js")).gatewayCommand(argv, io),
+    help: "run at the edge: route by Gateway + VirtualServices",
+  },
   validate: { run: validateCommand, help: "check config files; exit 1 with one line per error" },
   explain: { run: explainCommand, help: "show where a request goes and why" },
 };

@@ -1,6 +1,6 @@
 /** `lanecar validate PATH...`: exit 0 when valid; else exit 1 and one line per error. */
 import { formatDiagnostic, hasErrors, loadSnapshot } from "@lanecar/core";
-import { type FlagSpec, one, parseArgs, usage } from "../args.js";
+import { bool, type FlagSpec, one, parseArgs, usage } from "../args.js";
 import type { Io } from "../io.js";
 
 const FLAGS: FlagSpec[] = [
@@ -15,7 +15,7 @@ const FLAGS: FlagSpec[] = [
 
 export async function validateCommand(argv: string[], io: Io): Promise<number> {
   const args = parseArgs(argv, FLAGS, io.env);
-  if (one(args, "help") === "true") {
+  if (bool(args, "help")) {
     io.out(usage("validate", "PATH...", FLAGS));
     return 0;
   }
