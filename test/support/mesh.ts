@@ -95,7 +95,14 @@ spec:
   hosts: ["*"]
   gateways: [edge]
   http:
-  - route:
+  # Testers choose a lane with the lane header: this match grants the client's value.
+  - name: lane-from-header
+    match: [{headers: {x-asm-prefer-tag: {regex: "[a-z0-9-]+"}}}]
+    route:
+    - destination: {host: ${services[0]}, subset: $x-asm-prefer-tag}
+      fallback: {case: noinstances|noavailabled, target: {host: ${services[0]}, subset: prod}}
+  - name: default
+    route:
     - destination: {host: ${services[0]}, subset: $x-asm-prefer-tag}
       fallback: {case: noinstances|noavailabled, target: {host: ${services[0]}, subset: prod}}`,
     ];

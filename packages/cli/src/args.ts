@@ -112,3 +112,13 @@ export function usage(command: string, synopsis: string, specs: readonly FlagSpe
   }
   return lines.join("\n");
 }
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `--namespace`, checked as a Kubernetes namespace name (a usage error, not a config error). */
+export function namespaceFlag(a: ParsedArgs): string {
+  const ns = one(a, "namespace") ?? "default";
+  if (!NAMESPACE.test(ns))
+    throw new UsageError(`--namespace "${ns}" is not a valid namespace (lower-case DNS label)`);
+  return ns;
+}

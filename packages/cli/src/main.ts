@@ -19,6 +19,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
     run: async (argv, io) => (await import("./commands/serve.js")).gatewayCommand(argv, io),
     help: "run at the edge: route by Gateway + VirtualServices",
   },
+  "lane-token": {
+    run: async (argv, io) => (await import("./commands/lane-token.js")).laneTokenCommand(argv, io),
+    help: "mint a signed token that admits a tester to a lane at the gateway",
+  },
   validate: { run: validateCommand, help: "check config files; exit 1 with one line per error" },
   explain: { run: explainCommand, help: "show where a request goes and why" },
 };

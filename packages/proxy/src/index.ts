@@ -4,6 +4,16 @@
  */
 export { type AdminSource, dumpClusters, startAdmin } from "./admin/admin-server.js";
 export { ConfigSource, type ConfigSourceOptions, type ReloadError } from "./config-source/config-source.js";
+export { LaneGuard } from "./gateway/lane-guard.js";
+export {
+  type GrantedLane,
+  LANE_TOKEN_HEADER,
+  LaneTokenKeyError,
+  LaneTokenVerifier,
+  loadLaneTokenKey,
+  MIN_KEY_BYTES,
+  mintLaneToken,
+} from "./gateway/lane-token.js";
 export { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "./http/local-reply.js";
 export {
   copyRequestHeaders,

@@ -4,6 +4,7 @@
  */
 import type { CorrelationLookup, CorrelationRecord, HeaderGetter } from "@lanecar/core";
 import type { ConfigSource } from "./config-source/config-source.js";
+import type { LaneTokenVerifier } from "./gateway/lane-token.js";
 import type { HopTracer } from "./tracing/hop-tracer.js";
 import type { UpstreamPools } from "./upstream/pools.js";
 import type { UpstreamHealth } from "./upstream/upstream-health.js";
@@ -49,6 +50,8 @@ export interface ProxyRuntime {
   draining: boolean;
   /** Present only when tracing is on (OTEL_TRACES_EXPORTER / LANECAR_TRACING). */
   tracer: HopTracer | undefined;
+  /** Gateway: verifies signed lane tokens (`--lane-token-key-file`). */
+  readonly laneTokens: LaneTokenVerifier | undefined;
 }
 
 export function workloadName(service: string, podLabels: Readonly<Record<string, string>>): string {

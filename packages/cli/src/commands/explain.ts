@@ -7,7 +7,7 @@ import {
   formatDiagnostic,
   loadSnapshot,
 } from "@lanecar/core";
-import { all, bool, type FlagSpec, one, parseArgs, UsageError, usage } from "../args.js";
+import { all, bool, type FlagSpec, namespaceFlag, one, parseArgs, UsageError, usage } from "../args.js";
 import type { Io } from "../io.js";
 import { loadPodLabels } from "../pod-labels.js";
 
@@ -95,7 +95,7 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
   if (config.length === 0 || !request) {
     throw new UsageError('explain needs --config PATH and --request "METHOD URL"');
   }
-  const namespace = one(args, "namespace") ?? "default";
+  const namespace = namespaceFlag(args);
   const podLabels = loadPodLabels(one(args, "pod-labels"), one(args, "pod-labels-file"));
   const headers = parseHeaders(all(args, "header"));
   const { snapshot, diagnostics } = loadSnapshot(config, { namespace });

@@ -6,12 +6,24 @@ import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
+  LaneTokenKeyError,
+  loadLaneTokenKey,
   type ProxyProcess,
   SIDECAR_DEFAULTS,
   startGateway,
   startSidecar,
 } from "@lanecar/proxy";
-import { all, bool, type FlagSpec, one, type ParsedArgs, parseArgs, UsageError, usage } from "../args.js";
+import {
+  all,
+  bool,
+  type FlagSpec,
+  namespaceFlag,
+  one,
+  type ParsedArgs,
+  parseArgs,
+  UsageError,
+  usage,
+} from "../args.js";
 import type { Io } from "../io.js";
 import { loadPodLabels } from "../pod-labels.js";
 
@@ -61,6 +73,10 @@ const GATEWAY_FLAGS: FlagSpec[] = [
   },
   ...COMMON.slice(1, 4),
   { name: "listen", default: GATEWAY_DEFAULTS.listen, help: "listener for client requests" },
+  {
+    name: "lane-token-key-file",
+    help: "HMAC key (>= 32 bytes) for signed lane tokens (x-lanecar-lane-token); see `lanecar lane-token`",
+  },
   { name: "admin", default: GATEWAY_DEFAULTS.admin, help: "admin API" },
   ...COMMON.slice(4),
 ];
@@ -83,7 +99,7 @@ function common(a: ParsedArgs) {
   if (config.length === 0) throw new UsageError("--config PATH is required");
   return {
     config,
-    namespace: one(a, "namespace")!,
+    namespace: namespaceFlag(a),
     podLabels: loadPodLabels(one(a, "pod-labels"), one(a, "pod-labels-file")),
     drainTimeoutMs: duration(a, "drain-timeout"),
     correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: duration(a, "correlation-ttl") },
@@ -155,10 +171,16 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const c = common(a);
-  return run(
-    io,
-    () =>
-      startGateway({ ...c, gateway: one(a, "gateway"), listen: one(a, "listen")!, admin: one(a, "admin")! }),
-    "gateway",
-  );
+  const keyFile = one(a, "lane-token-key-file");
+  let laneTokenKey: Buffer | undefined;
+  try {
+    laneTokenKey = keyFile ? loadLaneTokenKey(keyFile) : undefined;
+  } catch (err) {
+    if (err instanceof LaneTokenKeyError) throw new UsageError(err.message);
+    throw err;
+  }
+  const gateway = one(a, "gateway");
+  const listen = one(a, "listen")!;
+  const admin = one(a, "admin")!;
+  return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, admin }), "gateway");
 }

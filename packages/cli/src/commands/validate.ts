@@ -1,6 +1,6 @@
 /** `lanecar validate PATH...`: exit 0 when valid; else exit 1 and one line per error. */
 import { formatDiagnostic, hasErrors, loadSnapshot } from "@lanecar/core";
-import { bool, type FlagSpec, one, parseArgs, usage } from "../args.js";
+import { bool, type FlagSpec, namespaceFlag, one, parseArgs, usage } from "../args.js";
 import type { Io } from "../io.js";
 
 const FLAGS: FlagSpec[] = [
@@ -23,7 +23,7 @@ export async function validateCommand(argv: string[], io: Io): Promise<number> {
     io.err(usage("validate", "PATH...", FLAGS));
     return 2;
   }
-  const { snapshot, diagnostics } = loadSnapshot(args.positionals, { namespace: one(args, "namespace") });
+  const { snapshot, diagnostics } = loadSnapshot(args.positionals, { namespace: namespaceFlag(args) });
   for (const d of diagnostics) {
     if (d.severity === "error") io.out(formatDiagnostic(d));
     else io.err(formatDiagnostic(d));

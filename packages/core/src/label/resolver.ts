@@ -107,7 +107,8 @@ export class LabelResolver {
       const sources = def.valueFrom;
       for (let i = 0; i < sources.length; i++) {
         const v = evaluate(sources[i]!, def.name, direction, header, podLabels, lookup);
-        if (v === undefined) continue;
+        // Not a string: absent, or a plain-object lookup that hit Object.prototype (`$getLabel(constructor)`).
+        if (typeof v !== "string") continue;
         if (!isValidLabelValue(v)) {
           invalid++;
           continue;

@@ -11,6 +11,8 @@ export interface CompiledMatch {
   readonly name: string | undefined;
   /** The `uri.prefix` this block matched on, used by `rewrite.uri`. */
   readonly uriPrefix: string | undefined;
+  /** Header names (lower-case) this block tests with `headers` (a gateway route grants these lanes). */
+  readonly headerNames: readonly string[];
   test(req: RouteRequest, uriPath: string, query: URLSearchParams | undefined, ctx: RouteContext): boolean;
   readonly needsQuery: boolean;
 }
@@ -87,6 +89,7 @@ export function compileMatch(m: MatchRequest): CompiledMatch {
   return {
     name: m.name,
     uriPrefix: m.uri?.kind === "prefix" ? m.uri.value : undefined,
+    headerNames: m.headers.map(([name]) => name),
     test,
     needsQuery: m.queryParams.length > 0,
   };

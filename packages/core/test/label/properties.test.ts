@@ -45,12 +45,18 @@ const labelValue = fc.oneof(
 
 const HEADERS = ["x-lane", "x-user", "x-asm-prefer-tag"] as const;
 const LABELS = ["ASM_TRAFFIC_TAG", "version"] as const;
+/** Keys that plain-object lookups find on Object.prototype when they are absent. */
+const PROTO_KEYS = ["constructor", "toString", "__proto__"] as const;
 const SOURCES = [
   ...HEADERS.map((h) => `$getInboundRequestHeader(${h})`),
   ...HEADERS.map((h) => `$getLocalOutboundRequestHeader(${h})`),
   ...HEADERS.map((h) => `$getExternalInboundRequestHeader(x-request-id, ${h})`),
   "$getContext(x-request-id)",
   ...LABELS.map((l) => `$getLabel(${l})`),
+  ...PROTO_KEYS.map((k) => `$getLabel(${k})`),
+  // Header names are lower-cased, so only these two still name Object.prototype members.
+  "$getExternalInboundRequestHeader(x-request-id, constructor)",
+  "$getExternalInboundRequestHeader(x-request-id, __proto__)",
   "$localLabel",
   "$(localLabel)",
 ];
@@ -64,6 +70,9 @@ const valueMap = (keys: readonly string[]): fc.Arbitrary<Record<string, string>>
       Object.fromEntries(Object.entries(o).filter((e): e is [string, string] => e[1] !== undefined)),
     );
 
+const own = (o: Readonly<Record<string, string>>, k: string): string | undefined =>
+  Object.hasOwn(o, k) ? o[k] : undefined;
+
 /** What the resolver should do, written from the SPEC table rather than from the source. */
 function model(
   texts: string[],
@@ -76,14 +85,17 @@ function model(
   for (const t of texts) {
     const m = /^\$(\w+)\((?:([\w-]+), )?([\w-]+)\)$/.exec(t);
     let v: string | undefined;
-    if (t === "$localLabel" || t === "$(localLabel)") v = pod.ASM_TRAFFIC_TAG;
-    else if (m?.[1] === "getInboundRequestHeader") v = direction === "inbound" ? headers[m[3]!] : undefined;
-    else if (m?.[1] === "getLocalOutboundRequestHeader")
-      v = direction === "outbound" ? headers[m[3]!] : undefined;
-    else if (m?.[1] === "getExternalInboundRequestHeader")
-      v = direction === "outbound" ? record?.headers[m[3]!] : undefined;
-    else if (m?.[1] === "getContext") v = direction === "inbound" ? headers.lane : record?.labels.lane;
-    else if (m?.[1] === "getLabel") v = pod[m[3]!];
+    const fn = m?.[1];
+    const arg = m?.[3] ?? "";
+    if (t === "$localLabel" || t === "$(localLabel)") v = own(pod, "ASM_TRAFFIC_TAG");
+    else if (fn === "getInboundRequestHeader") v = direction === "inbound" ? own(headers, arg) : undefined;
+    else if (fn === "getLocalOutboundRequestHeader")
+      v = direction === "outbound" ? own(headers, arg) : undefined;
+    else if (fn === "getExternalInboundRequestHeader")
+      v = direction === "outbound" && record ? own(record.headers, arg) : undefined;
+    else if (fn === "getContext")
+      v = direction === "inbound" ? own(headers, "lane") : record && own(record.labels, "lane");
+    else if (fn === "getLabel") v = own(pod, arg);
     if (v === undefined) continue;
     if (specValid(v)) return { value: v, invalid };
     invalid++;

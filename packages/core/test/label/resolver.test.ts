@@ -169,6 +169,21 @@ describe("first valid value wins", () => {
   });
 });
 
+describe("keys that exist on every plain object", () => {
+  it("a pod label or recorded header named like an Object.prototype member is absent, not invalid", () => {
+    const r = new LabelResolver([
+      def(
+        "lane",
+        "$getLabel(toString)",
+        "$getExternalInboundRequestHeader(x-request-id, constructor)",
+        "$getLabel(version)",
+      ),
+    ]);
+    const out = r.resolve("outbound", headerGetter({ "x-request-id": "r1" }), { version: "v2" }, LOOKUP());
+    expect(out).toEqual({ values: { lane: "v2" }, invalid: 0, from: { lane: "$getLabel(version)" } });
+  });
+});
+
 describe("what the correlation store must keep", () => {
   it("collects the inbound headers and context headers the functions name", () => {
     const r = new LabelResolver([

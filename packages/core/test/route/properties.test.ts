@@ -176,7 +176,7 @@ function modelPorts(host: string, subset: string | undefined, lane: string | und
   if (subset === undefined) return eps.map(([p]) => p);
   const name = subset.startsWith("$") ? lane : subset;
   if (name === undefined) return [];
-  const sel = SUBSETS[host]![name];
+  const sel = Object.hasOwn(SUBSETS[host]!, name) ? SUBSETS[host]![name] : undefined;
   if (sel) return eps.filter(([, l]) => Object.entries(sel).every(([k, v]) => l[k] === v)).map(([p]) => p);
   return eps.filter(([, l]) => l.ASM_TRAFFIC_TAG === name).map(([p]) => p);
 }
@@ -202,7 +202,7 @@ const chain = fc
   .map(([primary, ...rest]) => ({ primary: primary!, rest }));
 const lane = fc.option(
   fc.oneof(
-    fc.constantFrom("gray", "prod", "v1", "v2", "v3", "blue"),
+    fc.constantFrom("gray", "prod", "v1", "v2", "v3", "blue", "__proto__", "constructor", "toString"),
     fc.string({ maxLength: 70 }),
     fc.string({ unit: "binary", maxLength: 20 }),
   ),

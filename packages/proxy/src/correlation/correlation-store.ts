@@ -11,7 +11,12 @@
  *   most {@link MAX_RECORD_HEADERS} headers of at most {@link MAX_RECORD_VALUE_LENGTH} characters
  *   each (longer values are dropped, not truncated: a cut value would be a different value).
  */
-import { type CorrelationLookup, type CorrelationRecord, correlationKey, type HeaderGetter } from "@lanecar/core";
+import {
+  type CorrelationLookup,
+  type CorrelationRecord,
+  correlationKey,
+  type HeaderGetter,
+} from "@lanecar/core";
 import { LRUCache } from "lru-cache";
 
 /** Default number of entries (SPEC section 4). */
@@ -44,7 +49,11 @@ function boundedValues(src: Readonly<Record<string, string>>): Readonly<Record<s
   let n = 0;
   let ok = true;
   for (const k in src) {
-    if (++n > MAX_RECORD_HEADERS || src[k]!.length > MAX_RECORD_VALUE_LENGTH || k.length > MAX_RECORD_VALUE_LENGTH) {
+    if (
+      ++n > MAX_RECORD_HEADERS ||
+      src[k]!.length > MAX_RECORD_VALUE_LENGTH ||
+      k.length > MAX_RECORD_VALUE_LENGTH
+    ) {
       ok = false;
       break;
     }
@@ -80,8 +89,10 @@ export class CorrelationStore {
   constructor(opts: CorrelationStoreOptions = {}) {
     this.maxEntries = opts.maxEntries ?? DEFAULT_CORRELATION_MAX_ENTRIES;
     this.ttlMs = opts.ttlMs ?? DEFAULT_CORRELATION_TTL_MS;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) throw new RangeError(`correlation maxEntries must be a positive integer, got ${this.maxEntries}`);
-    if (!Number.isInteger(this.ttlMs) || this.ttlMs < 1) throw new RangeError(`correlation ttlMs must be a positive integer, got ${this.ttlMs}`);
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`correlation maxEntries must be a positive integer, got ${this.maxEntries}`);
+    if (!Number.isInteger(this.ttlMs) || this.ttlMs < 1)
+      throw new RangeError(`correlation ttlMs must be a positive integer, got ${this.ttlMs}`);
     this.cache = new LRUCache<string, CorrelationRecord>({
       max: this.maxEntries,
       ttl: this.ttlMs,
@@ -154,6 +165,11 @@ export class CorrelationStore {
  * (`x-request-id` as sent, the trace id of `traceparent`, `x-b3-traceid`, ...), using core's
  * `correlationKey` to normalize each value. Headers that are absent or unusable are skipped.
  */
-export function recordInbound(store: CorrelationStore, header: HeaderGetter, correlationHeaders: readonly string[], rec: CorrelationRecord): void {
+export function recordInbound(
+  store: CorrelationStore,
+  header: HeaderGetter,
+  correlationHeaders: readonly string[],
+  rec: CorrelationRecord,
+): void {
   store.recordInbound(header, correlationHeaders, rec);
 }

@@ -61,8 +61,9 @@ export function hasBody(raw: readonly string[]): boolean {
 
 /**
  * Copies raw headers for the upstream request, leaving out hop-by-hop headers, headers named in
- * `Connection`, `host`, and every name in `drop` (lower-case). Returns a flat name/value array
- * that undici accepts as is.
+ * `Connection`, `host`, and every name in `drop` (lower-case) — also when sent with `_` for `-`
+ * (`x_asm_prefer_tag`), which some servers treat as the same header. Returns a flat name/value
+ * array that undici accepts as is.
  */
 export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<string> | undefined): string[] {
   const out: string[] = [];
@@ -72,6 +73,7 @@ export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<str
     const lower = k.toLowerCase();
     if (lower === "connection") conn = connectionTokens(raw[i + 1]);
     if (HOP_BY_HOP.has(lower) || lower === "host" || drop?.has(lower)) continue;
+    if (drop && lower.includes("_") && drop.has(lower.replaceAll("_", "-"))) continue;
     out.push(k, raw[i + 1]!);
   }
   if (conn && conn.length > 0) {

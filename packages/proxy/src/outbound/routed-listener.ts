@@ -11,8 +11,10 @@ import {
   type ConfigSnapshot,
   type Direction,
   decideFault,
+  type HeaderOps,
   hashKeyFor,
   headerOps,
+  isValidLabelValue,
   type LabelResolver,
   type ResolvedLabels,
   type RouteContext,
@@ -25,8 +27,16 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
+import { LaneGuard } from "../gateway/lane-guard.js";
+import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
-import { copyRequestHeaders, hasBody, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
+import {
+  copyRequestHeaders,
+  hasBody,
+  rawHeader,
+  rawHeaderGetter,
+  removeHeader,
+} from "../http/raw-headers.js";
 import { setLaneBaggage } from "../propagation/lane-baggage.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
@@ -38,6 +48,10 @@ interface Plan {
   ctx: RouteContext;
   /** Label header names the proxy owns (always replaced, never passed through). */
   owned: ReadonlySet<string>;
+  /** Names never forwarded: the owned labels, plus the lane token header at the gateway. */
+  dropped: ReadonlySet<string>;
+  /** Gateway only: client-sent lanes count only when a route or a token grants them. */
+  guard: LaneGuard | undefined;
 }
 
 interface RouteState {
@@ -50,6 +64,27 @@ interface RouteState {
 }
 
 const NO_LABELS: ResolvedLabels = { values: {}, invalid: 0, from: {} };
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  for (const k in a) if (a[k] !== b[k]) return false;
+  for (const k in b) if (!(k in a)) return false;
+  return true;
+}
+
+const ownedSetCache = new WeakMap<HeaderOps, Record<string, string> | null>();
+
+/** The label values a header operation sets for owned label names (cached per operation). */
+function ownedSets(ops: HeaderOps, owned: ReadonlySet<string>): Record<string, string> | null {
+  let hit = ownedSetCache.get(ops);
+  if (hit === undefined) {
+    hit = null;
+    for (const [name, value] of [...ops.set, ...ops.add]) {
+      if (owned.has(name) && isValidLabelValue(value)) (hit ??= {})[name] = value;
+    }
+    ownedSetCache.set(ops, hit);
+  }
+  return hit;
+}
 
 export type ListenerKind = "outbound" | "gateway";
 
@@ -81,11 +116,15 @@ export class RoutedListener implements ExchangeOwner {
     if (!p) {
       const id = this.rt.identity;
       const resolver = snap.labelResolver(id.namespace, id.podLabels);
+      const owned = new Set(resolver.labels.map((l) => l.name));
+      const gateway = this.kind === "gateway";
       p = {
         router: snap.router(this.context),
         resolver,
         ctx: { gateway: this.context, namespace: id.namespace, podLabels: id.podLabels },
-        owned: new Set(resolver.labels.map((l) => l.name)),
+        owned,
+        dropped: gateway ? new Set([...owned, LANE_TOKEN_HEADER]) : owned,
+        guard: gateway ? new LaneGuard(owned, this.rt.laneTokens) : undefined,
       };
       this.plans.set(snap, p);
     }
@@ -121,11 +160,12 @@ export class RoutedListener implements ExchangeOwner {
       getter = (n) => (n === "x-request-id" ? requestId : base(n));
     }
     const id = this.rt.identity;
+    const guard = plan.guard;
     const resolved = plan.resolver.empty
       ? NO_LABELS
       : plan.resolver.resolve(
           this.direction,
-          getter,
+          guard ? guard.trusted(getter) : getter,
           id.podLabels,
           this.direction === "outbound" ? this.rt.correlation.lookup : undefined,
         );
@@ -141,8 +181,16 @@ export class RoutedListener implements ExchangeOwner {
       header: getter,
       sourceIp: req.socket.remoteAddress,
     };
-    const d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
-    const labels = resolved.values;
+    let d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
+    let labels = resolved.values;
+    if (guard && d.route && !plan.resolver.empty) {
+      // Matching does not depend on labels: route again only if the matched rule granted a lane.
+      const granted = guard.grant(labels, d.route, d.matchIndex, getter);
+      if (!sameLabels(granted, labels)) {
+        labels = granted;
+        d = plan.router.route(view, plan.ctx, labels, this.rt.health);
+      }
+    }
     let lane = "none";
     for (const k in labels) {
       lane = labels[k]!;
@@ -174,13 +222,21 @@ export class RoutedListener implements ExchangeOwner {
     // route's operations, then the labels (so neither the app nor Connection can remove them).
     const ops = headerOps(route, d.destinationHeaders);
     const external = d.cluster!.service.location === "MESH_EXTERNAL";
-    const headers = copyRequestHeaders(raw, plan.owned);
+    const headers = copyRequestHeaders(raw, plan.dropped);
     let upstreamAuthority = authority;
     if (route?.spec.rewrite?.authority) upstreamAuthority = route.spec.rewrite.authority;
     headers.push("host", upstreamAuthority);
     if (requestId) headers.push("x-request-id", requestId);
     applyOps(headers, ops.request);
     if (!plan.resolver.empty) {
+      // A route's `set` of a label header is that label's value: one header, never two.
+      const opsLabels = ownedSets(ops.request, plan.owned);
+      if (opsLabels) {
+        labels = { ...labels, ...opsLabels };
+        for (const name of plan.owned) removeHeader(headers, name);
+      }
+      if (guard) guard.stripBaggage(headers);
+      // Egress (MESH_EXTERNAL): lanes stay inside the mesh.
       if (!external) for (const k in labels) headers.push(k, labels[k]!);
       setLaneBaggage(headers, plan.resolver.baggageLabels, external ? {} : labels);
     }

@@ -10,6 +10,7 @@ import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
+import { LaneTokenVerifier } from "../gateway/lane-token.js";
 import {
   createProxyServer,
   drainServer,
@@ -43,6 +44,8 @@ export interface ProcessOptions {
   limits?: ServerLimits;
   logger?: Logger;
   accessLog?: boolean;
+  /** Gateway: HMAC key for signed lane tokens. */
+  laneTokenKey?: Buffer;
 }
 
 export interface ListenerSpec {
@@ -78,6 +81,7 @@ export class ProxyProcess {
       identity: opts.identity,
       draining: false,
       tracer: undefined,
+      laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
     };
     config.on("reload", (snap: ConfigSnapshot) => {
       this.wiring.onConfig(snap);

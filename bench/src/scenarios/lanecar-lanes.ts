@@ -1,0 +1,144 @@
+/**
+ * `lanecar-lanes`: the full lane path of the ASM walkthrough, on the sidecar's outbound listener.
+ *
+ * TrafficLabel `trafficLabel` from `$getContext(x-request-id)`, then
+ * `$getLocalOutboundRequestHeader(x-asm-prefer-tag)`, then `$(localLabel)`; the VirtualService
+ * routes to `subset: $trafficLabel` with a fallback to `prod`; a DestinationRule cuts the lanes.
+ * Before each load phase a pool of x-request-ids is sent through the sidecar's inbound with label
+ * `gray`, so every outbound request of the load hits the correlation store; the upstream echoes
+ * the label the sidecar attached, and the start checks it came back `gray`. Metrics are on (the
+ * admin listener serves them) and the correlation counters are noted after the load.
+ */
+import { join } from "node:path";
+import type autocannon from "autocannon";
+import { httpGet, waitHttp } from "../proc.js";
+import { LANE_HEADER } from "../upstream.js";
+import {
+  lanecarUnavailable,
+  metricNotes,
+  SERVICE,
+  SERVICE_AUTHORITY,
+  serviceEntry,
+  sidecarArgs,
+  sidecarPorts,
+  startLanecar,
+  writeConfig,
+} from "./lanecar.js";
+import type { Scenario } from "./types.js";
+
+/** How many distinct x-request-ids the load cycles through (all seeded). */
+export const REQUEST_IDS = 256;
+
+export function laneConfig(upstreamPort: number, sidecarInbound: number): string[] {
+  return [
+    `apiVersion: istio.alibabacloud.com/v1beta1
+kind: TrafficLabel
+metadata: {name: lanes}
+spec:
+  rules:
+  - labels:
+    - name: trafficLabel
+      valueFrom:
+      - $getContext(x-request-id)
+      - $getLocalOutboundRequestHeader(x-asm-prefer-tag)
+      - $(localLabel)
+    attachTo: [opentracing]
+    protocols: "*"
+`,
+    serviceEntry(SERVICE, upstreamPort, { app: SERVICE, version: "v2", ASM_TRAFFIC_TAG: "gray" }),
+    serviceEntry("productpage", sidecarInbound, {
+      app: "productpage",
+      version: "v1",
+      ASM_TRAFFIC_TAG: "prod",
+    }),
+    `apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: ${SERVICE}}
+spec:
+  host: ${SERVICE}
+  subsets:
+  - {name: gray, labels: {version: v2}}
+  - {name: prod, labels: {version: v1}}
+`,
+    `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: ${SERVICE}}
+spec:
+  hosts: [${SERVICE}]
+  http:
+  - route:
+    - destination: {host: ${SERVICE}, subset: $trafficLabel}
+      weight: 100
+      fallback:
+        case: noinstances|noavailabled
+        target: {host: ${SERVICE}, subset: prod}
+`,
+  ];
+}
+
+export const lanecarLanes: Scenario = {
+  name: "lanecar-lanes",
+  kind: "lanecar",
+  description:
+    "lanecar sidecar outbound, full lane path: $getContext(x-request-id) correlation hit → subset $label → fallback chain, metrics on",
+  unavailable: lanecarUnavailable,
+  async start(ctx) {
+    const s = await sidecarPorts();
+    const config = writeConfig(join(ctx.tmp, "lanecar"), laneConfig(ctx.upstream.port, s.inbound));
+    const podLabels = "app=productpage,version=v1,ASM_TRAFFIC_TAG=prod";
+    const p = await startLanecar(
+      "lanecar-sidecar",
+      "sidecar",
+      sidecarArgs(s, config, "productpage", podLabels, ctx.upstream.url),
+    );
+    const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
+    const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
+    const stamp = `${process.pid}-${Date.now().toString(36)}`;
+    const ids = Array.from({ length: REQUEST_IDS }, (_, i) => `bench-${stamp}-${i}`);
+    const requests: autocannon.Request[] = ids.map((id) => ({
+      path: ctx.path,
+      headers: { host: SERVICE_AUTHORITY, "x-request-id": id },
+    }));
+
+    /** Inbound requests carrying label gray: the sidecar records them under their x-request-id. */
+    const seed = async () => {
+      for (let i = 0; i < ids.length; i += 32) {
+        await Promise.all(
+          ids.slice(i, i + 32).map(async (id) => {
+            const r = await httpGet(inbound, { "x-request-id": id, [LANE_HEADER]: "gray" });
+            if (r.status !== 200)
+              throw new Error(
+                `seeding through the inbound listener: HTTP ${r.status} ${r.body.slice(0, 200)}`,
+              );
+          }),
+        );
+      }
+    };
+    const notes: string[] = [];
+    try {
+      await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
+      await seed();
+      const probe = await httpGet(url, { host: SERVICE_AUTHORITY, "x-request-id": ids[0]! });
+      const lane = probe.headers["x-bench-lane"];
+      notes.push(
+        probe.status === 200 && lane === "gray"
+          ? "lane check: correlated request reached the upstream labelled gray"
+          : `LANE CHECK FAILED: HTTP ${probe.status}, upstream saw ${LANE_HEADER}=${lane ?? "(none)"} (want gray)`,
+      );
+    } catch (err) {
+      await p.child.stop();
+      const e = err as Error;
+      // Readiness errors carry the child's output already; seeding errors need it.
+      throw e.message.includes("\n") ? e : new Error(`${e.message}\n${p.child.output()}`);
+    }
+    return {
+      target: { url, requests },
+      pids: [p.child.pid],
+      notes,
+      prepare: seed,
+      inspect: () =>
+        metricNotes(p.admin, ["lanecar_correlation_lookups_total", "lanecar_correlation_entries"]),
+      stop: () => p.child.stop(),
+    };
+  },
+};

@@ -1,0 +1,77 @@
+/**
+ * Lane spoofing defence at the edge. A client outside the mesh must not pick a lane it was not
+ * given: at the gateway, client-sent lane headers (any case, `_` for `-`), lane baggage members
+ * and the lane token header are invisible to label resolution and never forwarded. A lane is
+ * granted only by the matched gateway route — it sets the label header (`headers.request.set`),
+ * or one of its match blocks tests that header, which admits the client's value — or by a valid
+ * signed lane token (lane-token.ts).
+ */
+import type { CompiledRoute, HeaderGetter } from "@lanecar/core";
+import { isValidLabelValue } from "@lanecar/core";
+import { removeBaggageMember } from "../propagation/baggage.js";
+import { LANE_TOKEN_HEADER, type LaneTokenVerifier } from "./lane-token.js";
+
+export class LaneGuard {
+  constructor(
+    /** Lane label names (lower-case): the TrafficLabel labels of the gateway. */
+    readonly owned: ReadonlySet<string>,
+    private readonly tokens: LaneTokenVerifier | undefined,
+  ) {}
+
+  /** A getter for label resolution that cannot see client-sent lane values. */
+  trusted(base: HeaderGetter): HeaderGetter {
+    const owned = this.owned;
+    return (name) => {
+      if (owned.has(name) || name === LANE_TOKEN_HEADER) return undefined;
+      if (name === "baggage") {
+        let b = base("baggage");
+        if (b === undefined) return undefined;
+        for (const l of owned) b = removeBaggageMember(b, l);
+        return b;
+      }
+      return base(name);
+    };
+  }
+
+  /**
+   * The labels the request may carry past the edge: trusted values, overridden by what the
+   * matched route grants (its `set`, else a token, else a header its match tested).
+   */
+  grant(
+    trusted: Readonly<Record<string, string>>,
+    route: CompiledRoute | undefined,
+    matchIndex: number,
+    client: HeaderGetter,
+  ): Record<string, string> {
+    const out: Record<string, string> = { ...trusted };
+    const token = this.tokens?.verify(client(LANE_TOKEN_HEADER));
+    const tested = route && matchIndex >= 0 ? route.matches[matchIndex]!.headerNames : undefined;
+    const set = route?.spec.headers?.request?.set;
+    for (const label of this.owned) {
+      const fromRoute = set?.find(([n]) => n === label)?.[1];
+      if (fromRoute !== undefined && isValidLabelValue(fromRoute)) {
+        out[label] = fromRoute;
+        continue;
+      }
+      if (token && token.label === label) {
+        out[label] = token.lane;
+        continue;
+      }
+      if (tested?.includes(label)) {
+        const v = client(label);
+        if (v !== undefined && isValidLabelValue(v)) out[label] = v;
+      }
+    }
+    return out;
+  }
+
+  /** Removes lane members of every owned label from forwarded baggage (before lanes are set). */
+  stripBaggage(headers: string[]): void {
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.toLowerCase() !== "baggage") continue;
+      let v = headers[i + 1]!;
+      for (const l of this.owned) v = removeBaggageMember(v, l);
+      headers[i + 1] = v;
+    }
+  }
+}
