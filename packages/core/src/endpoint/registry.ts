@@ -48,6 +48,8 @@ export interface ResolvedDestinationRule {
 }
 
 const EMPTY: readonly Endpoint[] = Object.freeze([]);
+/** How many subset names (known or not) one host+port may cache. */
+const MAX_CACHED_UNKNOWN_LANES = 256;
 /** Cache key for "no subset" (cannot collide with a subset name). */
 const ALL = "\0all";
 
@@ -185,7 +187,9 @@ export class ServiceRegistry {
         empty = new Cluster(rec.service, sp, "", EMPTY, basePolicy);
         rec.empty.set(sp.number, empty);
       }
-      if (subset === "") this.remember(host, port, subset, empty); // the unresolved-label case is common
+      // Remember unknown lanes too (a fallback hop hits them on every request), up to a bound so
+      // client-chosen values cannot grow memory.
+      if (subset === "" || this.cachedSubsets(host, port) < MAX_CACHED_UNKNOWN_LANES) this.remember(host, port, subset, empty);
       return empty;
     }
     const key = `${sp.number}|${subset ?? ""}`;
@@ -221,6 +225,10 @@ export class ServiceRegistry {
     }
     this.remember(host, port, subset, cluster);
     return cluster;
+  }
+
+  private cachedSubsets(host: string, port: number | undefined): number {
+    return this.clusterCache.get(host)?.get(port ?? 0)?.size ?? 0;
   }
 
   private remember(host: string, port: number | undefined, subset: string | undefined, c: Cluster): void {
