@@ -26,7 +26,8 @@ export interface RouteContext {
 
 /** Builds a header getter over a plain object of lower-case names (tests, explain). */
 export function headerGetter(headers: Readonly<Record<string, string | string[] | undefined>>): HeaderGetter {
-  const lower: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is just a header.
+  const lower: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined) continue;
     const key = k.toLowerCase();
