@@ -108,7 +108,8 @@ export class LabelResolver {
       for (let i = 0; i < sources.length; i++) {
         const v = evaluate(sources[i]!, def.name, direction, header, podLabels, lookup);
         // Not a string: absent, or a plain-object lookup that hit Object.prototype (`$getLabel(constructor)`).
-        if (typeof v !== "string") continue;
+        // An empty value is no value, not an invalid one: it is not counted.
+        if (typeof v !== "string" || v === "") continue;
         if (!isValidLabelValue(v)) {
           invalid++;
           continue;

@@ -27,7 +27,9 @@ export function checkTrafficLabel(c: Check, spec: unknown): TrafficLabelSpec | u
       if (!lo) return;
       c.fields(lo, lp, ["name", "valueFrom"]);
       const name = c.str(lo.name, joinPath(lp, "name"), true);
-      if (name !== undefined && !HEADER_NAME.test(name)) {
+      if (name !== undefined && name.toLowerCase() === "__proto__") {
+        c.error(joinPath(lp, "name"), `"${name}" is a reserved name`);
+      } else if (name !== undefined && !HEADER_NAME.test(name)) {
         c.error(joinPath(lp, "name"), `"${name}" is not a valid header name`);
       }
       if (name !== undefined && names.has(name.toLowerCase()))
@@ -40,7 +42,7 @@ export function checkTrafficLabel(c: Check, spec: unknown): TrafficLabelSpec | u
         if ("error" in parsed) c.error(joinPath(joinPath(lp, "valueFrom"), k), parsed.error);
         else valueFrom.push(parsed);
       });
-      if (name !== undefined && HEADER_NAME.test(name))
+      if (name !== undefined && HEADER_NAME.test(name) && name.toLowerCase() !== "__proto__")
         rule.labels.push({ name: name.toLowerCase(), valueFrom, raw });
     });
     rule.attachTo = c.strList(ro.attachTo, joinPath(p, "attachTo"));

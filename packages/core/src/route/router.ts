@@ -169,7 +169,8 @@ export class Router {
   ): RouteDecision {
     const { host, table } = this.lookup(req.authority, ctx.namespace);
     if (!table) {
-      if (!this.registry.hasService(host)) return noRoute(host, null);
+      // Sidecars route any known service; a gateway serves only hosts its VirtualServices cover.
+      if (this.context !== "mesh" || !this.registry.hasService(host)) return noRoute(host, null);
       const cluster = this.registry.cluster(host, req.port, undefined);
       if (!cluster) return noRoute(host, null);
       const healthy = cluster.endpoints.length > 0 && cluster.anyAvailable(avail);

@@ -96,7 +96,7 @@ function model(
     else if (fn === "getContext")
       v = direction === "inbound" ? own(headers, "lane") : record && own(record.labels, "lane");
     else if (fn === "getLabel") v = own(pod, arg);
-    if (v === undefined) continue;
+    if (v === undefined || v === "") continue; // empty = no value, not counted
     if (specValid(v)) return { value: v, invalid };
     invalid++;
   }

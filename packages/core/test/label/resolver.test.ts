@@ -134,7 +134,6 @@ describe("first valid value wins", () => {
     ["CR/LF", "gray\r\nx-evil: 1"],
     ["a space", "gr ay"],
     ["64 characters", "g".repeat(64)],
-    ["an empty value", ""],
     ["a repeated header (joined with a comma)", ["gray", "blue"]],
   ])("skips a value with %s, counts it, and falls through to the next source", (_what, bad) => {
     const r = new LabelResolver([def("lane", "$getInboundRequestHeader(x-lane)", "$(localLabel)")]);
@@ -142,6 +141,12 @@ describe("first valid value wins", () => {
     expect(out.values).toEqual({ lane: "gray" });
     expect(out.from).toEqual({ lane: "$(localLabel)" });
     expect(out.invalid).toBe(1);
+  });
+
+  it("treats an empty value as no value: falls through without counting it", () => {
+    const r = new LabelResolver([def("lane", "$getInboundRequestHeader(x-lane)", "$(localLabel)")]);
+    const out = r.resolve("inbound", headerGetter({ "x-lane": "" }), { ASM_TRAFFIC_TAG: "gray" });
+    expect(out).toEqual({ values: { lane: "gray" }, invalid: 0, from: { lane: "$(localLabel)" } });
   });
 
   it("accepts a 63-character value", () => {
