@@ -116,7 +116,7 @@ describe("config reload under load", () => {
       const dump = (await (await fetch(`http://${admin}/config_dump`)).json()) as {
         lastReloadError: { errors: string[] } | null;
       };
-      return dump.lastReloadError?.errors.some((e) => e.includes('subset "v9" is not defined'));
+      return dump.lastReloadError?.errors.some((e) => e.includes('subset "v9" is not defined')) ?? false;
     }, 5000);
     await sleep(300);
     const r = await load.stop();

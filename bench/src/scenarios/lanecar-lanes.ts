@@ -48,7 +48,7 @@ spec:
     // One upstream process stands for both lanes: a gray endpoint and a prod endpoint (the
     // fallback target, also what the readiness check without a label reaches).
     serviceEntry(SERVICE, upstreamPort, { app: SERVICE, version: "v2", ASM_TRAFFIC_TAG: "gray" }).replace(
-      /(  endpoints:\n.*\n)/,
+      /( {2}endpoints:\n.*\n)/,
       `$1  - {address: 127.0.0.1, ports: {http: ${upstreamPort}}, labels: {app: ${SERVICE}, version: v1, ASM_TRAFFIC_TAG: prod}}\n`,
     ),
     serviceEntry("productpage", sidecarInbound, {

@@ -7,7 +7,7 @@ main(process.argv.slice(2)).then(
     if (typeof code === "number") process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`lanecar: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`lanecar: ${err?.stack ? err.stack : err}\n`);
     process.exitCode = 2;
   },
 );

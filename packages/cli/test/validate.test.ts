@@ -62,10 +62,12 @@ describe("lanecar validate: invalid config", () => {
     );
     const r = await run(["validate", join(BROKEN, "services.yaml"), bad]);
     expect(r.code).toBe(1);
-    expect(r.out).toEqual([
+    // Sorted by file path: where the checkout and the temp folder sit decides which comes first.
+    const badLines = [
       `${bad}:4:8 DestinationRule/default/reviews: spec.host: must be a string, got a number`,
-      ...EXPECTED.filter((l) => l.startsWith("services.yaml:")).map((l) => `${BROKEN}/${l}`),
-    ]);
+    ];
+    const brokenLines = EXPECTED.filter((l) => l.startsWith("services.yaml:")).map((l) => `${BROKEN}/${l}`);
+    expect(r.out).toEqual(bad < BROKEN ? [...badLines, ...brokenLines] : [...brokenLines, ...badLines]);
   });
 
   it("exits 1 with a clear line, and no stack trace, for a missing path or an empty folder", async () => {

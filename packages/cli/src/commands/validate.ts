@@ -1,6 +1,6 @@
 /** `lanecar validate PATH...`: exit 0 when valid; else exit 1 and one line per error. */
 import { formatDiagnostic, hasErrors, loadSnapshot } from "@lanecar/core";
-import { bool, type FlagSpec, namespaceFlag, one, parseArgs, usage } from "../args.js";
+import { bool, type FlagSpec, namespaceFlag, parseArgs, usage } from "../args.js";
 import type { Io } from "../io.js";
 
 const FLAGS: FlagSpec[] = [

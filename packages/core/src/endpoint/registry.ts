@@ -189,7 +189,8 @@ export class ServiceRegistry {
       }
       // Remember unknown lanes too (a fallback hop hits them on every request), up to a bound so
       // client-chosen values cannot grow memory.
-      if (subset === "" || this.cachedSubsets(host, port) < MAX_CACHED_UNKNOWN_LANES) this.remember(host, port, subset, empty);
+      if (subset === "" || this.cachedSubsets(host, port) < MAX_CACHED_UNKNOWN_LANES)
+        this.remember(host, port, subset, empty);
       return empty;
     }
     const key = `${sp.number}|${subset ?? ""}`;

@@ -132,11 +132,16 @@ function checkMatch(c: Check, v: unknown, path: string): MatchRequest | undefine
   const m: MatchRequest = {
     headers: checkMatchMap(c, o.headers, joinPath(path, "headers"), true),
     withoutHeaders: checkMatchMap(c, o.withoutHeaders, joinPath(path, "withoutHeaders"), true),
-    queryParams: checkMatchMap(c, o.queryParams, joinPath(path, "queryParams"), false).filter(([name, sm]) => {
-      if (sm.kind !== "prefix") return true;
-      c.error(joinPath(joinPath(path, "queryParams"), name), "queryParams match exact or regex only (as Istio)");
-      return false;
-    }),
+    queryParams: checkMatchMap(c, o.queryParams, joinPath(path, "queryParams"), false).filter(
+      ([name, sm]) => {
+        if (sm.kind !== "prefix") return true;
+        c.error(
+          joinPath(joinPath(path, "queryParams"), name),
+          "queryParams match exact or regex only (as Istio)",
+        );
+        return false;
+      },
+    ),
     ignoreUriCase: c.bool(o.ignoreUriCase, joinPath(path, "ignoreUriCase")) ?? false,
   };
   const name = c.str(o.name, joinPath(path, "name"));

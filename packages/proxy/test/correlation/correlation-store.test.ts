@@ -16,7 +16,10 @@ import {
   recordInbound,
 } from "../../src/correlation/index.js";
 
-const rec = (lane: string, headers: Record<string, string> = {}): CorrelationRecord => ({ headers, labels: { "x-asm-prefer-tag": lane } });
+const rec = (lane: string, headers: Record<string, string> = {}): CorrelationRecord => ({
+  headers,
+  labels: { "x-asm-prefer-tag": lane },
+});
 
 /** A hand-driven clock; starts above zero because lru-cache treats a start time of 0 as "no TTL". */
 function clock() {
@@ -229,7 +232,12 @@ describe("recordInbound", () => {
 
   it("skips absent and unusable headers", () => {
     const s = new CorrelationStore();
-    recordInbound(s, headersOf({ traceparent: "garbage", "x-b3-traceid": "zz" }), DEFAULT_CORRELATION_HEADERS, rec("gray"));
+    recordInbound(
+      s,
+      headersOf({ traceparent: "garbage", "x-b3-traceid": "zz" }),
+      DEFAULT_CORRELATION_HEADERS,
+      rec("gray"),
+    );
     expect(s.size).toBe(0);
     recordInbound(s, headersOf({ "x-request-id": "only" }), DEFAULT_CORRELATION_HEADERS, rec("gray"));
     expect(s.size).toBe(1);
@@ -237,7 +245,10 @@ describe("recordInbound", () => {
 
   it("the method form does the same and bounds the record once for all keys", () => {
     const s = new CorrelationStore();
-    const big = { headers: { a: "x".repeat(MAX_RECORD_VALUE_LENGTH + 1), b: "ok" }, labels: { lane: "gray" } };
+    const big = {
+      headers: { a: "x".repeat(MAX_RECORD_VALUE_LENGTH + 1), b: "ok" },
+      labels: { lane: "gray" },
+    };
     s.recordInbound(headersOf(inbound), DEFAULT_CORRELATION_HEADERS, big);
     const a = s.lookup("x-request-id", "req-1");
     expect(a).toEqual({ headers: { b: "ok" }, labels: { lane: "gray" } });
@@ -247,7 +258,12 @@ describe("recordInbound", () => {
   it("a request copying another's trace id cannot change that request's lane", () => {
     const s = new CorrelationStore();
     recordInbound(s, headersOf(inbound), DEFAULT_CORRELATION_HEADERS, rec("gray"));
-    recordInbound(s, headersOf({ "x-request-id": "req-2", traceparent: inbound.traceparent }), DEFAULT_CORRELATION_HEADERS, rec("prod"));
+    recordInbound(
+      s,
+      headersOf({ "x-request-id": "req-2", traceparent: inbound.traceparent }),
+      DEFAULT_CORRELATION_HEADERS,
+      rec("prod"),
+    );
     expect(s.lookup("traceparent", traceId)?.labels["x-asm-prefer-tag"]).toBe("gray");
     expect(s.lookup("x-request-id", "req-2")?.labels["x-asm-prefer-tag"]).toBe("prod");
   });
@@ -263,10 +279,23 @@ describe("recordInbound", () => {
         origin: "TrafficLabel/default/t",
       },
     ]);
-    recordInbound(s, headersOf(inbound), DEFAULT_CORRELATION_HEADERS, { headers: { "x-asm-prefer-tag": "gray" }, labels: {} });
-    const out = resolver.resolve("outbound", headersOf({ traceparent: `00-${traceId}-1111111111111111-01` }), {}, s.lookup);
+    recordInbound(s, headersOf(inbound), DEFAULT_CORRELATION_HEADERS, {
+      headers: { "x-asm-prefer-tag": "gray" },
+      labels: {},
+    });
+    const out = resolver.resolve(
+      "outbound",
+      headersOf({ traceparent: `00-${traceId}-1111111111111111-01` }),
+      {},
+      s.lookup,
+    );
     expect(out.values).toEqual({ "x-asm-prefer-tag": "gray" });
-    const none = resolver.resolve("outbound", headersOf({ traceparent: `00-${"1".repeat(32)}-1111111111111111-01` }), {}, s.lookup);
+    const none = resolver.resolve(
+      "outbound",
+      headersOf({ traceparent: `00-${"1".repeat(32)}-1111111111111111-01` }),
+      {},
+      s.lookup,
+    );
     expect(none.values).toEqual({});
   });
 });
