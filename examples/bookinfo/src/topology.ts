@@ -43,7 +43,7 @@ export const LANES: readonly Lane[] = [
 
 export const SERVICES: readonly ServiceName[] = ["productpage", "details", "reviews", "ratings"];
 
-/** Services a service calls. reviews v1 is the exception: like the real Bookinfo, it never calls ratings. */
+/** Services a service calls (every version; reviews v1 calls ratings too, and shows no stars). */
 export const CALLS: Readonly<Record<ServiceName, readonly ServiceName[]>> = {
   productpage: ["details", "reviews"],
   details: [],
@@ -98,7 +98,7 @@ function instance(
 export const INSTANCES: readonly Instance[] = [
   instance("ratings", "v1", "prod", 31, true, "5 and 4 stars"),
   instance("ratings", "v2", "gray", 32, false, "1 and 2 stars"),
-  instance("reviews", "v1", "prod", 21, true, "no stars (does not call ratings)"),
+  instance("reviews", "v1", "prod", 21, true, "no stars"),
   instance("reviews", "v2", "gray", 22, false, "black stars"),
   instance("reviews", "v3", "dev", 23, false, "red stars"),
   instance("details", "v1", "prod", 11, true, "book details"),

@@ -45,7 +45,7 @@ describe("productpage lane map", () => {
       pp: "v1",
       reviews: "v1",
       ratings: "v1",
-      want: { productpage: "v1", details: "v1", reviews: "v1", ratings: null },
+      want: { productpage: "v1", details: "v1", reviews: "v1", ratings: "v1" },
     },
     {
       pp: "v1",
@@ -78,17 +78,22 @@ describe("productpage lane map", () => {
     });
   }
 
-  it("reviews v1 does not call ratings at all", async () => {
+  it("reviews v1 calls ratings too (so a prod reviews hop hands the request on), but shows no stars", async () => {
     fleet.use("reviews", "v1");
+    fleet.use("ratings", "v2");
     const before = fleet.calls.filter((c) => c.service === "ratings").length;
-    await get(`${fleet.url("productpage", "v1")}/api/v1/lanes`);
-    expect(fleet.calls.filter((c) => c.service === "ratings").length).toBe(before);
+    const r = await get(`${fleet.url("productpage", "v1")}/api/v1/lanes`);
+    expect(fleet.calls.filter((c) => c.service === "ratings").length).toBe(before + 1);
+    expect(JSON.parse(r.text)).toMatchObject({ reviews: "v1", ratings: "v2" });
+    const page = await get(`${fleet.url("productpage", "v1")}/productpage`);
+    expect(stars(page.text)).toEqual([]);
   });
 });
 
 describe("the product page (HTML)", () => {
-  it("prod: productpage v1, reviews v1 — no stars, every hop in prod, ratings not called", async () => {
+  it("prod: productpage v1, reviews v1 — no stars, every hop in prod", async () => {
     fleet.use("reviews", "v1");
+    fleet.use("ratings", "v1");
     const r = await get(`${fleet.url("productpage", "v1")}/productpage`);
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toMatch(/text\/html/);
@@ -102,9 +107,8 @@ describe("the product page (HTML)", () => {
       productpage: ["v1", "prod"],
       details: ["v1", "prod"],
       reviews: ["v1", "prod"],
-      ratings: ["", "—"],
+      ratings: ["v1", "prod"],
     });
-    expect(r.text).toContain("reviews v1 does not call ratings");
   });
 
   it("gray: productpage v2, reviews v2, ratings v2 — the gray banner and black stars (1 and 2)", async () => {

@@ -113,7 +113,7 @@ describe("headers on every hop", () => {
   it("sends no end-user when nobody is signed in, and generates no x-request-id of its own", async () => {
     fleet.use("reviews", "v1");
     await get(`${fleet.url("productpage", "v1")}/api/v1/lanes`);
-    expect(fleet.calls).toHaveLength(2);
+    expect(fleet.calls).toHaveLength(3);
     for (const call of fleet.calls) {
       expect(call.headers["end-user"]).toBeUndefined();
       expect(call.headers["x-request-id"]).toBeUndefined();

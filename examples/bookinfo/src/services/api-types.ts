@@ -37,7 +37,7 @@ export type Rating = { stars: number; color: "black" | "red" } | { error: string
 export interface Review {
   reviewer: string;
   text: string;
-  /** Absent from reviews v1, which does not call ratings. */
+  /** Absent from reviews v1, which shows no stars. */
   rating?: Rating;
 }
 

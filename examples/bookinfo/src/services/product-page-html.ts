@@ -97,12 +97,7 @@ function hopRow(
 
 function hopsSection(v: ProductView): string {
   const l = v.lanes;
-  const ratingsNote =
-    l.ratings === null && l.reviews === "v1"
-      ? "reviews v1 does not call ratings"
-      : l.ratings === null
-        ? "not reached"
-        : "called by reviews";
+  const ratingsNote = l.ratings === null ? "not reached" : "called by reviews";
   return (
     `<section id="hops"><h2>Which version served each hop</h2><table><thead><tr><th>hop</th><th>version</th><th>lane</th><th></th></tr></thead><tbody>` +
     hopRow("productpage", l.productpage, "this page", v.laneLabel) +

@@ -1,7 +1,8 @@
 /**
- * reviews: two reviews of the book. v1 shows no stars and, like the real Bookinfo reviews v1,
- * never calls ratings (so its answer says `"ratings": null`); v2 calls ratings and shows black
- * stars; v3 calls ratings and shows red stars. A failed ratings call is shown, not thrown.
+ * reviews: two reviews of the book. Every version calls ratings; v1 shows no stars, v2 black stars,
+ * v3 red stars. (The real Bookinfo reviews v1 skips the ratings call. Ours makes it so the lane
+ * tour can show a hop that fell back to prod handing the request back to its lane at ratings.)
+ * A failed ratings call is shown, not thrown.
  */
 import type { RatingsResponse, Review, ReviewsResponse, Versions } from "./api-types.js";
 import { REVIEWS } from "./catalog.js";
@@ -19,7 +20,7 @@ export const RATINGS_UNAVAILABLE = "Ratings service is currently unavailable";
 
 export const reviews: ServiceDefinition = {
   service: "reviews",
-  versions: { v1: "no stars (does not call ratings)", v2: "black stars", v3: "red stars" },
+  versions: { v1: "no stars", v2: "black stars", v3: "red stars" },
   async handle(ctx, req, res, url) {
     if (!url.pathname.startsWith("/reviews/")) return false;
     const id = idAfter(url.pathname, "/reviews/");
@@ -30,26 +31,25 @@ export const reviews: ServiceDefinition = {
     const colour = STAR_COLOUR[ctx.version];
     const versions: Versions = { reviews: ctx.version, ratings: null };
     let list: Review[];
-    if (colour === undefined) {
-      list = REVIEWS.map((r) => ({ ...r }));
+    const r = await ctx.downstream.getJson<RatingsResponse>(
+      "ratings",
+      `/ratings/${id}`,
+      forwardedHeaders(req.headers),
+    );
+    if (r.ok) {
+      versions.ratings = r.body.versions?.ratings ?? "unknown";
+      list = REVIEWS.map((rev) => {
+        if (colour === undefined) return { ...rev };
+        const stars = r.body.ratings?.[rev.reviewer];
+        return typeof stars === "number"
+          ? { ...rev, rating: { stars, color: colour } }
+          : { ...rev, rating: { error: RATINGS_UNAVAILABLE } };
+      });
     } else {
-      const r = await ctx.downstream.getJson<RatingsResponse>(
-        "ratings",
-        `/ratings/${id}`,
-        forwardedHeaders(req.headers),
+      versions.ratings = r.error;
+      list = REVIEWS.map((rev) =>
+        colour === undefined ? { ...rev } : { ...rev, rating: { error: RATINGS_UNAVAILABLE } },
       );
-      if (r.ok) {
-        versions.ratings = r.body.versions?.ratings ?? "unknown";
-        list = REVIEWS.map((rev) => {
-          const stars = r.body.ratings?.[rev.reviewer];
-          return typeof stars === "number"
-            ? { ...rev, rating: { stars, color: colour } }
-            : { ...rev, rating: { error: RATINGS_UNAVAILABLE } };
-        });
-      } else {
-        versions.ratings = r.error;
-        list = REVIEWS.map((rev) => ({ ...rev, rating: { error: RATINGS_UNAVAILABLE } }));
-      }
     }
     const body: ReviewsResponse = { id, reviews: list, served_by: ctx.servedBy, versions };
     sendJson(res, 200, body);
