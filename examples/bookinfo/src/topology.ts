@@ -164,8 +164,8 @@ export function podLabelsFlag(labels: Readonly<Record<string, string>>): string 
     .join(",");
 }
 
-/** Arguments of `lanecar` for the sidecar of an instance in process mode. */
-export function sidecarArgs(i: Instance, config: readonly string[]): string[] {
+/** Arguments of `lanecar` for the sidecar of an instance in process mode (ports: the plan's, or others). */
+export function sidecarArgs(i: Instance, config: readonly string[], ports: Ports = i.ports): string[] {
   return [
     "sidecar",
     ...config.flatMap((c) => ["--config", c]),
@@ -176,18 +176,22 @@ export function sidecarArgs(i: Instance, config: readonly string[]): string[] {
     "--pod-labels",
     podLabelsFlag(podLabels(i)),
     "--inbound",
-    `127.0.0.1:${i.ports.inbound}`,
+    `127.0.0.1:${ports.inbound}`,
     "--app",
-    `http://127.0.0.1:${i.ports.app}`,
+    `http://127.0.0.1:${ports.app}`,
     "--outbound",
-    `127.0.0.1:${i.ports.outbound}`,
+    `127.0.0.1:${ports.outbound}`,
     "--admin",
-    `127.0.0.1:${i.ports.admin}`,
+    `127.0.0.1:${ports.admin}`,
   ];
 }
 
-/** Arguments of `lanecar` for the gateway in process mode. */
-export function gatewayArgs(config: readonly string[]): string[] {
+/** Arguments of `lanecar` for the gateway in process mode (listen/admin ports: the plan's, or others). */
+export function gatewayArgs(
+  config: readonly string[],
+  listenPort: number = GATEWAY.listen.port,
+  adminPort: number = GATEWAY.admin.port,
+): string[] {
   return [
     "gateway",
     ...config.flatMap((c) => ["--config", c]),
@@ -198,19 +202,19 @@ export function gatewayArgs(config: readonly string[]): string[] {
     "--pod-labels",
     podLabelsFlag(GATEWAY.podLabels),
     "--listen",
-    `${GATEWAY.listen.host}:${GATEWAY.listen.port}`,
+    `${GATEWAY.listen.host}:${listenPort}`,
     "--admin",
-    `${GATEWAY.admin.host}:${GATEWAY.admin.port}`,
+    `${GATEWAY.admin.host}:${adminPort}`,
   ];
 }
 
 /** Environment of an instance's app (`node dist/service.js`), calling out through its sidecar. */
-export function appEnv(i: Instance): Record<string, string> {
+export function appEnv(i: Instance, ports: Ports = i.ports): Record<string, string> {
   return {
     SERVICE: i.service,
     VERSION: i.version,
-    PORT: String(i.ports.app),
+    PORT: String(ports.app),
     BIND: "127.0.0.1",
-    HTTP_PROXY: `http://127.0.0.1:${i.ports.outbound}`,
+    HTTP_PROXY: `http://127.0.0.1:${ports.outbound}`,
   };
 }
