@@ -8,6 +8,8 @@ export interface Running {
   child: ChildProcess;
   admin: string;
   stderr: () => string;
+  /** Everything written to stdout so far (e.g. spans of the console trace exporter). */
+  stdout: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -45,13 +47,17 @@ export async function startLanecar(
   child.stderr!.on("data", (c) => {
     err += c.toString();
   });
-  child.stdout!.resume();
+  let out = "";
+  child.stdout!.on("data", (c) => {
+    out += c.toString();
+  });
   const stderr = () => err;
   await waitReady(admin, 15_000, child, stderr);
   return {
     child,
     admin,
     stderr,
+    stdout: () => out,
     stop: (signal = "SIGTERM") =>
       new Promise((resolve) => {
         if (child.exitCode !== null) {

@@ -32,6 +32,8 @@ export interface MeshOptions {
   probeMs?: number;
   /** Extra YAML appended to the config. */
   extraYaml?: string;
+  /** Extra environment of every sidecar and the gateway (e.g. OTEL_* variables). */
+  env?: Record<string, string>;
 }
 
 export class Mesh {
@@ -179,6 +181,7 @@ spec:
         `http://127.0.0.1:${i.appPort}`,
       ],
       `127.0.0.1:${i.admin}`,
+      this.opts.env,
     );
   }
 
@@ -194,6 +197,7 @@ spec:
     this.gateway = await startLanecar(
       ["gateway", "--config", this.configPath, "--listen", `127.0.0.1:${this.gatewayPort}`],
       `127.0.0.1:${this.gatewayAdmin}`,
+      this.opts.env,
     );
   }
 
