@@ -1,0 +1,368 @@
+/**
+ * Bookinfo in pod mode: every instance of `topology.ts` is a "pod" — its own network namespace
+ * on the lab bridge, with the app and its `lanecar sidecar` inside — and the gateway is a pod of
+ * its own. The layout is the docker-compose one (app 127.0.0.1:9080, sidecar inbound
+ * 0.0.0.0:15006, outbound 127.0.0.1:15001), wired like Istio's init container does it:
+ *
+ * - `/etc/hosts` of each pod maps the service names to virtual IPs 127.1.0.x on the pod's own
+ *   loopback, so an app's call (`http://reviews:9080/...`, no HTTP_PROXY) never leaves the pod;
+ * - nat OUTPUT redirects TCP to 127.1.0.0/24 port 9080 (the service VIPs) to the sidecar outbound,
+ *   which sees origin-form requests with `Host: reviews:9080`; the sidecar's own connections go to
+ *   pod IPs and are left alone;
+ * - nat PREROUTING redirects TCP port 9080 arriving on eth0 to the sidecar inbound 15006 (and
+ *   OUTPUT does the same for the pod's own IP, as Istio's hairpin rule does).
+ *
+ * Config: `config/shared/` copied into a temp dir, plus one generated file per instance with its
+ * WorkloadEntry (pod IP, port 9080) and WorkloadGroup probe (`GET /health` on port 9080, which
+ * PREROUTING sends through the sidecar to the app). Admin APIs listen on the pod IP (port 15000) so
+ * the test, outside the pods, can read `/ready` and `/clusters`.
+ */
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  CONFIG_DIRS,
+  exampleFile,
+  GATEWAY,
+  INSTANCES,
+  type Instance,
+  NAMESPACE,
+  podLabels,
+  podLabelsFlag,
+  SERVICE_PORT,
+  SERVICES,
+  type ServiceName,
+} from "../../examples/bookinfo/src/topology.js";
+import { LANECAR_BIN } from "./lanecar.js";
+import { must, type NetLab, type NsProcess, type Pod } from "./netns.js";
+
+/** Ports inside every pod (docker-compose layout). */
+export const POD_PORTS = { app: SERVICE_PORT, inbound: 15006, outbound: 15001, admin: 15000 } as const;
+/** Gateway listener port (the Gateway resource's server port). */
+export const GATEWAY_PORT = 8080;
+
+export const APP_ENTRY = fileURLToPath(new URL("../../examples/bookinfo/dist/service.js", import.meta.url));
+
+/** Virtual IP of a service inside every pod: 127.1.0.<1 + index>. */
+export function serviceVip(s: ServiceName): string {
+  return `127.1.0.${SERVICES.indexOf(s) + 1}`;
+}
+
+const VIP_RANGE = "127.1.0.0/24";
+const GATEWAY_HOST = 2;
+const FIRST_POD_HOST = 10;
+
+/** The rules an Istio init container would install in a pod (iptables-restore format). */
+export function podIptables(podIp: string): string {
+  const { app, inbound, outbound } = POD_PORTS;
+  return [
+    "*nat",
+    ":PREROUTING ACCEPT [0:0]",
+    ":INPUT ACCEPT [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":POSTROUTING ACCEPT [0:0]",
+    `-A PREROUTING -i eth0 -p tcp --dport ${app} -j REDIRECT --to-ports ${inbound}`,
+    `-A OUTPUT -p tcp -d ${VIP_RANGE} --dport ${app} -j REDIRECT --to-ports ${outbound}`,
+    `-A OUTPUT -p tcp -d ${podIp}/32 --dport ${app} -j REDIRECT --to-ports ${inbound}`,
+    "COMMIT",
+    "",
+  ].join("\n");
+}
+
+/** One instance's WorkloadEntry (its pod IP, port 9080) and WorkloadGroup (probe on 9080). */
+export function instanceYaml(i: Instance, ip: string): string {
+  const labels = podLabels(i);
+  const flow = (o: Record<string, string>) =>
+    `{ ${Object.entries(o)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(", ")} }`;
+  return `# ${i.name} (${i.summary}), pod mode: a network namespace at ${ip}. Port 9080 is redirected to the sidecar inbound.
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: { name: ${i.name} }
+spec:
+  address: ${ip}
+  ports: { http: ${POD_PORTS.app} }
+  labels: ${flow(labels)}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadGroup
+metadata: { name: ${i.name} }
+spec:
+  metadata:
+    labels: ${flow({ app: i.service, version: i.version })}
+  probe:
+    httpGet: { path: /health, port: ${POD_PORTS.app} }
+    periodSeconds: 2
+    timeoutSeconds: 1
+    failureThreshold: 2
+    successThreshold: 1
+`;
+}
+
+export interface PodInstance {
+  instance: Instance;
+  pod: Pod;
+  app?: NsProcess;
+  sidecar?: NsProcess;
+}
+
+async function fetchText(url: string, timeoutMs = 2000): Promise<{ status: number; text: string }> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: r.status, text: await r.text() };
+}
+
+/** Polls `check` every `everyMs` until it returns true; throws with `what()` after `timeoutMs`. */
+export async function until(
+  what: () => string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = ` (last error: ${(e as Error).message})`;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}${last}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+interface ClusterDump {
+  name: string;
+  endpoints: { address: string; port: number; health: { healthy: boolean } }[];
+}
+
+export class BookinfoPods {
+  readonly instances = new Map<string, PodInstance>();
+  gateway?: NsProcess;
+  gatewayPod!: Pod;
+
+  private constructor(
+    readonly lab: NetLab,
+    /** Temp dir with the generated config (`shared/`, `pods/`). */
+    readonly configDir: string,
+  ) {}
+
+  /** Namespaces, hosts files and iptables for the gateway and every instance; the config. Starts nothing. */
+  static async create(lab: NetLab): Promise<BookinfoPods> {
+    const dir = mkdtempSync(join(tmpdir(), `lanecar-pods-${lab.id}-`));
+    const self = new BookinfoPods(lab, dir);
+    const hosts = Object.fromEntries(SERVICES.map((s) => [s, serviceVip(s)]));
+    self.gatewayPod = await lab.addPod("gw", GATEWAY_HOST);
+    const pods = await Promise.all(
+      INSTANCES.map(async (instance, k) => {
+        const pod = await lab.addPod(instance.name, FIRST_POD_HOST + k, hosts);
+        await lab.iptables(pod, podIptables(pod.ip));
+        return { instance, pod };
+      }),
+    );
+    cpSync(exampleFile(CONFIG_DIRS.shared), join(dir, "shared"), { recursive: true });
+    mkdirSync(join(dir, "pods"));
+    for (const p of pods) {
+      self.instances.set(p.instance.name, p);
+      writeFileSync(join(dir, "pods", `${p.instance.name}.yaml`), instanceYaml(p.instance, p.pod.ip));
+    }
+    return self;
+  }
+
+  get gatewayUrl(): string {
+    return `http://${this.gatewayPod.ip}:${GATEWAY_PORT}`;
+  }
+
+  get(name: string): PodInstance {
+    const p = this.instances.get(name);
+    if (!p) throw new Error(`no instance ${name}`);
+    return p;
+  }
+
+  /** Admin base URLs of the proxies running now (gateway and sidecars). */
+  runningAdmins(): { name: string; url: string }[] {
+    const out: { name: string; url: string }[] = [];
+    if (this.gateway && !this.gateway.exited())
+      out.push({ name: "gateway", url: `http://${this.gatewayPod.ip}:${POD_PORTS.admin}` });
+    for (const p of this.instances.values()) {
+      if (p.sidecar && !p.sidecar.exited())
+        out.push({ name: `${p.instance.name}-sidecar`, url: `http://${p.pod.ip}:${POD_PORTS.admin}` });
+    }
+    return out;
+  }
+
+  private async waitReady(proc: NsProcess, adminUrl: string): Promise<void> {
+    await until(
+      () => `${proc.name} /ready at ${adminUrl}\n${proc.output()}`,
+      async () => {
+        if (proc.exited()) throw new Error(`${proc.name} exited:\n${proc.output()}`);
+        return (await fetchText(`${adminUrl}/ready`, 1000)).status === 200;
+      },
+      30_000,
+    );
+  }
+
+  async startGateway(): Promise<void> {
+    const ip = this.gatewayPod.ip;
+    this.gateway = this.lab.spawn(
+      this.gatewayPod,
+      "gateway",
+      [
+        process.execPath,
+        LANECAR_BIN,
+        "gateway",
+        "--config",
+        this.configDir,
+        "--gateway",
+        GATEWAY.name,
+        "--namespace",
+        NAMESPACE,
+        "--pod-labels",
+        podLabelsFlag(GATEWAY.podLabels),
+        "--listen",
+        `0.0.0.0:${GATEWAY_PORT}`,
+        "--admin",
+        `${ip}:${POD_PORTS.admin}`,
+      ],
+      {},
+    );
+    await this.waitReady(this.gateway, `http://${ip}:${POD_PORTS.admin}`);
+  }
+
+  /**
+   * Starts an instance's app and sidecar in its pod; resolves when the sidecar is ready and
+   * `GET <pod ip>:9080/health` (PREROUTING → sidecar inbound → app) answers 200.
+   */
+  async start(name: string): Promise<void> {
+    const p = this.get(name);
+    const { instance: i, pod } = p;
+    // No HTTP_PROXY: the app calls http://<service>:9080 by name; iptables does the rest.
+    p.app = this.lab.spawn(pod, `${name}-app`, [process.execPath, APP_ENTRY], {
+      SERVICE: i.service,
+      VERSION: i.version,
+      PORT: String(POD_PORTS.app),
+      BIND: "127.0.0.1",
+    });
+    p.sidecar = this.lab.spawn(
+      pod,
+      `${name}-sidecar`,
+      [
+        process.execPath,
+        LANECAR_BIN,
+        "sidecar",
+        "--config",
+        this.configDir,
+        "--service",
+        i.service,
+        "--namespace",
+        NAMESPACE,
+        "--pod-labels",
+        podLabelsFlag(podLabels(i)),
+        "--inbound",
+        `0.0.0.0:${POD_PORTS.inbound}`,
+        "--app",
+        `http://127.0.0.1:${POD_PORTS.app}`,
+        "--outbound",
+        `127.0.0.1:${POD_PORTS.outbound}`,
+        "--admin",
+        `${pod.ip}:${POD_PORTS.admin}`,
+      ],
+      {},
+    );
+    await this.waitReady(p.sidecar, `http://${pod.ip}:${POD_PORTS.admin}`);
+    const app = p.app;
+    await until(
+      () => `${name}: GET http://${pod.ip}:${POD_PORTS.app}/health through the sidecar\n${app.output()}`,
+      async () => {
+        if (app.exited()) throw new Error(`${app.name} exited:\n${app.output()}`);
+        return (await fetchText(`http://${pod.ip}:${POD_PORTS.app}/health`, 1000)).status === 200;
+      },
+      15_000,
+    );
+  }
+
+  /** Kills an instance: its app dies (SIGKILL, a crash) and its sidecar stops (SIGTERM). The pod stays. */
+  async kill(name: string): Promise<void> {
+    const p = this.get(name);
+    await p.app?.stop("SIGKILL");
+    await p.sidecar?.stop("SIGTERM", 3000);
+    p.app = undefined;
+    p.sidecar = undefined;
+  }
+
+  /** Health of an instance's endpoint (pod ip:9080) as each running proxy sees it. */
+  async endpointHealth(name: string): Promise<Record<string, boolean | undefined>> {
+    const ip = this.get(name).pod.ip;
+    const out: Record<string, boolean | undefined> = {};
+    await Promise.all(
+      this.runningAdmins().map(async (a) => {
+        const r = await fetchText(`${a.url}/clusters?format=json`);
+        const clusters = JSON.parse(r.text) as ClusterDump[];
+        let healthy: boolean | undefined;
+        for (const c of clusters)
+          for (const e of c.endpoints)
+            if (e.address === ip && e.port === POD_PORTS.app) healthy = e.health.healthy;
+        out[a.name] = healthy;
+      }),
+    );
+    return out;
+  }
+
+  /** Waits (bounded) until every running proxy sees the instance as `healthy` (probe / outlier detection). */
+  async waitEndpoint(name: string, healthy: boolean, timeoutMs = 15_000): Promise<void> {
+    let last: Record<string, boolean | undefined> = {};
+    await until(
+      () => `${name} ${healthy ? "healthy" : "down"} everywhere; last seen ${JSON.stringify(last)}`,
+      async () => {
+        last = await this.endpointHealth(name);
+        return Object.values(last).every((h) => h === healthy);
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
+  /** Output of every process of the lab (for failure messages). */
+  logs(): string {
+    const parts: string[] = [];
+    if (this.gateway) parts.push(`--- gateway\n${this.gateway.output()}`);
+    for (const p of this.instances.values()) {
+      if (p.app) parts.push(`--- ${p.app.name}\n${p.app.output()}`);
+      if (p.sidecar) parts.push(`--- ${p.sidecar.name}\n${p.sidecar.output()}`);
+    }
+    return parts.join("\n");
+  }
+
+  /** The environment the app process runs with (`/proc/<pid>/environ`). */
+  appEnviron(name: string): Record<string, string> {
+    const app = this.get(name).app;
+    if (!app) throw new Error(`${name} is not running`);
+    const raw = readFileSync(`/proc/${app.pid}/environ`, "utf8");
+    return Object.fromEntries(
+      raw
+        .split("\0")
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    );
+  }
+
+  /** Listening TCP sockets in an instance's pod (`ss -Hltn`), as `address:port`. */
+  async listening(name: string): Promise<string[]> {
+    const out = await must("ip", ["netns", "exec", this.get(name).pod.ns, "ss", "-Hltn"]);
+    return out
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[3])
+      .filter((a): a is string => a !== undefined);
+  }
+
+  /** Stops every process and deletes the lab and the config. */
+  async close(): Promise<void> {
+    try {
+      await this.lab.destroy();
+    } finally {
+      rmSync(this.configDir, { recursive: true, force: true });
+    }
+  }
+}
