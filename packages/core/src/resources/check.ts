@@ -223,5 +223,9 @@ export class Check {
 
 /** RFC 7230 token: what an HTTP header name may be. */
 export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A service host: a DNS name, optionally with a leading `*.` wildcard (what Istio accepts). */
+export const SERVICE_HOST =
+  /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
 /** Header values Lanecar will ever add: no CR, LF or NUL. */
 export const SAFE_HEADER_VALUE = /^[^\r\n\0]*$/;

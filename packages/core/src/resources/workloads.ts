@@ -1,5 +1,5 @@
 /** ServiceEntry, WorkloadEntry, WorkloadGroup and Gateway: where services and instances are. */
-import { type Check, HEADER_NAME, type Obj } from "./check.js";
+import { type Check, HEADER_NAME, type Obj, SERVICE_HOST } from "./check.js";
 import { joinPath } from "./source.js";
 import type {
   GatewayServer,
@@ -61,6 +61,10 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     ["addresses", "subjectAltNames"],
   );
   const hosts = c.strList(o.hosts, "spec.hosts", true);
+  // A host becomes a Host header and a metric label: only DNS names, never CR/LF or spaces.
+  hosts.forEach((h, i) => {
+    if (!SERVICE_HOST.test(h)) c.error(`spec.hosts[${i}]`, `"${h}" is not a valid host`);
+  });
   const ports: ServicePort[] = [];
   const portNames = new Set<string>();
   c.list(o.ports, "spec.ports").forEach((item, i) => {

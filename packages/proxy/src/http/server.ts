@@ -52,8 +52,12 @@ export function createProxyServer(handler: Handler, limits: ServerLimits = SERVE
   );
   server.maxHeadersCount = 0; // count is enforced above so excess headers are refused, not dropped
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    // Malformed HTTP: 400 (431 for oversized headers) and close; nothing is forwarded.
-    if (!socket.writable || (socket as unknown as { _httpMessage?: unknown })._httpMessage) {
+    // Malformed HTTP: 400 (431 for oversized headers) and close; nothing is forwarded. A request
+    // whose head parsed but whose body did not (bad chunk, bad Transfer-Encoding) has a response
+    // in flight: the 400 is still owed unless that response already started, in which case only
+    // a reset is honest. Closing the socket aborts the in-flight exchange upstream.
+    const inflight = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
+    if (!socket.writable || inflight?.headersSent) {
       socket.destroy();
       return;
     }

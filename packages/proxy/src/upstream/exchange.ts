@@ -123,6 +123,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onConnect(abort: Abort): void {
     this.abortUpstream = abort;
     if (this.clientGone || this.ended) abort(new Error("client closed"));
+    else if (!this.req.socket.writable) {
+      // The downstream connection is closing before a byte went upstream: its request failed to
+      // parse after its head (bad chunk; the server answered 400), or the client left. Send nothing.
+      this.clientGone = true;
+      this.end(499, "DC");
+      abort(new Error("client closed"));
+    }
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {

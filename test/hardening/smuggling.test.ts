@@ -1,0 +1,126 @@
+/**
+ * Issue 6, item 1: request smuggling and desync vectors. Each is answered 400 with the connection
+ * closed, and no byte of it reaches an upstream (a raw TCP upstream records every byte). Checked
+ * on the sidecar's inbound listener (to the app) and its outbound listener (routed), each with a
+ * kept-alive upstream connection already open, which is when a leak would be fastest.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cmdline } from "./support/proc.js";
+import { type Started, serviceEntry, startSidecarProcess } from "./support/proxy.js";
+import { rawExchange, statuses } from "./support/raw-client.js";
+import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
+
+const H = "Host: up:9080\r\n";
+const VECTORS: [string, string][] = [
+  [
+    "Content-Length with Transfer-Encoding",
+    `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG`,
+  ],
+  [
+    "Transfer-Encoding then Content-Length",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG`,
+  ],
+  [
+    "differing duplicate Content-Length",
+    `POST / HTTP/1.1\r\n${H}Content-Length: 1\r\nContent-Length: 6\r\n\r\nGET / `,
+  ],
+  ["two lengths in one Content-Length", `POST / HTTP/1.1\r\n${H}Content-Length: 1, 6\r\n\r\nGET / `],
+  ["Transfer-Encoding: xchunked", `POST / HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`],
+  [
+    "Transfer-Encoding: chunked, identity",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n`,
+  ],
+  [
+    "Transfer-Encoding: identity",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\nGET / HTTP/1.1\r\n\r\n`,
+  ],
+  ["space before colon", `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`],
+  ["tab before colon", `POST / HTTP/1.1\r\n${H}Transfer-Encoding\t: chunked\r\n\r\n0\r\n\r\n`],
+  ["tab-folded Transfer-Encoding", `POST / HTTP/1.1\r\n${H}Transfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n`],
+  ["obs-fold", `GET / HTTP/1.1\r\n${H}X-Folded: a\r\n b\r\n\r\n`],
+  ["bare LF line ends", `GET / HTTP/1.1\n${H.replace("\r\n", "\n")}\n`],
+  ["bare LF inside the head", `GET / HTTP/1.1\r\n${H}X-A: 1\nX-B: 2\r\n\r\n`],
+  ["bare CR inside the head", `GET / HTTP/1.1\r\n${H}X-A: 1\rX-B: 2\r\n\r\n`],
+  ["NUL in a header value", `GET / HTTP/1.1\r\n${H}X-A: a\0b\r\n\r\n`],
+  ["space in the request target", `GET /a b HTTP/1.1\r\n${H}\r\n`],
+  ["HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"],
+  [
+    "invalid chunk size (not hex)",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n`,
+  ],
+  [
+    "invalid chunk size (negative)",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n-1\r\na\r\n0\r\n\r\n`,
+  ],
+  [
+    "invalid chunk size (0x prefix)",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n0x5\r\nabcde\r\n0\r\n\r\n`,
+  ],
+  [
+    "chunk size overflow",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n10000000000000001\r\na\r\n0\r\n\r\n`,
+  ],
+  [
+    "chunk data longer than its size",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n`,
+  ],
+  [
+    "chunk-extension flood",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n1;${"ab=cd;".repeat(5000)}a=b\r\nx\r\n0\r\n\r\n`,
+  ],
+];
+
+describe("smuggling and desync vectors", () => {
+  let up: RecordingUpstream;
+  let sc: Started;
+  beforeAll(async () => {
+    up = await startRecordingUpstream("echo");
+    sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port: up.port }]), appPort: up.port });
+  });
+  afterAll(async () => {
+    await sc?.stop();
+    await up?.close();
+  });
+
+  it("never runs with a lenient parser", () => {
+    const argv = cmdline(sc.pid);
+    expect(argv.join(" ")).not.toContain("insecure-http-parser");
+    expect(process.env.NODE_OPTIONS ?? "").not.toContain("insecure-http-parser");
+    expect(argv.some((a) => a.endsWith("lanecar.js"))).toBe(true);
+  });
+
+  for (const listener of ["inbound", "outbound"] as const) {
+    for (const [name, bytes] of VECTORS) {
+      it(`${listener}: ${name} → 400, closed, nothing upstream`, async () => {
+        const port = listener === "inbound" ? sc.port : sc.outbound;
+        // Open a kept-alive upstream connection first: a leak would use it at once.
+        const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}\r\n`, 300);
+        expect(statuses(warm.data)).toEqual([200]);
+        up.reset();
+        const r = await rawExchange(port, bytes, 3000);
+        expect(statuses(r.data)).toEqual([400]);
+        expect(r.closed).toBe(true);
+        await new Promise((res) => setTimeout(res, 50));
+        expect({ bytes: up.bytes, requests: up.requests.length }).toEqual({ bytes: 0, requests: 0 });
+      });
+    }
+  }
+
+  for (const listener of ["inbound", "outbound"] as const) {
+    it(`${listener}: a pipelined probe and a GET are exactly the two requests the client meant`, async () => {
+      const port = listener === "inbound" ? sc.port : sc.outbound;
+      up.reset();
+      // A POST whose body looks like a request, then a real GET on the same connection.
+      const smuggled = "GET /admin HTTP/1.1\r\nHost: up:9080\r\n\r\n";
+      const probe = `POST /probe HTTP/1.1\r\n${H}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`;
+      const r = await rawExchange(port, `${probe}GET /next HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, 3000);
+      expect(statuses(r.data)).toEqual([200, 200]);
+      expect(up.errors).toEqual([]);
+      expect(up.requests.map((q) => `${q.method} ${q.target} ${q.body.length}`)).toEqual([
+        `POST /probe ${smuggled.length}`,
+        "GET /next 0",
+      ]);
+      expect(up.requests[0]!.body.toString("latin1")).toBe(smuggled);
+    });
+  }
+});
