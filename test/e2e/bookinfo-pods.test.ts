@@ -10,11 +10,14 @@
  *
  * Needs root and `ip netns` (CI runs as root); anywhere else it prints why and skips.
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Lanes, TOUR, USERS } from "../../examples/bookinfo/src/demo/tour-steps.js";
 import { laneOf, SERVICES } from "../../examples/bookinfo/src/topology.js";
+import { LANECAR_BIN } from "../support/lanecar.js";
 import { cleanupStale, NetLab, netnsUnavailable } from "../support/netns.js";
-import { BookinfoPods, POD_PORTS } from "../support/pods.js";
+import { APP_ENTRY, BookinfoPods, POD_PORTS } from "../support/pods.js";
 
 const unavailable = await netnsUnavailable();
 if (unavailable) console.warn(`bookinfo pod-mode e2e skipped: ${unavailable}`);
@@ -89,6 +92,8 @@ describe.skipIf(unavailable !== undefined)("Bookinfo lanes demo in pod mode (net
   const started = Date.now();
 
   beforeAll(async () => {
+    for (const f of [APP_ENTRY, fileURLToPath(new URL("../dist/main.js", pathToFileURL(LANECAR_BIN)))])
+      if (!existsSync(f)) throw new Error(`${f} is missing: run \`pnpm -s build\` first`);
     const stale = await cleanupStale();
     if (stale.length > 0) console.warn(`removed leftovers of crashed pod-mode runs: ${stale.join(", ")}`);
     lab = await NetLab.create();
