@@ -28,4 +28,15 @@ describe("bin/lanecar.js", () => {
     expect(r.stdout).toBe(readFileSync(`${dir}/expected.txt`, "utf8"));
     expect(r.stderr).not.toMatch(/\n\s+at /); // warnings only, never a stack trace
   });
+
+  it("stops quietly when its reader goes away (| head): no EPIPE stack trace", () => {
+    // `true` exits at once, so the pipe is closed before the first line is written.
+    const r = spawnSync("sh", ["-c", `"${process.execPath}" "${BIN}" validate . | true`], {
+      cwd: fixture("broken"),
+      encoding: "utf8",
+      env: { PATH: process.env.PATH },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/EPIPE|\n\s+at /);
+  });
 });
