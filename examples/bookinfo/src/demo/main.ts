@@ -5,20 +5,22 @@
  *
  *   pnpm demo               everything (prod, gray and dev lanes)
  *   pnpm demo --baseline    only the prod lane (v1 of every service), as the tour's first step
+ *   pnpm demo --free-ports  free ports instead of the plan (beside another demo; the tests use it)
  */
 import { GATEWAY, INSTANCES, LANE_LABEL } from "../topology.js";
 import { BookinfoRunner } from "./runner.js";
 
-const USAGE = `usage: pnpm demo [--baseline]
+const USAGE = `usage: pnpm demo [--baseline] [--free-ports]
   starts the Bookinfo lanes demo on 127.0.0.1:8080; Ctrl-C stops it.
-  --baseline   start only the prod lane (v1 of every service)`;
+  --baseline     start only the prod lane (v1 of every service)
+  --free-ports   use free ports instead of the port plan (the gateway's is printed)`;
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const unknown = argv.filter((a) => a !== "--baseline" && a !== "--");
+  const unknown = argv.filter((a) => a !== "--baseline" && a !== "--free-ports" && a !== "--");
   if (unknown.length > 0) {
     process.stderr.write(`demo: unknown argument "${unknown[0]}"\n${USAGE}\n`);
     return 2;
@@ -28,7 +30,10 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let runner: BookinfoRunner;
   try {
-    runner = await BookinfoRunner.create({ log: (l) => say(`  ${l}`) });
+    runner = await BookinfoRunner.create({
+      ports: argv.includes("--free-ports") ? "free" : "default",
+      log: (l) => say(`  ${l}`),
+    });
   } catch (err) {
     process.stderr.write(`demo: ${(err as Error).message}\n`);
     return 1;
@@ -69,7 +74,7 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   say(`
 Ready. What runs where (everything on 127.0.0.1; logs in ${runner.logDir}):
-  gateway         edge  listen :${GATEWAY.listen.port}  admin :${GATEWAY.admin.port}
+  gateway         edge  listen :${runner.gatewayPort}  admin :${runner.gatewayAdminPort}
 ${rows.join("\n")}
 
 Try:
@@ -81,7 +86,7 @@ Try:
       dev: reviews v3; the hops without a dev instance fall back to prod
   curl -s -c /tmp/lanecar-jar -b /tmp/lanecar-jar ${url}/api/v1/lanes
       a new visitor: 90% prod, 10% gray, drawn once and then sticky (cookie "lane")
-  curl -s 'localhost:${GATEWAY.admin.port}/clusters?format=json'
+  curl -s 'localhost:${runner.gatewayAdminPort}/clusters?format=json'
       endpoints and their health, as the gateway sees them (every sidecar has the same on its admin port)
   pnpm exec lanecar explain --config examples/bookinfo/config --gateway ${GATEWAY.name} \\
       --request "GET ${url}/productpage" -H "end-user: jason"
