@@ -172,7 +172,7 @@ describe("hop-by-hop headers", () => {
   });
 
   const HOP = [
-    "Connection: keep-alive, X-Secret, x-asm-prefer-tag, Baggage",
+    "Connection: close, X-Secret, x-asm-prefer-tag, Baggage",
     "Keep-Alive: timeout=5",
     "Proxy-Connection: keep-alive",
     "Proxy-Authorization: Basic Zm9vOmJhcg==",

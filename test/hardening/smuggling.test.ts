@@ -94,7 +94,7 @@ describe("smuggling and desync vectors", () => {
       it(`${listener}: ${name} → 400, closed, nothing upstream`, async () => {
         const port = listener === "inbound" ? sc.port : sc.outbound;
         // Open a kept-alive upstream connection first: a leak would use it at once.
-        const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}\r\n`, 300);
+        const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
         expect(statuses(warm.data)).toEqual([200]);
         up.reset();
         const r = await rawExchange(port, bytes, 3000);

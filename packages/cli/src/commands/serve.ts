@@ -9,6 +9,8 @@ import {
   LaneTokenKeyError,
   loadLaneTokenKey,
   type ProxyProcess,
+  SERVER_LIMITS,
+  type ServerLimits,
   SIDECAR_DEFAULTS,
   startGateway,
   startSidecar,
@@ -45,6 +47,16 @@ const COMMON: FlagSpec[] = [
   { name: "drain-timeout", default: "5s", help: "how long in-flight requests may take to finish on SIGTERM" },
   { name: "correlation-max-entries", default: "100000", help: "correlation store entry bound" },
   { name: "correlation-ttl", default: "60s", help: "correlation store entry lifetime" },
+  {
+    name: "headers-timeout",
+    default: "10s",
+    help: "a client must send the whole header section within this (slowloris defence)",
+  },
+  {
+    name: "request-timeout",
+    default: "300s",
+    help: "a client must send the whole request, body included, within this; 0s = none",
+  },
   { name: "access-log", boolean: true, help: "write an access log line per request to stdout (async)" },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
@@ -94,6 +106,15 @@ function count(a: ParsedArgs, name: string): number {
   return Number(v);
 }
 
+function serverLimits(a: ParsedArgs): ServerLimits {
+  const headersTimeoutMs = duration(a, "headers-timeout");
+  const requestTimeoutMs = duration(a, "request-timeout");
+  if (headersTimeoutMs < 1) throw new UsageError("--headers-timeout must be positive");
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs)
+    throw new UsageError("--headers-timeout must not exceed --request-timeout");
+  return { ...SERVER_LIMITS, headersTimeoutMs, requestTimeoutMs };
+}
+
 function common(a: ParsedArgs) {
   const config = [...all(a, "config"), ...a.positionals];
   if (config.length === 0) throw new UsageError("--config PATH is required");
@@ -104,6 +125,7 @@ function common(a: ParsedArgs) {
     drainTimeoutMs: duration(a, "drain-timeout"),
     correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: duration(a, "correlation-ttl") },
     accessLog: bool(a, "access-log"),
+    limits: serverLimits(a),
   };
 }
 

@@ -37,6 +37,9 @@ export function createProxyServer(handler: Handler, limits: ServerLimits = SERVE
       requestTimeout: limits.requestTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks both timeouts only every connectionsCheckingInterval (30 s by default), which
+      // would let a slowloris client hold a connection up to 30 s past its deadline.
+      connectionsCheckingInterval: checkingInterval(limits),
       noDelay: true,
       joinDuplicateHeaders: false,
     },
@@ -70,6 +73,12 @@ export function createProxyServer(handler: Handler, limits: ServerLimits = SERVE
     );
   });
   return server;
+}
+
+/** How often slow connections are looked for: a quarter of the shortest timeout, 50 ms to 1 s. */
+export function checkingInterval(limits: ServerLimits): number {
+  const shortest = Math.min(limits.headersTimeoutMs || Infinity, limits.requestTimeoutMs || Infinity);
+  return Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
 }
 
 /** Parses `host:port` (`[::1]:port` allowed). */
