@@ -1,23 +1,40 @@
 /**
- * Load generation through autocannon's API, in the harness process.
+ * Load generation, as the harness sees it: autocannon runs in a child process of its own
+ * (load-worker.ts), started on first use and kept for the whole run so every scenario is loaded
+ * by the same warm generator; `stopLoadGenerator()` ends it.
  *
- * - `closedLoop`: max throughput — N connections, pipelining 1, each sends its next request as
- *   soon as the previous response is complete.
- * - `fixedRate`: latency at a set rate (`overallRate`). autocannon's own rate limit lets each
- *   connection send back to back until its per-second quota is used and then waits for the next
- *   second, which measures bursts at full speed rather than a steady load. So each connection is
- *   also paced (`setupClient` spaces its requests `connections / rate` seconds apart, like wrk2),
- *   and latencies are taken per response at microsecond resolution (autocannon's histogram rounds
- *   to whole milliseconds, which hides everything a proxy adds on loopback).
+ * Every scenario gets the same request stream (`requestStream`): `GET <path>` with `Host:
+ * upstream:8080` and an `x-request-id` cycling through a fixed set of ids, so the generator and
+ * the upstream do the same work whatever sits in between, and the lane scenario can seed those
+ * ids in its correlation store. A result also carries the generator's CPU time, so a phase the
+ * generator could not drive faster is visible as such.
  */
-import { performance } from "node:perf_hooks";
-import autocannon from "autocannon";
+import { type ChildProcess, fork } from "node:child_process";
+import type autocannon from "autocannon";
+import { distScript } from "./paths.js";
+import { track } from "./proc.js";
+
+/** How many distinct x-request-ids the load cycles through. */
+export const REQUEST_IDS = 256;
+
+/** Authority every scenario is loaded with (the Lanecar scenarios' service, `upstream:8080`). */
+export const LOAD_AUTHORITY = "upstream:8080";
 
 export interface LoadTarget {
+  /** Origin and path autocannon connects to. */
   url: string;
   /** Request variants cycled through per connection (headers, path); default one GET of `url`. */
   requests?: autocannon.Request[];
   headers?: Record<string, string>;
+}
+
+export interface LoadJob {
+  target: LoadTarget;
+  connections: number;
+  durationS: number;
+  /** Fixed rate in req/s; closed loop when absent. */
+  rate?: number;
+  keepLatencies: boolean;
 }
 
 export interface LoadResult {
@@ -28,81 +45,94 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   non2xx: number;
+  /** CPU time (user + system) the load generator used during the run, seconds. */
+  generatorCpuS: number;
   /** Per-response latencies in ms (only kept when asked). */
   latenciesMs: Float64Array | undefined;
 }
 
-interface RunOptions {
-  connections: number;
-  durationS: number;
-  rate?: number;
-  keepLatencies: boolean;
+/** `n` x-request-ids unique to this run. */
+export function requestIds(n = REQUEST_IDS): string[] {
+  const stamp = `${process.pid}-${Date.now().toString(36)}`;
+  return Array.from({ length: n }, (_, i) => `bench-${stamp}-${i}`);
 }
 
-function run(target: LoadTarget, o: RunOptions): Promise<LoadResult> {
-  let lat = o.keepLatencies ? new Float64Array(1 << 16) : undefined;
-  let n = 0;
-  const opts: autocannon.Options = {
-    url: target.url,
-    connections: o.connections,
-    pipelining: 1,
-    duration: o.durationS,
-    sampleInt: 100,
-    timeout: 10,
-    headers: target.headers,
-    requests: target.requests,
-  };
-  if (o.rate !== undefined && o.rate > 0) {
-    opts.overallRate = Math.round(o.rate);
-    const intervalMs = (1000 * o.connections) / o.rate;
-    opts.setupClient = (client) => {
-      const send = client._doRequest;
-      // Stagger the connections across one interval so they do not fire together.
-      let next = performance.now() + Math.random() * intervalMs;
-      client._doRequest = function paced(this: autocannon.Client, ...args: unknown[]) {
-        const now = performance.now();
-        // Fallen behind by more than a slot (a slow response): start afresh, never burst to catch up.
-        if (next < now - intervalMs) next = now;
-        const wait = next - now;
-        next += intervalMs;
-        if (wait < 0.25) return send.apply(this, args);
-        setTimeout(() => {
-          if (!client.destroyed) send.apply(client, args);
-        }, wait);
-      };
-    };
-  }
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(opts, (err, r) => {
-      if (err) return reject(err);
-      const requests = r.requests.total;
-      resolve({
-        rps: r.duration > 0 ? requests / r.duration : 0,
-        requests,
-        durationS: r.duration,
-        errors: r.errors,
-        timeouts: r.timeouts,
-        non2xx: r.non2xx,
-        latenciesMs: lat ? lat.subarray(0, n) : undefined,
-      });
+/** The request stream every scenario is loaded with (see the module comment). */
+export function requestStream(path: string, ids: readonly string[]): autocannon.Request[] {
+  return ids.map((id) => ({
+    method: "GET",
+    path,
+    headers: { host: LOAD_AUTHORITY, "x-request-id": id },
+  }));
+}
+
+interface Pending {
+  resolve: (r: LoadResult) => void;
+  reject: (e: Error) => void;
+}
+
+let worker: ChildProcess | undefined;
+let ready: Promise<ChildProcess> | undefined;
+let nextId = 1;
+const pending = new Map<number, Pending>();
+
+function generator(): Promise<ChildProcess> {
+  ready ??= new Promise((resolve, reject) => {
+    const child = fork(distScript("load-worker.js"), [], {
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, NODE_ENV: "production" },
     });
-    if (lat) {
-      instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
-        if (status < 200 || status > 299) return;
-        if (n === lat!.length) {
-          const bigger = new Float64Array(lat!.length * 2);
-          bigger.set(lat!);
-          lat = bigger;
-        }
-        lat![n++] = ms;
-      });
-    }
+    track(child);
+    worker = child;
+    child.on("message", (m: { ready?: true; id?: number; result?: LoadResult; error?: string }) => {
+      if (m.ready) return resolve(child);
+      const p = pending.get(m.id!);
+      if (!p) return;
+      pending.delete(m.id!);
+      if (m.error !== undefined) p.reject(new Error(`load generator: ${m.error}`));
+      else p.resolve(m.result!);
+    });
+    child.once("exit", (code, signal) => {
+      const err = new Error(`load generator exited (${signal ?? `code ${code}`})`);
+      reject(err);
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+      worker = undefined;
+      ready = undefined;
+    });
   });
+  return ready;
+}
+
+async function run(job: LoadJob): Promise<LoadResult> {
+  const child = await generator();
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    child.send({ id, job });
+  });
+}
+
+/** The generator's pid while it runs (its CPU time is reported per phase). */
+export function loadGeneratorPid(): number | undefined {
+  return worker?.pid;
+}
+
+/** Ends the load generator process (the harness calls it when a run is over). */
+export async function stopLoadGenerator(): Promise<void> {
+  const child = worker;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.disconnect();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+  await gone;
+  clearTimeout(timer);
 }
 
 /** Max throughput: `connections` connections as fast as they go, for `durationS` seconds. */
 export function closedLoop(target: LoadTarget, durationS: number, connections = 50): Promise<LoadResult> {
-  return run(target, { connections, durationS, keepLatencies: false });
+  return run({ target, connections, durationS, keepLatencies: false });
 }
 
 /** Latency at `rate` requests/s spread evenly over `connections` paced connections. */
@@ -112,7 +142,7 @@ export function fixedRate(
   rate: number,
   connections = 50,
 ): Promise<LoadResult> {
-  return run(target, { connections, durationS, rate, keepLatencies: true });
+  return run({ target, connections, durationS, rate, keepLatencies: true });
 }
 
 export interface Percentiles {

@@ -100,6 +100,13 @@ export function startChild(
   return new Child(name, proc);
 }
 
+/** Registers a child started elsewhere (the load generator) so an interrupted run kills it too. */
+export function track(proc: ChildProcess): void {
+  hookExit();
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+}
+
 /** Waits for a `LISTENING <port>` line (the bench's own children print one). */
 export function waitListening(child: Child, timeoutMs = 10_000): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -20,6 +20,9 @@ function ratio(n: number | null): string {
   return n === null ? "–" : `${n.toFixed(2)}×`;
 }
 
+/** Above this share of a core, the generator, not the proxy, may have set the max throughput. */
+export const GENERATOR_BOUND_PCT = 90;
+
 function row(s: ScenarioResult): string {
   if (s.rps === null) return `| ${s.name} | unavailable | | | | | | | | | |`;
   const spread = s.rounds.length > 1 ? ` (${num(s.rpsMin)}–${num(s.rpsMax)})` : "";
@@ -34,6 +37,7 @@ function row(s: ScenarioResult): string {
     ` ${num(s.cpuUsPerReq, 1)} `,
     ` ${num(s.rssMb, 1)} `,
     ` ${s.errors} `,
+    ` ${num(s.generatorCpuPct)} `,
     "",
   ].join("|");
 }
@@ -53,13 +57,16 @@ export function markdownReport(r: BenchResults, bar: BarLine[]): string {
     `Latency columns are at a fixed ${num(m.rate)} req/s (${m.rateBasis}), paced evenly over the connections; ` +
       "added p99 is over `direct` at the same rate. Every number is the median of the rounds " +
       "(req/s also shows the min–max of the rounds); CPU is the proxy processes' user+system time per " +
-      "request during the max-throughput phase; RSS is the processes' peak (VmHWM, summed for chains).",
+      "request during the max-throughput phase; RSS is the processes' peak (VmHWM, summed for chains). " +
+      "Every scenario is loaded with the same request stream by autocannon in a process of its own; " +
+      "its CPU during the max-throughput phase is the last column (near 100% of a core, the generator " +
+      "was the limit, not the proxy).",
   );
   out.push("");
   out.push(
-    "| scenario | req/s (median) | vs nginx | vs best Node | p50 / p99 / p99.9 ms | added p99 ms | CPU µs/req | peak RSS MB | errors |",
+    "| scenario | req/s (median) | vs nginx | vs best Node | p50 / p99 / p99.9 ms | added p99 ms | CPU µs/req | peak RSS MB | errors | load gen CPU % |",
   );
-  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const s of r.scenarios) out.push(row(s));
   out.push("");
   out.push("![req/s and latency](latest.svg)");
@@ -77,6 +84,11 @@ export function markdownReport(r: BenchResults, bar: BarLine[]): string {
     if (s.rps === null)
       out.push(`  - unavailable: ${(s.reason ?? "did not run").split("\n").slice(0, 3).join(" / ")}`);
     for (const n of s.notes) out.push(`  - ${n}`);
+    if (s.generatorCpuPct !== null && s.generatorCpuPct >= GENERATOR_BOUND_PCT) {
+      out.push(
+        `  - the load generator used ${num(s.generatorCpuPct)}% of a core in the max-throughput phase: its req/s may be the generator's limit, not the proxy's`,
+      );
+    }
     if (s.rps !== null && s.achievedRps !== null && s.achievedRps < m.rate * 0.95) {
       out.push(
         `  - reached only ${num(s.achievedRps)} of ${num(m.rate)} req/s in the latency phase: its latency is that of a saturated proxy`,

@@ -17,7 +17,14 @@ export interface RoundSample {
   /** Position in this round's order (0 = first). */
   position: number;
   warmup: PhaseErrors & { rps: number };
-  throughput: PhaseErrors & { rps: number; requests: number; durationS: number; cpuUsPerReq: number | null };
+  throughput: PhaseErrors & {
+    rps: number;
+    requests: number;
+    durationS: number;
+    cpuUsPerReq: number | null;
+    /** CPU the load generator (autocannon, its own process) used, % of one core; ~100 = it was the limit. */
+    generatorCpuPct: number;
+  };
   latency: PhaseErrors & {
     targetRate: number;
     achievedRps: number;
@@ -55,6 +62,8 @@ export interface ScenarioResult {
   addedP99: number | null;
   addedP999: number | null;
   cpuUsPerReq: number | null;
+  /** The load generator's CPU in the max-throughput phase, % of one core (median). */
+  generatorCpuPct: number | null;
   /** Highest over rounds. */
   rssMb: number | null;
   rssMaxProcMb: number | null;
@@ -122,6 +131,7 @@ export function summarize(scenarios: ScenarioResult[]): ScenarioResult[] {
     s.p999 = ran ? median(r.map((x) => x.latency.p999)) : null;
     s.achievedRps = ran ? median(r.map((x) => x.latency.achievedRps)) : null;
     s.cpuUsPerReq = ran ? median(r.map((x) => x.throughput.cpuUsPerReq ?? Number.NaN)) : null;
+    s.generatorCpuPct = ran ? median(r.map((x) => x.throughput.generatorCpuPct ?? Number.NaN)) : null;
     s.rssMb = maxOf(r.map((x) => x.rssMb));
     s.rssMaxProcMb = maxOf(r.map((x) => x.rssMaxProcMb));
     s.errors = r.reduce(

@@ -18,7 +18,16 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BarLine, evaluateBar, formatBar } from "./bar.js";
-import { closedLoop, fixedRate, type LoadResult, percentiles } from "./load.js";
+import {
+  closedLoop,
+  fixedRate,
+  type LoadResult,
+  type LoadTarget,
+  percentiles,
+  requestIds,
+  requestStream,
+  stopLoadGenerator,
+} from "./load.js";
 import { RESULTS_DIR } from "./paths.js";
 import { cpuSeconds, failureSummary, processTree, statusKb } from "./proc.js";
 import { markdownReport } from "./report.js";
@@ -192,6 +201,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       addedP99: null,
       addedP999: null,
       cpuUsPerReq: null,
+      generatorCpuPct: null,
       rssMb: null,
       rssMaxProcMb: null,
       errors: 0,
@@ -217,6 +227,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
   }
 
   const tmpRoot = mkdtempSync(join(tmpdir(), "lanecar-bench-"));
+  const ids = requestIds();
   let upstream: Upstream | undefined;
   const orders: string[][] = [];
   try {
@@ -237,6 +248,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           upstream,
           path: opts.path,
           tmp: mkdtempSync(join(tmpRoot, `${sc.name}-`)),
+          requestIds: ids,
         };
         try {
           const sample = await measure(sc, ctx, opts, round, position++, (measuredRps) => {
@@ -254,7 +266,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           const l = sample.latency;
           log(
             `  ${sc.name.padEnd(20)} ${Math.round(t.rps).toString().padStart(7)} req/s  p50 ${l.p50.toFixed(3)} p99 ${l.p99.toFixed(3)} p99.9 ${l.p999.toFixed(3)} ms` +
-              `  cpu ${t.cpuUsPerReq === null ? "–" : t.cpuUsPerReq.toFixed(1)} µs/req  rss ${sample.rssMb === null ? "–" : sample.rssMb.toFixed(1)} MB` +
+              `  cpu ${t.cpuUsPerReq === null ? "–" : t.cpuUsPerReq.toFixed(1)} µs/req  gen ${Math.round(t.generatorCpuPct)}%  rss ${sample.rssMb === null ? "–" : sample.rssMb.toFixed(1)} MB` +
               `  errors ${t.errors + t.non2xx + l.errors + l.non2xx}`,
           );
           for (const n of sample.notes) log(`    ${n}`);
@@ -276,6 +288,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
       }
     }
   } finally {
+    await stopLoadGenerator();
     await upstream?.child.stop();
     rmSync(tmpRoot, { recursive: true, force: true });
   }
@@ -327,18 +340,23 @@ async function measure(
   const running = await sc.start(ctx);
   try {
     const tree = () => running.pids.flatMap((p) => processTree(p));
+    // Every scenario is loaded with the same request stream; the scenario only says where.
+    const target: LoadTarget = {
+      url: running.target.url,
+      requests: requestStream(new URL(running.target.url).pathname, ctx.requestIds),
+    };
     await running.prepare?.();
-    const warm = await closedLoop(running.target, opts.warmupS, opts.connections);
+    const warm = await closedLoop(target, opts.warmupS, opts.connections);
 
     await running.prepare?.();
     const pids = tree();
     const cpu0 = cpuSeconds(pids);
-    const tp = await closedLoop(running.target, opts.durationS, opts.connections);
+    const tp = await closedLoop(target, opts.durationS, opts.connections);
     const cpu = cpuSeconds(pids) - cpu0;
     const rate = rateFor(tp.rps);
 
     await running.prepare?.();
-    const lat = await fixedRate(running.target, opts.durationS, rate, opts.connections);
+    const lat = await fixedRate(target, opts.durationS, rate, opts.connections);
     const p = percentiles(lat.latenciesMs ?? new Float64Array(0));
     const rss = rssOf(tree());
     const notes = [...running.notes, ...((await running.inspect?.()) ?? [])];
@@ -351,6 +369,7 @@ async function measure(
         requests: tp.requests,
         durationS: tp.durationS,
         cpuUsPerReq: pids.length > 0 && tp.requests > 0 ? (cpu * 1e6) / tp.requests : null,
+        generatorCpuPct: tp.durationS > 0 ? (100 * tp.generatorCpuS) / tp.durationS : 0,
         ...phaseErrors(tp),
       },
       latency: {

@@ -1,8 +1,9 @@
 /**
  * The one upstream every scenario ends at: a minimal keep-alive node:http server in its own
  * process. `/large` answers a ~16 KiB JSON body, anything else a ~100-byte JSON body. When the
- * request carries a lane label header (`trafficlabel`, as the lane scenario's sidecar attaches
- * it), the value comes back as `x-bench-lane`, so the harness can check lane routing worked.
+ * request asks for it (`x-bench-echo: 1`, only the lane scenario's check does), the lane label
+ * header it carries (`trafficlabel`, as the sidecar attaches it) comes back as `x-bench-lane`, so
+ * the harness can check lane routing worked; the load itself gets the same response everywhere.
  *
  *   node bench/dist/upstream.js [--port 0]      # prints "LISTENING <port>"
  */
@@ -13,6 +14,8 @@ import { type Child, startChild, waitListening } from "./proc.js";
 
 /** Header the lane scenario's label travels in (label `trafficLabel`, lower-cased). */
 export const LANE_HEADER = "trafficlabel";
+/** Request header asking the upstream to echo the lane label as `x-bench-lane`. */
+export const ECHO_HEADER = "x-bench-echo";
 
 const SMALL = Buffer.from(
   JSON.stringify({
@@ -27,8 +30,10 @@ const LARGE = Buffer.from(JSON.stringify({ id: 2, text: "x".repeat(16 * 1024 - 2
 export function serveUpstream(port: number): Promise<number> {
   const server = createServer((req, res) => {
     const body = req.url === "/large" ? LARGE : SMALL;
-    const lane = req.headers[LANE_HEADER];
-    if (typeof lane === "string") res.setHeader("x-bench-lane", lane);
+    if (req.headers[ECHO_HEADER] !== undefined) {
+      const lane = req.headers[LANE_HEADER];
+      if (typeof lane === "string") res.setHeader("x-bench-lane", lane);
+    }
     res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
     res.end(body);
   });

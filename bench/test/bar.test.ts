@@ -19,7 +19,7 @@ function round(rps: number, p99: number, extra: Partial<RoundSample> = {}): Roun
     round: 0,
     position: 0,
     warmup: { rps, ...none },
-    throughput: { rps, requests: rps * 2, durationS: 2, cpuUsPerReq: 30, ...none },
+    throughput: { rps, requests: rps * 2, durationS: 2, cpuUsPerReq: 30, generatorCpuPct: 50, ...none },
     latency: {
       targetRate: 10_000,
       achievedRps: 10_000,
@@ -55,6 +55,7 @@ function scenario(name: string, kind: ScenarioKind, rounds: RoundSample[]): Scen
     addedP99: null,
     addedP999: null,
     cpuUsPerReq: null,
+    generatorCpuPct: null,
     rssMb: null,
     rssMaxProcMb: null,
     errors: 0,

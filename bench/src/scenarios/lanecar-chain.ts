@@ -75,13 +75,12 @@ export const lanecarChain: Scenario = {
     }
     const stop = async () => void (await Promise.all([gateway.child.stop(), sidecar.child.stop()]));
     const url = `http://127.0.0.1:${listen}${ctx.path}`;
-    const headers = { host: SERVICE_AUTHORITY };
     try {
-      await waitHttp([gateway.child, sidecar.child], url, { headers });
+      await waitHttp([gateway.child, sidecar.child], url, { headers: { host: SERVICE_AUTHORITY } });
     } catch (err) {
       await stop();
       throw err;
     }
-    return { target: { url, headers }, pids: [gateway.child.pid, sidecar.child.pid], notes: [], stop };
+    return { target: { url }, pids: [gateway.child.pid, sidecar.child.pid], notes: [], stop };
   },
 };

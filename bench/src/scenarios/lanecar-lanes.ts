@@ -4,15 +4,15 @@
  * TrafficLabel `trafficLabel` from `$getContext(x-request-id)`, then
  * `$getLocalOutboundRequestHeader(x-asm-prefer-tag)`, then `$(localLabel)`; the VirtualService
  * routes to `subset: $trafficLabel` with a fallback to `prod`; a DestinationRule cuts the lanes.
- * Before each load phase a pool of x-request-ids is sent through the sidecar's inbound with label
- * `gray`, so every outbound request of the load hits the correlation store; the upstream echoes
- * the label the sidecar attached, and the start checks it came back `gray`. Metrics are on (the
+ * Before each load phase the run's x-request-ids (the ids every scenario's load cycles through) are
+ * sent through the sidecar's inbound with label `gray`, so every outbound request of the load hits
+ * the correlation store; asked to, the upstream echoes the label the sidecar attached, and the
+ * start checks it came back `gray`. Metrics are on (the
  * admin listener serves them) and the correlation counters are noted after the load.
  */
 import { join } from "node:path";
-import type autocannon from "autocannon";
 import { httpGet, waitHttp } from "../proc.js";
-import { LANE_HEADER } from "../upstream.js";
+import { ECHO_HEADER, LANE_HEADER } from "../upstream.js";
 import {
   lanecarUnavailable,
   metricNotes,
@@ -25,9 +25,6 @@ import {
   writeConfig,
 } from "./lanecar.js";
 import type { Scenario } from "./types.js";
-
-/** How many distinct x-request-ids the load cycles through (all seeded). */
-export const REQUEST_IDS = 256;
 
 export function laneConfig(upstreamPort: number, sidecarInbound: number): string[] {
   return [
@@ -98,12 +95,8 @@ export const lanecarLanes: Scenario = {
     );
     const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
     const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
-    const stamp = `${process.pid}-${Date.now().toString(36)}`;
-    const ids = Array.from({ length: REQUEST_IDS }, (_, i) => `bench-${stamp}-${i}`);
-    const requests: autocannon.Request[] = ids.map((id) => ({
-      path: ctx.path,
-      headers: { host: SERVICE_AUTHORITY, "x-request-id": id },
-    }));
+    // The load cycles through the run's x-request-ids (the same stream as every scenario's).
+    const ids = ctx.requestIds;
 
     /** Inbound requests carrying label gray: the sidecar records them under their x-request-id. */
     const seed = async () => {
@@ -123,7 +116,11 @@ export const lanecarLanes: Scenario = {
     try {
       await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
       await seed();
-      const probe = await httpGet(url, { host: SERVICE_AUTHORITY, "x-request-id": ids[0]! });
+      const probe = await httpGet(url, {
+        host: SERVICE_AUTHORITY,
+        "x-request-id": ids[0]!,
+        [ECHO_HEADER]: "1",
+      });
       const lane = probe.headers["x-bench-lane"];
       notes.push(
         probe.status === 200 && lane === "gray"
@@ -137,7 +134,7 @@ export const lanecarLanes: Scenario = {
       throw e.message.includes("\n") ? e : new Error(`${e.message}\n${p.child.output()}`);
     }
     return {
-      target: { url, requests },
+      target: { url },
       pids: [p.child.pid],
       notes,
       prepare: seed,

@@ -33,13 +33,12 @@ export const lanecarPassthrough: Scenario = {
       sidecarArgs(s, config, SERVICE, "app=client,version=v1", ctx.upstream.url),
     );
     const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
-    const headers = { host: SERVICE_AUTHORITY };
     try {
-      await waitHttp(p.child, url, { headers });
+      await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
     } catch (err) {
       await p.child.stop();
       throw err;
     }
-    return { target: { url, headers }, pids: [p.child.pid], notes: [], stop: () => p.child.stop() };
+    return { target: { url }, pids: [p.child.pid], notes: [], stop: () => p.child.stop() };
   },
 };

@@ -11,10 +11,12 @@ export interface BenchContext {
   path: string;
   /** A fresh temporary folder for this start (configs, pid files, logs). */
   tmp: string;
+  /** The x-request-ids the load cycles through (the same for every scenario of a run). */
+  requestIds: readonly string[];
 }
 
 export interface Running {
-  /** What autocannon loads. */
+  /** Where autocannon connects (`url`); the harness adds the request stream every scenario shares. */
   target: LoadTarget;
   /** Proxy processes whose CPU time and RSS count (descendants are included). Empty: none. */
   pids: number[];
