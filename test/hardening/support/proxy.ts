@@ -141,3 +141,15 @@ function started(
 export function alive(s: Started): boolean {
   return s.running.child.exitCode === null && s.running.child.signalCode === null;
 }
+
+/** A DestinationRule with the `prod` and `gray` lane subsets of `host`. */
+export function laneSubsets(host: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${host.replace(/[^a-z0-9-]/g, "-")}}
+spec:
+  host: ${host}
+  subsets:
+  - {name: prod, labels: {ASM_TRAFFIC_TAG: prod}}
+  - {name: gray, labels: {ASM_TRAFFIC_TAG: gray}}`;
+}

@@ -13,6 +13,10 @@ export type Behaviour =
   | "reset"
   /** Send headers promising 1000 bytes, 10 bytes of body, then reset. */
   | "die-mid-body"
+  /** Send chunked headers and one chunk, then reset. */
+  | "die-mid-chunked"
+  /** Like `echo`, after `delayMs`. */
+  | "delay"
   /** Chunked response: headers and one chunk, then another chunk every `slowMs`, never finishing. */
   | "slow-body"
   /** Never answer. */
@@ -32,6 +36,7 @@ export interface RecordingUpstream {
   readonly open: Set<Socket>;
   behaviour: Behaviour | ((r: ParsedRequest) => Behaviour);
   slowMs: number;
+  delayMs: number;
   reset(): void;
   close(): Promise<void>;
 }
@@ -63,6 +68,7 @@ export async function startRecordingUpstream(
     open: new Set(),
     behaviour,
     slowMs: 200,
+    delayMs: 500,
     reset() {
       up.bytes = 0;
       up.requests.length = 0;
@@ -118,6 +124,17 @@ export async function startRecordingUpstream(
             );
             setTimeout(() => socket.resetAndDestroy(), 20);
             return;
+          case "die-mid-chunked":
+            socket.write(
+              "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+            );
+            setTimeout(() => socket.resetAndDestroy(), 20);
+            return;
+          case "delay": {
+            const n = up.requests.length;
+            setTimeout(() => socket.writable && socket.write(answer(r, n)), up.delayMs);
+            break;
+          }
           case "slow-body":
             socket.write(
               "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n",

@@ -8,7 +8,7 @@
  */
 import type { CompiledRoute, HeaderGetter } from "@lanecar/core";
 import { isValidLabelValue } from "@lanecar/core";
-import { removeBaggageMember } from "../propagation/baggage.js";
+import { removeBaggageMemberVariants } from "../propagation/baggage.js";
 import { LANE_TOKEN_HEADER, type LaneTokenVerifier } from "./lane-token.js";
 
 export class LaneGuard {
@@ -26,7 +26,7 @@ export class LaneGuard {
       if (name === "baggage") {
         let b = base("baggage");
         if (b === undefined) return undefined;
-        for (const l of owned) b = removeBaggageMember(b, l);
+        for (const l of owned) b = removeBaggageMemberVariants(b, l);
         return b;
       }
       return base(name);
@@ -67,11 +67,19 @@ export class LaneGuard {
 
   /** Removes lane members of every owned label from forwarded baggage (before lanes are set). */
   stripBaggage(headers: string[]): void {
-    for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i]!.toLowerCase() !== "baggage") continue;
-      let v = headers[i + 1]!;
-      for (const l of this.owned) v = removeBaggageMember(v, l);
-      headers[i + 1] = v;
-    }
+    stripLaneBaggage(headers, this.owned);
+  }
+}
+
+/**
+ * Removes members of every label in `owned` (any case, `_` for `-`) from the baggage headers of
+ * a flat header array: at the gateway for client-sent lanes, and on egress, where lanes end.
+ */
+export function stripLaneBaggage(headers: string[], owned: ReadonlySet<string>): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== "baggage") continue;
+    let v = headers[i + 1]!;
+    for (const l of owned) v = removeBaggageMemberVariants(v, l);
+    headers[i + 1] = v;
   }
 }

@@ -27,7 +27,7 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import { LaneGuard } from "../gateway/lane-guard.js";
+import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import {
@@ -236,6 +236,7 @@ export class RoutedListener implements ExchangeOwner {
         for (const name of plan.owned) removeHeader(headers, name);
       }
       if (guard) guard.stripBaggage(headers);
+      else if (external) stripLaneBaggage(headers, plan.owned);
       // Egress (MESH_EXTERNAL): lanes stay inside the mesh.
       if (!external) for (const k in labels) headers.push(k, labels[k]!);
       setLaneBaggage(headers, plan.resolver.baggageLabels, external ? {} : labels);

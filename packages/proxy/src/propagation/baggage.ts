@@ -46,6 +46,23 @@ export function removeBaggageMember(header: string, key: string): string {
   return kept.join(",").replace(/^\s+/, "");
 }
 
+/** `key` as a lane label name would read it: lower case, `_` for `-`. */
+function looseKey(key: string): string {
+  return key.toLowerCase().replaceAll("_", "-");
+}
+
+/**
+ * Removes every member whose key is `key` (a lower-case label name) in any case or with `_`
+ * for `-` — the variants a client could use to smuggle a lane past a reader that normalizes
+ * keys. Other members keep their exact bytes.
+ */
+export function removeBaggageMemberVariants(header: string, key: string): string {
+  const parts = header.split(",");
+  const kept = parts.filter((m) => looseKey(memberKey(m)) !== key);
+  if (kept.length === parts.length) return header;
+  return kept.join(",").replace(/^\s+/, "");
+}
+
 /**
  * Sets member `key=value` (replacing every member with that key, or appending). Returns the
  * header unchanged when the result would break the W3C limits.
