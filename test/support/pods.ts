@@ -21,6 +21,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { workloadYaml } from "../../examples/bookinfo/src/demo/instance-config.js";
 import {
   CONFIG_DIRS,
   exampleFile,
@@ -28,11 +29,11 @@ import {
   INSTANCES,
   type Instance,
   NAMESPACE,
-  podLabels,
   podLabelsFlag,
   SERVICE_PORT,
   SERVICES,
   type ServiceName,
+  sidecarArgs,
 } from "../../examples/bookinfo/src/topology.js";
 import { LANECAR_BIN } from "./lanecar.js";
 import { must, type NetLab, type NsProcess, type Pod } from "./netns.js";
@@ -72,33 +73,9 @@ export function podIptables(podIp: string): string {
 
 /** One instance's WorkloadEntry (its pod IP, port 9080) and WorkloadGroup (probe on 9080). */
 export function instanceYaml(i: Instance, ip: string): string {
-  const labels = podLabels(i);
-  const flow = (o: Record<string, string>) =>
-    `{ ${Object.entries(o)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join(", ")} }`;
-  return `# ${i.name} (${i.summary}), pod mode: a network namespace at ${ip}. Port 9080 is redirected to the sidecar inbound.
-apiVersion: networking.istio.io/v1beta1
-kind: WorkloadEntry
-metadata: { name: ${i.name} }
-spec:
-  address: ${ip}
-  ports: { http: ${POD_PORTS.app} }
-  labels: ${flow(labels)}
----
-apiVersion: networking.istio.io/v1beta1
-kind: WorkloadGroup
-metadata: { name: ${i.name} }
-spec:
-  metadata:
-    labels: ${flow({ app: i.service, version: i.version })}
-  probe:
-    httpGet: { path: /health, port: ${POD_PORTS.app} }
-    periodSeconds: 2
-    timeoutSeconds: 1
-    failureThreshold: 2
-    successThreshold: 1
-`;
+  return workloadYaml(i, ip, POD_PORTS.app, [
+    `${i.name} (${i.summary}), pod mode: a network namespace at ${ip}. Port 9080 is redirected to the sidecar inbound.`,
+  ]);
 }
 
 export interface PodInstance {
@@ -251,23 +228,12 @@ export class BookinfoPods {
       [
         process.execPath,
         LANECAR_BIN,
-        "sidecar",
-        "--config",
-        this.configDir,
-        "--service",
-        i.service,
-        "--namespace",
-        NAMESPACE,
-        "--pod-labels",
-        podLabelsFlag(podLabels(i)),
-        "--inbound",
-        `0.0.0.0:${POD_PORTS.inbound}`,
-        "--app",
-        `http://127.0.0.1:${POD_PORTS.app}`,
-        "--outbound",
-        `127.0.0.1:${POD_PORTS.outbound}`,
-        "--admin",
-        `${pod.ip}:${POD_PORTS.admin}`,
+        ...sidecarArgs(i, [this.configDir], {
+          inbound: `0.0.0.0:${POD_PORTS.inbound}`,
+          app: `http://127.0.0.1:${POD_PORTS.app}`,
+          outbound: `127.0.0.1:${POD_PORTS.outbound}`,
+          admin: `${pod.ip}:${POD_PORTS.admin}`,
+        }),
       ],
       {},
     );

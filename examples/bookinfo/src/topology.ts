@@ -164,8 +164,30 @@ export function podLabelsFlag(labels: Readonly<Record<string, string>>): string 
     .join(",");
 }
 
-/** Arguments of `lanecar` for the sidecar of an instance in process mode (ports: the plan's, or others). */
-export function sidecarArgs(i: Instance, config: readonly string[], ports: Ports = i.ports): string[] {
+/** Where one sidecar listens and where its app is (`--inbound`, `--app`, `--outbound`, `--admin`). */
+export interface SidecarAddresses {
+  inbound: string;
+  app: string;
+  outbound: string;
+  admin: string;
+}
+
+/** Process mode: everything on 127.0.0.1, at the given ports (the plan's by default). */
+export function processAddresses(ports: Ports): SidecarAddresses {
+  return {
+    inbound: `127.0.0.1:${ports.inbound}`,
+    app: `http://127.0.0.1:${ports.app}`,
+    outbound: `127.0.0.1:${ports.outbound}`,
+    admin: `127.0.0.1:${ports.admin}`,
+  };
+}
+
+/** Arguments of `lanecar` for the sidecar of an instance (process mode unless told otherwise). */
+export function sidecarArgs(
+  i: Instance,
+  config: readonly string[],
+  at: SidecarAddresses = processAddresses(i.ports),
+): string[] {
   return [
     "sidecar",
     ...config.flatMap((c) => ["--config", c]),
@@ -176,13 +198,13 @@ export function sidecarArgs(i: Instance, config: readonly string[], ports: Ports
     "--pod-labels",
     podLabelsFlag(podLabels(i)),
     "--inbound",
-    `127.0.0.1:${ports.inbound}`,
+    at.inbound,
     "--app",
-    `http://127.0.0.1:${ports.app}`,
+    at.app,
     "--outbound",
-    `127.0.0.1:${ports.outbound}`,
+    at.outbound,
     "--admin",
-    `127.0.0.1:${ports.admin}`,
+    at.admin,
   ];
 }
 

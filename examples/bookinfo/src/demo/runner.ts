@@ -26,6 +26,7 @@ import {
   INSTANCES,
   type Instance,
   type Ports,
+  processAddresses,
   sidecarArgs,
 } from "../topology.js";
 import { instanceConfigYaml } from "./instance-config.js";
@@ -231,7 +232,11 @@ export class BookinfoRunner {
     if (existing) await this.kill(name);
     const ports = this.portsOf(name);
     const app = this.spawn(name, SERVICE_JS, [], appEnv(i, ports));
-    const sidecar = this.spawn(`${name}-sidecar`, LANECAR_BIN, sidecarArgs(i, this.config, ports));
+    const sidecar = this.spawn(
+      `${name}-sidecar`,
+      LANECAR_BIN,
+      sidecarArgs(i, this.config, processAddresses(ports)),
+    );
     this.pods.set(name, { instance: i, app, sidecar });
     await Promise.all([
       this.waitFor(app, `http://127.0.0.1:${ports.app}/health`),
