@@ -25,6 +25,13 @@ export const DEFAULT_CORRELATION_MAX_ENTRIES = 100_000;
 export const DEFAULT_CORRELATION_TTL_MS = 60_000;
 /** Longest correlation key stored; longer keys are ignored (same bound as core's `correlationKey`). */
 export const MAX_CORRELATION_KEY_LENGTH = 256;
+/**
+ * How long lru-cache reuses one clock reading for TTL checks, ms. Its default (1 ms) arms a
+ * 1 ms timer whenever the cached reading goes stale — up to 1 000 timers a second on a busy
+ * sidecar, each a timer-list insert — for a precision a 60 s TTL does not need. An entry lives
+ * its TTL give or take this much.
+ */
+export const CLOCK_RESOLUTION_MS = 10;
 /** Most headers (and most labels) one record keeps; the rest are left out. */
 export const MAX_RECORD_HEADERS = 32;
 /** Longest header or label value a record keeps (characters; Node header strings are latin1, so bytes). */
@@ -100,6 +107,7 @@ export class CorrelationStore {
       ttlAutopurge: false,
       allowStale: false,
       updateAgeOnGet: false,
+      ttlResolution: CLOCK_RESOLUTION_MS,
       ...(opts.now ? { perf: { now: opts.now }, ttlResolution: 0 } : {}),
     });
   }

@@ -19,6 +19,9 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "http2-settings",
 ]);
 
+/** Lengths of the hop-by-hop names: a name of another length needs no lower-casing to rule it out. */
+const HOP_BY_HOP_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP].map((h) => h.length));
+
 /** Value of header `name` (lower-case), repeated values joined with ", ". */
 export function rawHeader(raw: readonly string[], name: string): string | undefined {
   let out: string | undefined;
@@ -48,6 +51,11 @@ export function connectionTokens(value: string | undefined): string[] {
   return out;
 }
 
+/** `Connection: keep-alive`, the usual value, names no other header: nothing to split. */
+function onlyKeepAlive(value: string): boolean {
+  return value.length === 10 && (value === "keep-alive" || value.toLowerCase() === "keep-alive");
+}
+
 /** Does the request carry a body (Content-Length > 0 or any Transfer-Encoding)? */
 export function hasBody(raw: readonly string[]): boolean {
   for (let i = 0; i < raw.length; i += 2) {
@@ -71,7 +79,7 @@ export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<str
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!;
     const lower = k.toLowerCase();
-    if (lower === "connection") conn = connectionTokens(raw[i + 1]);
+    if (lower === "connection" && !onlyKeepAlive(raw[i + 1]!)) conn = connectionTokens(raw[i + 1]);
     if (HOP_BY_HOP.has(lower) || lower === "host" || drop?.has(lower)) continue;
     if (drop && lower.includes("_") && drop.has(lower.replaceAll("_", "-"))) continue;
     out.push(k, raw[i + 1]!);
@@ -109,9 +117,14 @@ export function copyResponseHeaders(raw: readonly Buffer[]): string[] {
   let conn: string[] | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!.toString("latin1");
-    const lower = k.toLowerCase();
-    if (lower === "connection") conn = connectionTokens(raw[i + 1]!.toString("latin1"));
-    if (HOP_BY_HOP.has(lower)) continue;
+    if (HOP_BY_HOP_LENGTHS.has(k.length)) {
+      const lower = k.toLowerCase();
+      if (lower === "connection") {
+        const v = raw[i + 1]!.toString("latin1");
+        if (!onlyKeepAlive(v)) conn = connectionTokens(v);
+      }
+      if (HOP_BY_HOP.has(lower)) continue;
+    }
     out.push(k, raw[i + 1]!.toString("latin1"));
   }
   if (conn) for (const c of conn) removeHeader(out, c);

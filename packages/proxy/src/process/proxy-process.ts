@@ -20,7 +20,8 @@ import {
   type ServerLimits,
 } from "../http/server.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
-import { startTracing, type TracingHandle, tracingEnabled } from "../tracing/hop-tracer.js";
+import type { TracingHandle } from "../tracing/hop-tracer.js";
+import { tracingEnabled } from "../tracing/tracing-enabled.js";
 import { UpstreamPools } from "../upstream/pools.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
@@ -124,6 +125,8 @@ export class ProxyProcess {
         p.addresses.set(l.name, await listen(server, l.address));
       }
       if (tracingEnabled()) {
+        // Loaded only when on: with tracing off, OpenTelemetry is never loaded.
+        const { startTracing } = await import("../tracing/hop-tracer.js");
         p.tracing = await startTracing(opts.identity.workload);
         p.rt.tracer = p.tracing.tracer;
       }

@@ -1,7 +1,9 @@
 /**
  * The metric set of SPEC section 9, with Istio's standard names and labels so existing
  * dashboards, Flagger and Argo Rollouts analyses work, plus Lanecar's own. `request()` is on the
- * hot path: the bound series for one label tuple is cached, so it costs a Map lookup.
+ * hot path: the bound series for one label tuple is cached in a tree of Maps, one level per label,
+ * so a request costs eight Map lookups on strings that already know their hash, and allocates
+ * nothing (a joined string key would be built and hashed anew on every request).
  */
 import {
   type Counter,
@@ -28,6 +30,17 @@ export const REQUEST_LABELS = [
   "fallback",
 ] as const;
 
+interface Bound {
+  count: CounterChild;
+  duration: HistogramChild;
+}
+
+/** One level of the bound-series tree: label value → next level (or, at the last label, the series). */
+type Level = Map<string | number, Level | Bound>;
+
+/** Most label tuples bound (each is two series); past it, tuples share the overflow series. */
+const MAX_BOUND = 10_000;
+
 export class IstioMetrics {
   readonly registry: MetricsRegistry;
   private readonly requests: Counter;
@@ -37,7 +50,8 @@ export class IstioMetrics {
   readonly correlationLookups: Counter;
   readonly ejections: Counter;
   readonly invalidLabelsTotal: Counter;
-  private readonly bound = new Map<string, { count: CounterChild; duration: HistogramChild }>();
+  private readonly bound: Level = new Map();
+  private boundCount = 0;
 
   constructor(registry = new MetricsRegistry()) {
     this.registry = registry;
@@ -82,24 +96,46 @@ export class IstioMetrics {
     fallback: string,
     durationMs: number,
   ): void {
-    const key = `${reporter}\u0001${sourceWorkload}\u0001${destinationService}\u0001${destinationVersion}\u0001${code}\u0001${flags}\u0001${lane}\u0001${fallback}`;
-    let b = this.bound.get(key);
-    if (!b) {
-      const values = [
+    const l1 = this.bound.get(reporter) as Level | undefined;
+    const l2 = l1?.get(sourceWorkload) as Level | undefined;
+    const l3 = l2?.get(destinationService) as Level | undefined;
+    const l4 = l3?.get(destinationVersion) as Level | undefined;
+    const l5 = l4?.get(code) as Level | undefined;
+    const l6 = l5?.get(flags) as Level | undefined;
+    const l7 = l6?.get(lane) as Level | undefined;
+    const b =
+      (l7?.get(fallback) as Bound | undefined) ??
+      this.bind([
         reporter,
         sourceWorkload,
         destinationService,
         destinationVersion,
-        String(code),
+        code,
         flags,
         lane,
         fallback,
-      ];
-      b = { count: this.requests.labels(...values), duration: this.duration.labels(...values) };
-      if (this.bound.size < 10_000) this.bound.set(key, b);
-    }
+      ]);
     b.count.inc();
     b.duration.observe(durationMs);
+  }
+
+  /** Binds (and, under the cap, caches) the series of one label tuple: the slow path of `request`. */
+  private bind(key: [string, string, string, string, number, string, string, string]): Bound {
+    const values = key.map(String);
+    const b: Bound = { count: this.requests.labels(...values), duration: this.duration.labels(...values) };
+    if (this.boundCount >= MAX_BOUND) return b;
+    let level = this.bound;
+    for (let i = 0; i < key.length - 1; i++) {
+      let next = level.get(key[i]!) as Level | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(key[i]!, next);
+      }
+      level = next;
+    }
+    level.set(key[key.length - 1]!, b);
+    this.boundCount++;
+    return b;
   }
 
   invalidLabels(n: number): void {

@@ -72,11 +72,7 @@ export interface TracingHandle {
   shutdown(): Promise<void>;
 }
 
-export function tracingEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const exp = env.OTEL_TRACES_EXPORTER;
-  if (env.OTEL_SDK_DISABLED === "true") return false;
-  return (exp !== undefined && exp !== "" && exp !== "none") || env.LANECAR_TRACING === "1";
-}
+export { tracingEnabled } from "./tracing-enabled.js";
 
 /**
  * Starts the OpenTelemetry Node SDK (loaded only when tracing is on) and returns a hop tracer.

@@ -40,6 +40,14 @@ const CONNECT_ERRORS = new Set([
   "EADDRNOTAVAIL",
 ]);
 
+const kExchange = Symbol("lanecar.exchange");
+type ExchangeResponse = ServerResponse & { [kExchange]?: Exchange };
+
+/** `close` listener of every proxied response (`this` is the response). */
+function onResponseClose(this: ExchangeResponse): void {
+  this[kExchange]?.responseClosed();
+}
+
 export class Exchange implements Dispatcher.DispatchHandler {
   // Per-attempt target
   ep!: Endpoint;
@@ -60,7 +68,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private ended = false;
   private clientGone = false;
   private routeTimer: NodeJS.Timeout | undefined;
-  private readonly onDrain = () => this.resumeUpstream?.();
+  /** Made on first backpressure only: most responses never wait for `drain`. */
+  private onDrain: (() => void) | undefined;
   private readonly bodyless: boolean;
 
   constructor(
@@ -75,14 +84,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
     public responseOps: HeaderOps | undefined = undefined,
   ) {
     this.bodyless = bodyless;
-    res.once("close", () => {
-      if (!this.ended) {
-        // Downstream disconnect: record it first, so the abort's onError finds the exchange ended.
-        this.clientGone = true;
-        this.end(499, "DC");
-        this.abortUpstream?.(new Error("client closed"));
-      }
-    });
+    // One shared listener instead of a closure per request; it finds the exchange on `res`.
+    (res as ExchangeResponse)[kExchange] = this;
+    res.on("close", onResponseClose);
+  }
+
+  /** The downstream response closed (finished, or the client went away). */
+  responseClosed(): void {
+    if (!this.ended) {
+      // Downstream disconnect: record it first, so the abort's onError finds the exchange ended.
+      this.clientGone = true;
+      this.end(499, "DC");
+      this.abortUpstream?.(new Error("client closed"));
+    }
   }
 
   /** Starts the overall route timeout (Istio `timeout`); 0/undefined = none. */
@@ -154,7 +168,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     if (this.discarding || this.ended) return true;
     const ok = this.res.write(chunk);
-    if (!ok) this.res.once("drain", this.onDrain);
+    if (!ok) this.res.once("drain", (this.onDrain ??= () => this.resumeUpstream?.()));
     return ok;
   }
 
@@ -255,6 +269,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
 /** Applies header operations to a flat header array in place (remove, set, add). */
 export function applyOps(headers: string[], ops: HeaderOps): void {
+  if (ops.remove.length === 0 && ops.set.length === 0 && ops.add.length === 0) return;
   for (const name of ops.remove) removeHeader(headers, name);
   for (const [name, value] of ops.set) {
     removeHeader(headers, name);
