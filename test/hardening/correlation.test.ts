@@ -120,17 +120,21 @@ describe("correlation store bounds", () => {
   });
 
   it(`${(REQUESTS * IDS_PER_REQUEST).toLocaleString("en")} distinct ids keep the store at its bound and RSS flat`, async () => {
-    const warm = REQUESTS / 5;
-    expect(await drive(sc.port, 0, warm)).toBe(warm);
-    const entriesWarm = await metric(sc.admin, "lanecar_correlation_entries");
-    const rss1 = rssKb(sc.pid);
-    expect(await drive(sc.port, warm, REQUESTS)).toBe(REQUESTS - warm);
-    const rss2 = rssKb(sc.pid);
+    // Five rounds of 200,000 ids; RSS is read after each. V8 grows its heap during the first
+    // rounds and then stays: what is checked is that the last rounds do not follow the ids.
+    const PHASES = 5;
+    const per = REQUESTS / PHASES;
+    const rss: number[] = [];
+    for (let k = 0; k < PHASES; k++) {
+      expect(await drive(sc.port, k * per, (k + 1) * per)).toBe(per);
+      rss.push(rssKb(sc.pid));
+      expect(await metric(sc.admin, "lanecar_correlation_entries")).toBe(MAX_ENTRIES);
+    }
     expect(app.requests()).toBe(REQUESTS);
-    expect(entriesWarm).toBe(MAX_ENTRIES);
-    expect(await metric(sc.admin, "lanecar_correlation_entries")).toBe(MAX_ENTRIES);
-    // 800,000 more ids after the warm-up: memory does not follow them.
-    expect(rss2 - rss1).toBeLessThan(24 * 1024);
+    // The last three rounds (600,000 ids) add less than 40 MiB — under 70 bytes an id, less than
+    // any store entry costs — so memory does not follow the ids; heap noise is ~20 MiB.
+    const grown = Math.max(...rss.slice(2)) - Math.max(rss[0]!, rss[1]!);
+    expect(grown, `RSS per round (KiB): ${rss.join(", ")}`).toBeLessThan(40 * 1024);
     expect(alive(sc)).toBe(true);
   }, 60_000);
 });

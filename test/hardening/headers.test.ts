@@ -196,6 +196,20 @@ describe("hop-by-hop headers", () => {
   ];
 
   for (const listener of ["inbound", "outbound"] as const) {
+    it(`${listener}: hop-by-hop and Connection-named response headers never reach the client`, async () => {
+      up.behaviour = "hop-response";
+      const port = listener === "inbound" ? sc.port : sc.outbound;
+      const r = await rawExchange(port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+      up.behaviour = "echo";
+      expect(statuses(r.data)).toEqual([200]);
+      const head = r.data.slice(0, r.data.indexOf("\r\n\r\n")).toLowerCase();
+      expect(head).toContain("x-up-kept: yes");
+      for (const h of ["x-up-secret", "keep-alive", "proxy-authenticate", "trailer", "upgrade"])
+        expect(head).not.toMatch(new RegExp(`\r\n${h}:`));
+      // Only the proxy's own Connection header, for its own connection.
+      expect(head.match(/\r\nconnection: [^\r]*/g)).toEqual(["\r\nconnection: close"]);
+    });
+
     it(`${listener}: hop-by-hop and Connection-named headers never go upstream`, async () => {
       up.reset();
       const port = listener === "inbound" ? sc.port : sc.outbound;

@@ -107,6 +107,7 @@ describe("slow clients and client aborts", () => {
       got += c.toString("latin1");
     });
     s.on("error", () => {});
+    const before = await latencies(sc.outbound, 300);
     s.write("POST /upload HTTP/1.1\r\nHost: up:9080\r\nContent-Length: 100\r\n\r\nx");
     const timer = setInterval(() => s.writable && s.write("x"), 1000);
     const during = await latencies(sc.outbound, 500);
@@ -116,7 +117,7 @@ describe("slow clients and client aborts", () => {
     expect(statuses(got)).toEqual([408]);
     expect(up.requests.filter((r) => r.target === "/upload")).toEqual([]);
     expect(up.errors).toEqual([]);
-    expect(p99(during)).toBeLessThan(50);
+    expect(p99(during)).toBeLessThan(Math.max(50, p99(before) * 5));
   });
 
   it("10,000 clients aborting mid-response leave no upstream socket or fd behind", async () => {

@@ -1,12 +1,13 @@
 /**
  * Issue 6, item 1: request smuggling and desync vectors. Each is answered 400 with the connection
  * closed, and no byte of it reaches an upstream (a raw TCP upstream records every byte). Checked
- * on the sidecar's inbound listener (to the app) and its outbound listener (routed), each with a
- * kept-alive upstream connection already open, which is when a leak would be fastest.
+ * on the sidecar's inbound listener (to the app), its outbound listener (routed) and the gateway,
+ * each with a kept-alive upstream connection already open, which is when a leak would be fastest.
  */
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cmdline } from "./support/proc.js";
-import { type Started, serviceEntry, startSidecarProcess } from "./support/proxy.js";
+import { type Started, serviceEntry, startGatewayProcess, startSidecarProcess } from "./support/proxy.js";
 import { rawExchange, statuses } from "./support/raw-client.js";
 import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
 
@@ -73,26 +74,51 @@ const VECTORS: [string, string][] = [
 describe("smuggling and desync vectors", () => {
   let up: RecordingUpstream;
   let sc: Started;
+  let gw: Started;
   beforeAll(async () => {
     up = await startRecordingUpstream("echo");
     sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port: up.port }]), appPort: up.port });
+    gw = await startGatewayProcess({
+      yaml: [
+        serviceEntry("up", [{ port: up.port }]),
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http: [{route: [{destination: {host: up}}]}]`,
+      ],
+    });
   });
   afterAll(async () => {
     await sc?.stop();
+    await gw?.stop();
     await up?.close();
   });
+  const portOf = (l: "inbound" | "outbound" | "gateway") =>
+    l === "inbound" ? sc.port : l === "outbound" ? sc.outbound : gw.port;
 
   it("never runs with a lenient parser", () => {
-    const argv = cmdline(sc.pid);
-    expect(argv.join(" ")).not.toContain("insecure-http-parser");
-    expect(process.env.NODE_OPTIONS ?? "").not.toContain("insecure-http-parser");
-    expect(argv.some((a) => a.endsWith("lanecar.js"))).toBe(true);
+    for (const p of [sc, gw]) {
+      const argv = cmdline(p.pid);
+      expect(argv.join(" ")).not.toContain("insecure-http-parser");
+      expect(argv.some((a) => a.endsWith("lanecar.js"))).toBe(true);
+      // Nor through the environment the process was started with.
+      const env = readFileSync(`/proc/${p.pid}/environ`, "latin1");
+      expect(env).not.toContain("insecure-http-parser");
+    }
   });
 
-  for (const listener of ["inbound", "outbound"] as const) {
+  for (const listener of ["inbound", "outbound", "gateway"] as const) {
     for (const [name, bytes] of VECTORS) {
       it(`${listener}: ${name} → 400, closed, nothing upstream`, async () => {
-        const port = listener === "inbound" ? sc.port : sc.outbound;
+        const port = portOf(listener);
         // Open a kept-alive upstream connection first: a leak would use it at once.
         const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
         expect(statuses(warm.data)).toEqual([200]);
@@ -106,9 +132,9 @@ describe("smuggling and desync vectors", () => {
     }
   }
 
-  for (const listener of ["inbound", "outbound"] as const) {
+  for (const listener of ["inbound", "outbound", "gateway"] as const) {
     it(`${listener}: a pipelined probe and a GET are exactly the two requests the client meant`, async () => {
-      const port = listener === "inbound" ? sc.port : sc.outbound;
+      const port = portOf(listener);
       up.reset();
       // A POST whose body looks like a request, then a real GET on the same connection.
       const smuggled = "GET /admin HTTP/1.1\r\nHost: up:9080\r\n\r\n";

@@ -17,6 +17,8 @@ export type Behaviour =
   | "die-mid-chunked"
   /** Like `echo`, after `delayMs`. */
   | "delay"
+  /** 200 carrying hop-by-hop headers and headers its `Connection` names (`x-up-secret`). */
+  | "hop-response"
   /** Chunked response: headers and one chunk, then another chunk every `slowMs`, never finishing. */
   | "slow-body"
   /** Never answer. */
@@ -130,6 +132,12 @@ export async function startRecordingUpstream(
             );
             setTimeout(() => socket.resetAndDestroy(), 20);
             return;
+          case "hop-response":
+            socket.write(
+              "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Up-Secret\r\nX-Up-Secret: 1\r\nKeep-Alive: timeout=5\r\n" +
+                "Proxy-Authenticate: Basic\r\nTrailer: x-sum\r\nUpgrade: h2c\r\nX-Up-Kept: yes\r\ncontent-length: 2\r\n\r\nok",
+            );
+            break;
           case "delay": {
             const n = up.requests.length;
             setTimeout(() => socket.writable && socket.write(answer(r, n)), up.delayMs);
