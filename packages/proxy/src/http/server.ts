@@ -59,20 +59,40 @@ export function createProxyServer(handler: Handler, limits: ServerLimits = SERVE
     // whose head parsed but whose body did not (bad chunk, bad Transfer-Encoding) has a response
     // in flight: the 400 is still owed unless that response already started, in which case only
     // a reset is honest. Closing the socket aborts the in-flight exchange upstream.
+    if (closing.has(socket)) return;
     const inflight = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
+    const reply = errorReply(err);
+    if (inflight && !inflight.headersSent && inflight.req.complete && socket.writable) {
+      // The error is in a later pipelined request: the complete one in flight is answered first
+      // (with `Connection: close`), then the 400, so no response is misattributed.
+      closing.add(socket);
+      inflight.shouldKeepAlive = false;
+      inflight.once("prefinish", () => {
+        if (socket.writable) socket.end(reply);
+        else socket.destroy();
+      });
+      return;
+    }
     if (!socket.writable || inflight?.headersSent) {
       socket.destroy();
       return;
     }
-    const status =
-      err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    const text =
-      status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain\r\nx-lanecar-flags: DPE\r\nconnection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`,
-    );
+    closing.add(socket);
+    socket.end(reply);
   });
   return server;
+}
+
+/** Connections already answered with an error reply (a dead parser may report more errors). */
+const closing = new WeakSet<object>();
+
+/** The reply to a connection whose input did not parse: 400, 431 or 408, then close. */
+function errorReply(err: NodeJS.ErrnoException): string {
+  const status =
+    err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const text =
+    status === 431 ? "Request Header Fields Too Large" : status === 408 ? "Request Timeout" : "Bad Request";
+  return `HTTP/1.1 ${status} ${text}\r\ncontent-type: text/plain\r\nx-lanecar-flags: DPE\r\nconnection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`;
 }
 
 /** How often slow connections are looked for: a quarter of the shortest timeout, 50 ms to 1 s. */
