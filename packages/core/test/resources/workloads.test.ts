@@ -2,6 +2,21 @@ import { describe, expect, it } from "vitest";
 import { load, report, yaml } from "./helpers.js";
 
 describe("ServiceEntry", () => {
+  it("rejects hosts that are not DNS names (a host becomes a Host header: no CR/LF, no spaces)", () => {
+    const text = yaml`
+      apiVersion: networking.istio.io/v1
+      kind: ServiceEntry
+      metadata: {name: evil}
+      spec:
+        hosts: ["ok.example.com", "*.wild.example.com", "evil\r\nx-injected: 1", "two words"]
+        ports: [{number: 80, name: http}]
+    `;
+    const out = report(text);
+    expect(out).toHaveLength(2);
+    expect(out[0]).toContain("spec.hosts[2]: ");
+    expect(out[1]).toContain('spec.hosts[3]: "two words" is not a valid host');
+  });
+
   it("reports an endpoint port whose name no service port declares", () => {
     const text = yaml`
       apiVersion: networking.istio.io/v1

@@ -4,6 +4,7 @@ import {
   BAGGAGE_MAX_MEMBERS,
   getBaggageMember,
   removeBaggageMember,
+  removeBaggageMemberVariants,
   setBaggageMember,
 } from "../../src/propagation/baggage.js";
 import { setLaneBaggage } from "../../src/propagation/lane-baggage.js";
@@ -66,5 +67,13 @@ describe("lane labels on the upstream header array", () => {
     const h = ["baggage", "x-lane=prod"];
     setLaneBaggage(h, [], { "x-lane": "gray" });
     expect(h).toEqual(["baggage", "x-lane=prod"]);
+  });
+});
+
+describe("removeBaggageMemberVariants", () => {
+  it("removes the key in any case and with _ for -, keeping other members byte for byte", () => {
+    const h = "a=1,X-Asm-Prefer-Tag=gray, x_asm_prefer_tag = dev;p=1,x-asm-prefer-tag=v,b=2";
+    expect(removeBaggageMemberVariants(h, "x-asm-prefer-tag")).toBe("a=1,b=2");
+    expect(removeBaggageMemberVariants("a=1, b=2", "x-asm-prefer-tag")).toBe("a=1, b=2");
   });
 });
