@@ -1,11 +1,17 @@
 /**
  * Issue 6, item 9: random mutations of valid requests (bounded: LANECAR_FUZZ_MS, default 3 s;
- * seed LANECAR_FUZZ_SEED, printed on failure). The proxy never crashes and never forwards
- * anything that does not parse — strictly — as complete valid requests: the recording upstream
- * checks every byte it receives.
+ * seed LANECAR_FUZZ_SEED, printed on failure), sent to the sidecar's inbound and outbound
+ * listeners and to the gateway. The proxy never crashes and never forwards anything that does
+ * not parse — strictly — as complete valid requests: the recording upstream checks every byte.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { alive, type Started, serviceEntry, startSidecarProcess } from "./support/proxy.js";
+import {
+  alive,
+  type Started,
+  serviceEntry,
+  startGatewayProcess,
+  startSidecarProcess,
+} from "./support/proxy.js";
 import { prng, rawExchange, statuses } from "./support/raw-client.js";
 import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
 
@@ -79,12 +85,31 @@ function mutate(rand: () => number, input: string): string {
 describe("fuzzing", () => {
   let up: RecordingUpstream;
   let sc: Started;
+  let gw: Started;
   beforeAll(async () => {
     up = await startRecordingUpstream("echo");
     sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port: up.port }]), appPort: up.port });
+    gw = await startGatewayProcess({
+      yaml: [
+        serviceEntry("up", [{ port: up.port }]),
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http: [{route: [{destination: {host: up}}]}]`,
+      ],
+    });
   });
   afterAll(async () => {
     await sc?.stop();
+    await gw?.stop();
     await up?.close();
   });
 
@@ -98,7 +123,8 @@ describe("fuzzing", () => {
       const worker = async () => {
         while (Date.now() < until && cases < 100_000) {
           const input = mutate(rand, SEEDS[Math.floor(rand() * SEEDS.length)]!);
-          const port = rand() < 0.5 ? sc.port : sc.outbound;
+          const pick = rand();
+          const port = pick < 1 / 3 ? sc.port : pick < 2 / 3 ? sc.outbound : gw.port;
           cases++;
           const r = await rawExchange(port, Buffer.from(input, "latin1"), 150);
           for (const s of statuses(r.data)) accepted.set(s, (accepted.get(s) ?? 0) + 1);
@@ -112,7 +138,8 @@ describe("fuzzing", () => {
       await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       await new Promise((r) => setTimeout(r, 200));
       expect(up.errors, `seed ${SEED}`).toEqual([]);
-      expect(alive(sc), `seed ${SEED}: lanecar died: ${sc.running.stderr()}`).toBe(true);
+      expect(alive(sc), `seed ${SEED}: sidecar died: ${sc.running.stderr()}`).toBe(true);
+      expect(alive(gw), `seed ${SEED}: gateway died: ${gw.running.stderr()}`).toBe(true);
       expect(cases).toBeGreaterThan(100);
       // Both outcomes happened: the fuzzer is not only producing garbage, nor only valid input.
       expect(accepted.get(400) ?? 0).toBeGreaterThan(0);
