@@ -323,7 +323,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
     md: join(opts.outDir, "latest.md"),
     svg: join(opts.outDir, "latest.svg"),
   };
-  writeFileSync(files.json, `${JSON.stringify({ ...results_, bar }, null, 2)}\n`);
+  const json = `${JSON.stringify({ ...results_, bar }, null, 2)}\n`;
+  writeFileSync(files.json, json);
+  // The copy that is committed (timestamped files are not).
+  writeFileSync(join(opts.outDir, "latest.json"), json);
   writeFileSync(files.md, markdownReport(results_, bar));
   writeFileSync(files.svg, svgChart(results_));
   return { results: results_, bar, files };
