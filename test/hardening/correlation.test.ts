@@ -120,9 +120,11 @@ describe("correlation store bounds", () => {
   });
 
   it(`${(REQUESTS * IDS_PER_REQUEST).toLocaleString("en")} distinct ids keep the store at its bound and RSS flat`, async () => {
-    // Five rounds of 200,000 ids; RSS is read after each. V8 grows its heap during the first
-    // rounds and then stays: what is checked is that the last rounds do not follow the ids.
-    const PHASES = 5;
+    // Ten rounds of 100,000 ids; RSS is read after each. V8 grows its heap during the first
+    // rounds and then wanders around a plateau (±25 MiB from one round to the next, GC timing):
+    // what is checked is that the later rounds do not follow the ids. Medians, not maxima, so
+    // one round's GC spike is not taken for growth.
+    const PHASES = 10;
     const per = REQUESTS / PHASES;
     const rss: number[] = [];
     for (let k = 0; k < PHASES; k++) {
@@ -131,10 +133,11 @@ describe("correlation store bounds", () => {
       expect(await metric(sc.admin, "lanecar_correlation_entries")).toBe(MAX_ENTRIES);
     }
     expect(app.requests()).toBe(REQUESTS);
-    // The last three rounds (600,000 ids) add less than 40 MiB — under 70 bytes an id, less than
-    // any store entry costs — so memory does not follow the ids; heap noise is ~20 MiB.
-    const grown = Math.max(...rss.slice(2)) - Math.max(rss[0]!, rss[1]!);
-    expect(grown, `RSS per round (KiB): ${rss.join(", ")}`).toBeLessThan(40 * 1024);
+    // Rounds 2-5 against rounds 6-10 (500,000 ids): a store that kept even 100 bytes an id would
+    // add ~48 MiB; the bound is 32 MiB.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const grown = median(rss.slice(5)) - median(rss.slice(1, 5));
+    expect(grown, `RSS per round (KiB): ${rss.join(", ")}`).toBeLessThan(32 * 1024);
     expect(alive(sc)).toBe(true);
   }, 60_000);
 });
