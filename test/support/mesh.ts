@@ -199,6 +199,36 @@ spec:
       `127.0.0.1:${this.gatewayAdmin}`,
       this.opts.env,
     );
+    if (this.opts.probeMs) await this.healthy();
+  }
+
+  /**
+   * With probes on, waits until every running sidecar and the gateway see every endpoint of a
+   * running instance healthy: instances start together, so a sidecar's first probe of a callee
+   * that was not up yet marks it down until the next probe period.
+   */
+  async healthy(timeoutMs = 10_000): Promise<void> {
+    const up = new Set(this.instances.filter((i) => i.sidecar).map((i) => `127.0.0.1:${i.inbound}`));
+    const admins = [
+      ...this.instances.filter((i) => i.sidecar).map((i) => `127.0.0.1:${i.admin}`),
+      ...(this.gateway ? [`127.0.0.1:${this.gatewayAdmin}`] : []),
+    ];
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      let down = "";
+      for (const admin of admins) {
+        const clusters = (await (await fetch(`http://${admin}/clusters?format=json`)).json()) as {
+          endpoints: { address: string; port: number; health: { healthy: boolean } }[];
+        }[];
+        for (const c of clusters)
+          for (const e of c.endpoints)
+            if (up.has(`${e.address}:${e.port}`) && !e.health.healthy)
+              down = `${admin} sees ${e.address}:${e.port} down`;
+      }
+      if (!down) return;
+      if (Date.now() > until) throw new Error(`mesh not healthy after ${timeoutMs} ms: ${down}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   find(service: string, lane: string): Instance {

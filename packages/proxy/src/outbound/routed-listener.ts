@@ -277,7 +277,7 @@ export class RoutedListener implements ExchangeOwner {
   };
 
   /** After a failed attempt: route again (availability has changed) and pick a new endpoint. */
-  retarget(x: Exchange): boolean {
+  retarget(x: Exchange, untried = false): boolean {
     const s = x.tag as RouteState;
     const d = s.plan.router.route(s.req, s.plan.ctx, s.labels, this.rt.health);
     if (d.kind !== "route" || !d.healthy || !d.cluster) return false;
@@ -286,7 +286,7 @@ export class RoutedListener implements ExchangeOwner {
     // Prefer a host not tried yet (Envoy's previous_hosts retry predicate).
     for (let i = 0; ep && x.tried.includes(ep) && i < d.cluster.endpoints.length; i++)
       ep = d.cluster.pick(this.rt.health, hash);
-    if (!ep) return false;
+    if (!ep || (untried && x.tried.includes(ep))) return false;
     s.decision = d;
     x.cluster = d.cluster;
     x.ep = ep;

@@ -20,8 +20,11 @@ import type { UpstreamHealth, UpstreamResult } from "./upstream-health.js";
 export interface ExchangeOwner {
   readonly health: UpstreamHealth;
   readonly pools: UpstreamPools;
-  /** Chooses the next target after a failed attempt (availability already updated); false = none. */
-  retarget(x: Exchange): boolean;
+  /**
+   * Chooses the next target after a failed attempt (availability already updated); false = none.
+   * With `untried`, only an endpoint this exchange has not tried yet will do.
+   */
+  retarget(x: Exchange, untried?: boolean): boolean;
   /** Called exactly once when the exchange ends, whatever the outcome. */
   finish(x: Exchange, status: number, flags: ResponseFlag): void;
   /** True while draining: responses carry `Connection: close`. */
@@ -201,6 +204,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
         this.dispatch();
         return;
       }
+      // Retries spent (say on 503s from an instance that was going away) or off: a refused
+      // connection still sent nothing, and this endpoint is now known down, so an idempotent
+      // request goes on to a target it has not tried (the fallback) instead of failing (SPEC §5
+      // noavailabled). Bounded: each endpoint is tried at most once this way.
+      if (
+        !this.res.headersSent &&
+        isIdempotent(this.method) &&
+        this.replayable() &&
+        this.owner.retarget(this, true)
+      ) {
+        this.dispatch();
+        return;
+      }
       this.fail(503, "UF", LOCAL_REPLIES.UF.body);
       return;
     }
@@ -234,9 +250,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private canRetry(): boolean {
-    return (
-      this.attempts <= this.retry.attempts && (this.bodyless || !this.req.readableDidRead) && !this.clientGone
-    );
+    return this.attempts <= this.retry.attempts && this.replayable();
+  }
+
+  /** The request can be sent again: its body was never read, and the client is still there. */
+  private replayable(): boolean {
+    return (this.bodyless || !this.req.readableDidRead) && !this.clientGone;
   }
 
   /** Ends with a local reply, or aborts the client connection when headers already went out. */

@@ -140,6 +140,26 @@ describe("Exchange", () => {
     expect(owner.reports[0]).toEqual([`127.0.0.1:${dead}`, "connect-failure"]);
   });
 
+  it("sends a GET refused after its retries are spent to a target it has not tried (the fallback)", async () => {
+    // An instance going away answers 503 (its app is gone) and then refuses (its sidecar is
+    // gone): the retry budget is spent on the 503, yet nothing of the last attempt was sent.
+    const busy = await serve((_req, res) => {
+      res.writeHead(503);
+      res.end("app gone");
+    });
+    const dead = await closedPort();
+    const fallback = await serve((_req, res) => res.end("fallback"));
+    const owner = new Owner([ep(busy), ep(dead), ep(fallback)]);
+    const p = await proxy(
+      owner,
+      retryPolicy({ attempts: 1, retryOn: ["connect-failure", "retriable-status-codes"] }),
+    );
+    const r = await fetch(`http://127.0.0.1:${p}/`);
+    expect(r.status).toBe(200);
+    expect(await r.text()).toBe("fallback");
+    expect(owner.finished).toEqual([[200, ""]]);
+  });
+
   it("answers 503 UF when no target accepts the connection", async () => {
     const owner = new Owner([ep(await closedPort())]);
     const p = await proxy(owner);
