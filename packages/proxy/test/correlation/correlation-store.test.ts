@@ -21,7 +21,7 @@ const rec = (lane: string, headers: Record<string, string> = {}): CorrelationRec
   labels: { "x-asm-prefer-tag": lane },
 });
 
-/** A hand-driven clock; starts above zero because lru-cache treats a start time of 0 as "no TTL". */
+/** A hand-driven clock; starts above zero so a zero timestamp is never mistaken for "unset". */
 function clock() {
   const c = { t: 1_000, now: () => c.t };
   return c;
