@@ -5,13 +5,7 @@
  * not parse — strictly — as complete valid requests: the recording upstream checks every byte.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  alive,
-  type Started,
-  serviceEntry,
-  startGatewayProcess,
-  startSidecarProcess,
-} from "./support/proxy.js";
+import { alive, type Started, startListenersFor } from "./support/proxy.js";
 import { prng, rawExchange, statuses } from "./support/raw-client.js";
 import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
 
@@ -88,24 +82,7 @@ describe("fuzzing", () => {
   let gw: Started;
   beforeAll(async () => {
     up = await startRecordingUpstream("echo");
-    sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port: up.port }]), appPort: up.port });
-    gw = await startGatewayProcess({
-      yaml: [
-        serviceEntry("up", [{ port: up.port }]),
-        `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
-        `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: edge}
-spec:
-  hosts: ["*"]
-  gateways: [edge]
-  http: [{route: [{destination: {host: up}}]}]`,
-      ],
-    });
+    ({ sc, gw } = await startListenersFor(up.port));
   });
   afterAll(async () => {
     await sc?.stop();

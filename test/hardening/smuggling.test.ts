@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cmdline } from "./support/proc.js";
-import { type Started, serviceEntry, startGatewayProcess, startSidecarProcess } from "./support/proxy.js";
+import { type Started, startListenersFor } from "./support/proxy.js";
 import { rawExchange, statuses } from "./support/raw-client.js";
 import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
 
@@ -77,24 +77,7 @@ describe("smuggling and desync vectors", () => {
   let gw: Started;
   beforeAll(async () => {
     up = await startRecordingUpstream("echo");
-    sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port: up.port }]), appPort: up.port });
-    gw = await startGatewayProcess({
-      yaml: [
-        serviceEntry("up", [{ port: up.port }]),
-        `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
-        `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: edge}
-spec:
-  hosts: ["*"]
-  gateways: [edge]
-  http: [{route: [{destination: {host: up}}]}]`,
-      ],
-    });
+    ({ sc, gw } = await startListenersFor(up.port));
   });
   afterAll(async () => {
     await sc?.stop();

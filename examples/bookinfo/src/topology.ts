@@ -208,11 +208,11 @@ export function sidecarArgs(
   ];
 }
 
-/** Arguments of `lanecar` for the gateway in process mode (listen/admin ports: the plan's, or others). */
+/** Arguments of `lanecar` for the gateway (`--listen`, `--admin`: the plan's unless told otherwise). */
 export function gatewayArgs(
   config: readonly string[],
-  listenPort: number = GATEWAY.listen.port,
-  adminPort: number = GATEWAY.admin.port,
+  listen = `${GATEWAY.listen.host}:${GATEWAY.listen.port}`,
+  admin = `${GATEWAY.admin.host}:${GATEWAY.admin.port}`,
 ): string[] {
   return [
     "gateway",
@@ -224,9 +224,9 @@ export function gatewayArgs(
     "--pod-labels",
     podLabelsFlag(GATEWAY.podLabels),
     "--listen",
-    `${GATEWAY.listen.host}:${listenPort}`,
+    listen,
     "--admin",
-    `${GATEWAY.admin.host}:${adminPort}`,
+    admin,
   ];
 }
 

@@ -153,3 +153,32 @@ spec:
   - {name: prod, labels: {ASM_TRAFFIC_TAG: prod}}
   - {name: gray, labels: {ASM_TRAFFIC_TAG: gray}}`;
 }
+
+/**
+ * A sidecar (inbound → the upstream as its app; outbound → service `up`) and a gateway routing
+ * every host to `up`: all three listeners in front of one upstream.
+ */
+export async function startListenersFor(upPort: number): Promise<{ sc: Started; gw: Started }> {
+  const up = serviceEntry("up", [{ port: upPort }]);
+  const [sc, gw] = await Promise.all([
+    startSidecarProcess({ yaml: up, appPort: upPort }),
+    startGatewayProcess({
+      yaml: [
+        up,
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http: [{route: [{destination: {host: up}}]}]`,
+      ],
+    }),
+  ]);
+  return { sc, gw };
+}

@@ -215,7 +215,7 @@ export class BookinfoRunner {
     const child = this.spawn(
       "gateway",
       LANECAR_BIN,
-      gatewayArgs(this.config, this.gatewayPort, this.gatewayAdminPort),
+      gatewayArgs(this.config, `${GATEWAY.listen.host}:${this.gatewayPort}`, this.gatewayAdmin),
     );
     this.gateway = child;
     await this.waitFor(child, `http://${this.gatewayAdmin}/ready`);

@@ -24,10 +24,8 @@ export class LaneGuard {
     return (name) => {
       if (owned.has(name) || name === LANE_TOKEN_HEADER) return undefined;
       if (name === "baggage") {
-        let b = base("baggage");
-        if (b === undefined) return undefined;
-        for (const l of owned) b = removeBaggageMemberVariants(b, l);
-        return b;
+        const b = base("baggage");
+        return b === undefined ? undefined : withoutLaneMembers(b, owned);
       }
       return base(name);
     };
@@ -78,8 +76,13 @@ export class LaneGuard {
 export function stripLaneBaggage(headers: string[], owned: ReadonlySet<string>): void {
   for (let i = 0; i < headers.length; i += 2) {
     if (headers[i]!.toLowerCase() !== "baggage") continue;
-    let v = headers[i + 1]!;
-    for (const l of owned) v = removeBaggageMemberVariants(v, l);
-    headers[i + 1] = v;
+    headers[i + 1] = withoutLaneMembers(headers[i + 1]!, owned);
   }
+}
+
+/** A baggage value without the members of any label in `owned`, whatever their spelling. */
+function withoutLaneMembers(baggage: string, owned: ReadonlySet<string>): string {
+  let v = baggage;
+  for (const l of owned) v = removeBaggageMemberVariants(v, l);
+  return v;
 }

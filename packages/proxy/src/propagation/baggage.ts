@@ -38,29 +38,26 @@ export function getBaggageMember(header: string | undefined, key: string): strin
   return undefined;
 }
 
-/** Removes every member named `key`; other members keep their exact bytes. */
-export function removeBaggageMember(header: string, key: string): string {
-  const parts = header.split(",");
-  const kept = parts.filter((m) => memberKey(m) !== key);
-  if (kept.length === parts.length) return header;
-  return kept.join(",").replace(/^\s+/, "");
-}
-
 /** `key` as a lane label name would read it: lower case, `_` for `-`. */
 function looseKey(key: string): string {
   return key.toLowerCase().replaceAll("_", "-");
 }
 
 /**
- * Removes every member whose key is `key` (a lower-case label name) in any case or with `_`
- * for `-` — the variants a client could use to smuggle a lane past a reader that normalizes
- * keys. Other members keep their exact bytes.
+ * Removes every member named `key`; other members keep their exact bytes. With `variants`,
+ * `key` (a lower-case label name) also matches in any case or with `_` for `-` — the spellings
+ * a client could use to smuggle a lane past a reader that normalizes keys.
  */
-export function removeBaggageMemberVariants(header: string, key: string): string {
+export function removeBaggageMember(header: string, key: string, variants = false): string {
   const parts = header.split(",");
-  const kept = parts.filter((m) => looseKey(memberKey(m)) !== key);
+  const kept = parts.filter((m) => (variants ? looseKey(memberKey(m)) : memberKey(m)) !== key);
   if (kept.length === parts.length) return header;
   return kept.join(",").replace(/^\s+/, "");
+}
+
+/** Removes every variant spelling of `key` (see removeBaggageMember). */
+export function removeBaggageMemberVariants(header: string, key: string): string {
+  return removeBaggageMember(header, key, true);
 }
 
 /**
