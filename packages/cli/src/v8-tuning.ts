@@ -1,22 +1,17 @@
 /**
  * V8 settings for the data plane (`lanecar sidecar`, `lanecar gateway`), applied by the launcher
  * (bin/lanecar.js) before anything else is loaded. A sidecar runs beside every pod, so its memory
- * is paid once per pod; both settings trade a little speed in rarely hot code for a bounded,
- * smaller resident set. Measured on the bench's lane scenario (bench/README.md, "Memory"):
- * peak RSS ~124 MB → below 100 MB.
+ * is paid once per pod: this trades a few more young-generation collections for a bounded,
+ * smaller resident set (bench/README.md, "Memory").
  *
- * 1. `--liftoff-only`: undici parses upstream HTTP with llhttp compiled to WebAssembly. V8
- *    compiles a WebAssembly module twice — at once with its baseline compiler (Liftoff), then
- *    again with TurboFan once it is hot — and the second compile keeps ~25–30 MB resident for
- *    good, to speed up a part that is ~1–2% of the proxy's CPU time.
- * 2. A young-generation cap: V8 doubles the young generation (two semi-spaces) whenever enough
- *    objects survive, up to 16 MB per semi-space on 64-bit machines, i.e. 32 MB resident. A proxy
- *    allocates fast but keeps little (a request lives a few milliseconds), so past a few MB a
- *    bigger young generation buys few fewer collections. Node's `--max-semi-space-size` is only
- *    read at start-up, which a launcher run as `node bin/lanecar.js` cannot set; so growth is
- *    switched off and on (V8's `--semi-space-growth-factor`, read at each resize) so that it
- *    stops at {@link YOUNG_GENERATION_CAP_MB} (one doubling more at worst, if several collections
- *    run before the check).
+ * A young-generation cap: V8 doubles the young generation (two semi-spaces) whenever enough
+ * objects survive, up to 16 MB per semi-space on 64-bit machines, i.e. 32 MB resident. A proxy
+ * allocates fast but keeps little (a request lives a few milliseconds), so past a few MB a
+ * bigger young generation buys few fewer collections. Node's `--max-semi-space-size` is only
+ * read at start-up, which a launcher run as `node bin/lanecar.js` cannot set; so growth is
+ * switched off and on (V8's `--semi-space-growth-factor`, read at each resize) so that it stops
+ * at {@link YOUNG_GENERATION_CAP_MB} (one doubling more at worst, if several collections run
+ * before the check).
  *
  * `LANECAR_V8_TUNING=0` leaves V8's defaults (to compare, or if a workload prefers speed).
  */
@@ -34,7 +29,6 @@ function youngGenerationMb(): number {
 /** Applies the data-plane V8 settings (see the module comment); returns what it did. */
 export function tuneV8ForDataPlane(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.LANECAR_V8_TUNING === "0") return [];
-  setFlagsFromString("--liftoff-only");
   // Loading the modules would grow the young generation past the cap before any callback can
   // run, so it starts frozen; after each collection it may grow (V8's default factor, 2) while
   // under the cap, and is frozen for good once there.
@@ -47,5 +41,5 @@ export function tuneV8ForDataPlane(env: NodeJS.ProcessEnv = process.env): string
     }
   });
   obs.observe({ entryTypes: ["gc"] });
-  return ["--liftoff-only", `young generation ≤ ${YOUNG_GENERATION_CAP_MB} MB`];
+  return [`young generation ≤ ${YOUNG_GENERATION_CAP_MB} MB`];
 }

@@ -2,7 +2,7 @@
  * Responses Lanecar writes itself (SPEC section 8): plain-text body and an Envoy-style response
  * flag in `x-lanecar-flags`, so every failure can be explained.
  */
-import type { ServerResponse } from "node:http";
+import type { ServerStream } from "../h1/server.js";
 
 export type ResponseFlag = "NR" | "UH" | "UF" | "UO" | "UT" | "FI" | "UC" | "URX" | "DC" | "DPE" | "RL" | "";
 
@@ -22,7 +22,7 @@ export const LOCAL_REPLIES = {
 } as const;
 
 export function sendLocalReply(
-  res: ServerResponse,
+  res: ServerStream,
   status: number,
   flag: ResponseFlag,
   body: string,
@@ -41,11 +41,11 @@ export function sendLocalReply(
     flag || "-",
   ];
   if (extra) headers.push(...extra);
-  res.writeHead(status, headers);
+  res.writeHead(status, undefined, headers);
   res.end(body);
 }
 
-export function sendFlag(res: ServerResponse, flag: keyof typeof LOCAL_REPLIES): void {
+export function sendFlag(res: ServerStream, flag: keyof typeof LOCAL_REPLIES): void {
   const r = LOCAL_REPLIES[flag];
   sendLocalReply(res, r.status, flag, r.body);
 }

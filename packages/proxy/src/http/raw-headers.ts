@@ -56,22 +56,12 @@ function onlyKeepAlive(value: string): boolean {
   return value.length === 10 && (value === "keep-alive" || value.toLowerCase() === "keep-alive");
 }
 
-/** Does the request carry a body (Content-Length > 0 or any Transfer-Encoding)? */
-export function hasBody(raw: readonly string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!;
-    if (k.length === 14 && k.toLowerCase() === "content-length") {
-      if (raw[i + 1] !== "0") return true;
-    } else if (k.length === 17 && k.toLowerCase() === "transfer-encoding") return true;
-  }
-  return false;
-}
-
 /**
  * Copies raw headers for the upstream request, leaving out hop-by-hop headers, headers named in
- * `Connection`, `host`, and every name in `drop` (lower-case) — also when sent with `_` for `-`
+ * `Connection`, `host`, `expect` (the listener answers `100-continue` itself), and every name in
+ * `drop` (lower-case) — also when sent with `_` for `-`
  * (`x_asm_prefer_tag`), which some servers treat as the same header. Returns a flat name/value
- * array that undici accepts as is.
+ * array.
  */
 export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<string> | undefined): string[] {
   const out: string[] = [];
@@ -80,7 +70,7 @@ export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<str
     const k = raw[i]!;
     const lower = k.toLowerCase();
     if (lower === "connection" && !onlyKeepAlive(raw[i + 1]!)) conn = connectionTokens(raw[i + 1]);
-    if (HOP_BY_HOP.has(lower) || lower === "host" || drop?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "expect" || drop?.has(lower)) continue;
     if (drop && lower.includes("_") && drop.has(lower.replaceAll("_", "-"))) continue;
     out.push(k, raw[i + 1]!);
   }
@@ -109,24 +99,24 @@ export function removeHeader(flat: string[], name: string): void {
 }
 
 /**
- * Upstream response headers (undici raw Buffers) → flat strings for `res.writeHead`, without
- * hop-by-hop headers or those the response's `Connection` names.
+ * Upstream response headers (flat strings, as the parser gives them) with hop-by-hop headers and
+ * those the response's `Connection` names removed — in place: the array is the caller's own.
  */
-export function copyResponseHeaders(raw: readonly Buffer[]): string[] {
-  const out: string[] = [];
+export function copyResponseHeaders(raw: string[]): string[] {
   let conn: string[] | undefined;
+  let w = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!.toString("latin1");
+    const k = raw[i]!;
+    const v = raw[i + 1]!;
     if (HOP_BY_HOP_LENGTHS.has(k.length)) {
       const lower = k.toLowerCase();
-      if (lower === "connection") {
-        const v = raw[i + 1]!.toString("latin1");
-        if (!onlyKeepAlive(v)) conn = connectionTokens(v);
-      }
+      if (lower === "connection" && !onlyKeepAlive(v)) conn = connectionTokens(v);
       if (HOP_BY_HOP.has(lower)) continue;
     }
-    out.push(k, raw[i + 1]!.toString("latin1"));
+    raw[w++] = k;
+    raw[w++] = v;
   }
-  if (conn) for (const c of conn) removeHeader(out, c);
-  return out;
+  raw.length = w;
+  if (conn) for (const c of conn) removeHeader(raw, c);
+  return raw;
 }

@@ -6,7 +6,6 @@
  * ways.
  */
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type ConfigSnapshot,
   DEFAULT_CORRELATION_HEADERS,
@@ -15,8 +14,9 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
+import type { ServerStream } from "../h1/server.js";
 import type { ResponseFlag } from "../http/local-reply.js";
-import { copyRequestHeaders, hasBody, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
+import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
 import { NO_HEALTH } from "../upstream/upstream-health.js";
@@ -73,7 +73,7 @@ export class InboundListener implements ExchangeOwner {
     return p;
   }
 
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: ServerStream): void => {
     const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
     let getter = rawHeaderGetter(raw);
@@ -103,7 +103,7 @@ export class InboundListener implements ExchangeOwner {
     const headers = copyRequestHeaders(raw, undefined);
     headers.push("host", rawHeader(raw, "host") ?? this.app.key);
     if (generated) headers.push("x-request-id", requestId!);
-    const x = new Exchange(this, req, res, req.method ?? "GET", req.url ?? "/", headers, !hasBody(raw));
+    const x = new Exchange(this, req, req.method, req.url, headers);
     x.ep = this.app;
     x.tag = { lane, span: this.rt.tracer?.start(`inbound ${id.service}`, getter) } satisfies InboundTag;
     x.dispatch();

@@ -6,7 +6,6 @@
  * request, `x-request-id` generated when missing). Everything else is the same path.
  */
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type ConfigSnapshot,
   type Direction,
@@ -29,14 +28,9 @@ import {
 import type { Span } from "@opentelemetry/api";
 import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
+import type { ServerStream } from "../h1/server.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
-import {
-  copyRequestHeaders,
-  hasBody,
-  rawHeader,
-  rawHeaderGetter,
-  removeHeader,
-} from "../http/raw-headers.js";
+import { copyRequestHeaders, rawHeader, rawHeaderGetter, removeHeader } from "../http/raw-headers.js";
 import { setLaneBaggage } from "../propagation/lane-baggage.js";
 import type { ProxyRuntime } from "../runtime.js";
 import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
@@ -131,12 +125,13 @@ export class RoutedListener implements ExchangeOwner {
     return p;
   }
 
-  /** The `request` listener of the node:http server. */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  /** The request handler of the listener's server. */
+  readonly handle = (req: ServerStream): void => {
+    const res = req;
     const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
     let authority: string | undefined;
-    let path = req.url ?? "/";
+    let path = req.url;
     if (path.charCodeAt(0) !== 47 /* / */) {
       // Absolute form (the app uses HTTP_PROXY): http://host[:port]/path
       if (!path.startsWith("http://")) {
@@ -171,15 +166,15 @@ export class RoutedListener implements ExchangeOwner {
         );
     if (resolved.invalid > 0) this.rt.metrics.invalidLabels(resolved.invalid);
     const { port } = splitAuthority(authority);
-    const method = req.method ?? "GET";
+    const method = req.method;
     const view: RouteRequest = {
       method,
       path,
       authority,
       scheme: "http",
-      port: port ?? (this.kind === "gateway" ? req.socket.localPort : 80),
+      port: port ?? (this.kind === "gateway" ? req.localPort : 80),
       header: getter,
-      sourceIp: req.socket.remoteAddress,
+      sourceIp: req.remoteAddress,
     };
     let d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
     let labels = resolved.values;
@@ -246,11 +241,9 @@ export class RoutedListener implements ExchangeOwner {
     const x = new Exchange(
       this,
       req,
-      res,
       method,
       path,
       headers,
-      !hasBody(raw),
       route ? retryPolicy(route.retries) : undefined,
       ops.response,
     );
@@ -264,7 +257,7 @@ export class RoutedListener implements ExchangeOwner {
     x.ep = ep;
     if (route) {
       x.setRouteTimeout(route.spec.timeoutMs);
-      if (route.mirrors.length > 0 && !hasBody(raw)) this.mirror(state, headers, method, path);
+      if (route.mirrors.length > 0 && !req.hasBody) this.mirror(state, headers, method, path);
     }
     if (fault && fault.delayMs > 0) {
       setTimeout(() => {
@@ -331,7 +324,7 @@ export class RoutedListener implements ExchangeOwner {
   }
 
   private local(
-    res: ServerResponse,
+    res: ServerStream,
     s: RouteState,
     status: number,
     flag: ResponseFlag,
@@ -339,9 +332,8 @@ export class RoutedListener implements ExchangeOwner {
     extra?: string[],
   ): void {
     const start = performance.now();
-    if (this.rt.draining) res.shouldKeepAlive = false;
     if (status >= 300 && status < 400 && extra) {
-      res.writeHead(status, extra);
+      res.writeHead(status, undefined, [...extra, "content-length", "0"]);
       res.end();
     } else sendLocalReply(res, status, flag, body, extra);
     this.record(s, status, flag, undefined, performance.now() - start);
@@ -358,7 +350,10 @@ export class RoutedListener implements ExchangeOwner {
       const h = headers.slice();
       for (let i = 0; i < h.length; i += 2) if (h[i] === "host") h[i + 1] = `${h[i + 1]}-shadow`;
       const entry = this.rt.pools.get(ep, cluster.policy.connectionPool);
-      entry.pool.dispatch({ path, method: method as "GET", headers: h, body: null }, MIRROR_SINK);
+      entry.pool.dispatch(
+        { path, method, headers: h, body: null, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000 },
+        MIRROR_SINK,
+      );
     }
   }
 }

@@ -4,13 +4,14 @@
  * `/ready` is 503 until every listener is up and while draining; SIGTERM drains (in-flight
  * requests finish, keep-alive responses carry `Connection: close`) and the process exits 0.
  */
-import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
+import { assertParser } from "../h1/llhttp.js";
+import type { H1Server } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
@@ -57,7 +58,7 @@ export interface ListenerSpec {
 
 export class ProxyProcess {
   readonly rt: ProxyRuntime;
-  private readonly servers = new Map<string, Server>();
+  private readonly servers = new Map<string, H1Server>();
   readonly addresses = new Map<string, AddressInfo>();
   private admin: FastifyInstance | undefined;
   private state: "PRE_INITIALIZING" | "LIVE" | "DRAINING" = "PRE_INITIALIZING";
@@ -100,6 +101,7 @@ export class ProxyProcess {
 
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
+    assertParser();
     const config = ConfigSource.load(opts.config, {
       namespace: opts.identity.namespace,
       pollMs: opts.pollMs,

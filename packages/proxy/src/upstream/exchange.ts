@@ -1,15 +1,14 @@
 /**
- * One proxied request: its state and the undici dispatch handler for it (legacy handler shape,
- * so undici hands over raw header Buffers with no conversion). It streams the response back
- * with backpressure, retries what is safe to retry on another target, turns failures into
+ * One proxied request: its state and the upstream pool's response handler for it. It streams
+ * the response back with backpressure, retries what is safe to retry on another target, turns failures into
  * local replies with response flags, and aborts the upstream when the client goes away.
  *
  * Rules: nothing is replayed once a byte of the request body was read; a response is never cut
  * short silently — a failure after headers destroys the client connection so it sees an abort.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Cluster, Endpoint, HeaderOps } from "@lanecar/core";
-import type { Dispatcher } from "undici";
+import { CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
+import type { ServerStream } from "../h1/server.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
 import type { UpstreamPools } from "./pools.js";
@@ -35,7 +34,7 @@ type Abort = (err?: Error) => void;
 
 const CONNECT_ERRORS = new Set([
   "ECONNREFUSED",
-  "UND_ERR_CONNECT_TIMEOUT",
+  CONNECT_TIMEOUT,
   "EHOSTUNREACH",
   "ENETUNREACH",
   "ENOTFOUND",
@@ -43,15 +42,7 @@ const CONNECT_ERRORS = new Set([
   "EADDRNOTAVAIL",
 ]);
 
-const kExchange = Symbol("lanecar.exchange");
-type ExchangeResponse = ServerResponse & { [kExchange]?: Exchange };
-
-/** `close` listener of every proxied response (`this` is the response). */
-function onResponseClose(this: ExchangeResponse): void {
-  this[kExchange]?.responseClosed();
-}
-
-export class Exchange implements Dispatcher.DispatchHandler {
+export class Exchange implements ResponseHandler {
   // Per-attempt target
   ep!: Endpoint;
   cluster: Cluster | undefined;
@@ -73,34 +64,29 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private routeTimer: NodeJS.Timeout | undefined;
   /** Made on first backpressure only: most responses never wait for `drain`. */
   private onDrain: (() => void) | undefined;
-  private readonly bodyless: boolean;
 
   constructor(
     readonly owner: ExchangeOwner,
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    /** The downstream request, and its response. */
+    readonly stream: ServerStream,
     readonly method: string,
     public path: string,
     readonly headers: string[],
-    bodyless: boolean,
     public retry: RetryPolicy = NO_RETRY,
     public responseOps: HeaderOps | undefined = undefined,
   ) {
-    this.bodyless = bodyless;
-    // One shared listener instead of a closure per request; it finds the exchange on `res`.
-    (res as ExchangeResponse)[kExchange] = this;
-    res.on("close", onResponseClose);
+    stream.onAbort = this.responseClosed;
   }
 
-  /** The downstream response closed (finished, or the client went away). */
-  responseClosed(): void {
+  /** The client went away (or its request broke) before the response ended. */
+  private readonly responseClosed = (): void => {
     if (!this.ended) {
       // Downstream disconnect: record it first, so the abort's onError finds the exchange ended.
       this.clientGone = true;
       this.end(499, "DC");
       this.abortUpstream?.(new Error("client closed"));
     }
-  }
+  };
 
   /** Starts the overall route timeout (Istio `timeout`); 0/undefined = none. */
   setRouteTimeout(ms: number | undefined): void {
@@ -124,32 +110,31 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.discarding = false;
     this.abortUpstream = undefined;
     this.owner.health.begin(this.ep);
-    const opts: Dispatcher.DispatchOptions = {
-      path: this.path,
-      method: this.method as Dispatcher.HttpMethod,
-      headers: this.headers,
-      body: this.bodyless ? null : this.req,
-      headersTimeout: this.retry.perTryTimeoutMs ?? 300_000,
-      bodyTimeout: 300_000,
-    };
-    entry.pool.dispatch(opts, this);
+    entry.pool.dispatch(
+      {
+        path: this.path,
+        method: this.method,
+        headers: this.headers,
+        body: this.stream.hasBody ? this.stream : null,
+        headersTimeoutMs: this.retry.perTryTimeoutMs ?? 300_000,
+        bodyTimeoutMs: 300_000,
+      },
+      this,
+    );
   }
 
-  // ---- undici handler ---------------------------------------------------------------
+  // ---- response handler -------------------------------------------------------------
 
   onConnect(abort: Abort): void {
     this.abortUpstream = abort;
-    if (this.clientGone || this.ended) abort(new Error("client closed"));
-    else if (!this.req.socket.writable) {
-      // The downstream connection is closing before a byte went upstream: its request failed to
-      // parse after its head (bad chunk; the server answered 400), or the client left. Send nothing.
+    if (this.clientGone || this.ended || this.stream.aborted) {
       this.clientGone = true;
       this.end(499, "DC");
       abort(new Error("client closed"));
     }
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     if (this.ended) return false;
     if (this.canRetry() && retriableStatus(this.retry, statusCode)) {
@@ -162,16 +147,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const headers = copyResponseHeaders(rawHeaders);
     const ops = this.responseOps;
     if (ops) applyOps(headers, ops);
-    const res = this.res;
-    if (this.owner.draining) res.shouldKeepAlive = false;
-    res.writeHead(statusCode, statusText || undefined, headers);
+    this.stream.writeHead(statusCode, statusText || undefined, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.discarding || this.ended) return true;
-    const ok = this.res.write(chunk);
-    if (!ok) this.res.once("drain", (this.onDrain ??= () => this.resumeUpstream?.()));
+    const ok = this.stream.write(chunk);
+    if (!ok) this.stream.onDrain((this.onDrain ??= () => this.resumeUpstream?.()));
     return ok;
   }
 
@@ -184,7 +167,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       else this.fail(this.status, "URX", `upstream returned ${this.status} after ${this.attempts} attempts`);
       return;
     }
-    this.res.end();
+    this.stream.end();
     this.end(this.status, this.flags);
   }
 
@@ -196,7 +179,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.report("connect-failure");
       // Nothing reached the upstream: safe to replay if the body was not touched.
       if (
-        !this.res.headersSent &&
+        !this.stream.headersSent &&
         this.retry.connectFailure &&
         this.canRetry() &&
         this.owner.retarget(this)
@@ -209,7 +192,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       // request goes on to a target it has not tried (the fallback) instead of failing (SPEC §5
       // noavailabled). Bounded: each endpoint is tried at most once this way.
       if (
-        !this.res.headersSent &&
+        !this.stream.headersSent &&
         isIdempotent(this.method) &&
         this.replayable() &&
         this.owner.retarget(this, true)
@@ -220,16 +203,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.fail(503, "UF", LOCAL_REPLIES.UF.body);
       return;
     }
-    if (code === "UND_ERR_HEADERS_TIMEOUT") {
+    if (code === HEADERS_TIMEOUT) {
       this.report("timeout");
       this.fail(504, "UT", LOCAL_REPLIES.UT.body);
       return;
     }
-    if (code === "UND_ERR_ABORTED" && this.clientGone) return;
+    if (this.clientGone) return;
     // Reset or closed by the upstream.
     this.report("reset");
     if (
-      !this.res.headersSent &&
+      !this.stream.headersSent &&
       this.retry.reset &&
       isIdempotent(this.method) &&
       this.canRetry() &&
@@ -255,20 +238,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** The request can be sent again: its body was never read, and the client is still there. */
   private replayable(): boolean {
-    return (this.bodyless || !this.req.readableDidRead) && !this.clientGone;
+    return !this.stream.bodyTouched && !this.clientGone;
   }
 
   /** Ends with a local reply, or aborts the client connection when headers already went out. */
   fail(status: number, flag: ResponseFlag, body: string): void {
     if (this.ended) return;
-    if (this.res.headersSent) {
+    if (this.stream.headersSent) {
       // Never let a cut response look complete.
-      this.res.destroy();
+      this.stream.destroy();
       this.end(status, flag);
       return;
     }
-    if (this.owner.draining) this.res.shouldKeepAlive = false;
-    sendLocalReply(this.res, status, flag, body);
+    sendLocalReply(this.stream, status, flag, body);
     this.end(status, flag);
   }
 

@@ -1,10 +1,10 @@
 /**
- * One kept-alive undici `Pool` per upstream endpoint, shared by every request and every config
+ * One kept-alive connection pool (h1/client.ts) per upstream endpoint, shared by every request and every config
  * snapshot that names that endpoint. `connectionPool` settings of the DestinationRule size it;
  * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
  */
 import type { ConnectionPoolSettings, Endpoint } from "@lanecar/core";
-import { Pool } from "undici";
+import { UpstreamPool } from "../h1/client.js";
 
 export interface PoolDefaults {
   /** Connections per endpoint when the DestinationRule sets none. */
@@ -19,8 +19,11 @@ export const POOL_DEFAULTS: PoolDefaults = {
   keepAliveTimeoutMs: 60_000,
 };
 
+/** Response header section limit for upstream responses (as Envoy's default, 60 KiB). */
+const MAX_RESPONSE_HEADER_SIZE = 60 * 1024;
+
 interface Entry {
-  pool: Pool;
+  pool: UpstreamPool;
   signature: string;
   maxPending: number;
 }
@@ -38,15 +41,12 @@ export class UpstreamPools {
     let e = this.pools.get(ep.key);
     if (e && e.signature === signature) return e;
     if (e) void e.pool.close().catch(() => {});
-    const pool = new Pool(`http://${ep.key}`, {
+    const pool = new UpstreamPool(ep.address, ep.port, {
       connections: cp?.maxConnections ?? this.defaults.connections,
-      pipelining: 1,
-      connectTimeout: cp?.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
-      keepAliveTimeout: cp?.idleTimeoutMs ?? 4_000,
-      keepAliveMaxTimeout: this.defaults.keepAliveTimeoutMs,
-      maxRequestsPerClient: cp?.maxRequestsPerConnection || undefined,
-      // Keep the upstream parser strict: no lenient modes anywhere on the path.
-      strictContentLength: true,
+      connectTimeoutMs: cp?.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
+      idleTimeoutMs: Math.min(cp?.idleTimeoutMs ?? 4_000, this.defaults.keepAliveTimeoutMs),
+      maxRequestsPerConnection: cp?.maxRequestsPerConnection ?? 0,
+      maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
     });
     e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY };
     this.pools.set(ep.key, e);
@@ -55,7 +55,7 @@ export class UpstreamPools {
 
   /** Would one more request overflow the endpoint's pending queue? */
   overflowing(e: Entry): boolean {
-    return e.maxPending !== Number.POSITIVE_INFINITY && e.pool.stats.queued >= e.maxPending;
+    return e.maxPending !== Number.POSITIVE_INFINITY && e.pool.queued >= e.maxPending;
   }
 
   /** Closes pools of endpoints no longer in config (after a reload). */
@@ -71,7 +71,7 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
-    await Promise.all(all.map((e) => e.pool.close().catch(() => e.pool.destroy())));
+    await Promise.all(all.map((e) => e.pool.close()));
   }
 
   stats(): Record<

@@ -3,7 +3,8 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint } from "@lanecar/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { copyRequestHeaders, hasBody } from "../../src/http/raw-headers.js";
+import type { H1Server } from "../../src/h1/server.js";
+import { copyRequestHeaders } from "../../src/http/raw-headers.js";
 import { createProxyServer } from "../../src/http/server.js";
 import { Exchange, type ExchangeOwner } from "../../src/upstream/exchange.js";
 import { UpstreamPools } from "../../src/upstream/pools.js";
@@ -49,8 +50,10 @@ class Owner implements ExchangeOwner {
 }
 
 const servers: Server[] = [];
+const proxies: H1Server[] = [];
 const owners: Owner[] = [];
 afterEach(async () => {
+  await Promise.all(proxies.splice(0).map((p) => p.drain(100)));
   for (const o of owners.splice(0)) await o.pools.close();
   await Promise.all(
     servers.splice(0).map(
@@ -75,25 +78,15 @@ async function proxy(
   retries = retryPolicy({ attempts: 2, retryOn: ["connect-failure", "retriable-status-codes", "reset"] }),
 ): Promise<number> {
   owners.push(owner);
-  const s = createProxyServer((req, res) => {
+  const s = createProxyServer((req) => {
     const headers = copyRequestHeaders(req.rawHeaders, undefined);
     headers.push("host", "upstream");
-    const x = new Exchange(
-      owner,
-      req,
-      res,
-      req.method!,
-      req.url!,
-      headers,
-      !hasBody(req.rawHeaders),
-      retries,
-    );
+    const x = new Exchange(owner, req, req.method, req.url, headers, retries);
     x.ep = owner.targets[0]!;
     x.dispatch();
   });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  return (s.address() as AddressInfo).port;
+  proxies.push(s);
+  return (await s.listen("127.0.0.1", 0)).port;
 }
 
 async function closedPort(): Promise<number> {

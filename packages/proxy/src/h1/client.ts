@@ -1,0 +1,541 @@
+/**
+ * Lanecar's upstream HTTP/1.1 client: a pool of kept-alive connections per endpoint, one
+ * request at a time on each (no pipelining), Node's strict llhttp parser on the responses.
+ *
+ * A request is handed to a pool with a handler object (the shape of undici's legacy dispatch
+ * handler, so the exchange logic reads the same): `onConnect(abort)` once, then either
+ * `onHeaders` → `onData`* → `onComplete`, or `onError` — exactly one terminal call.
+ *
+ * - Connections: idle ones are reused most-recent-first; a new one is opened while fewer than
+ *   `connections` exist, else the request waits in a FIFO queue. An idle connection closes after
+ *   `idleTimeoutMs`, or a second before the upstream's own `Keep-Alive: timeout=N` hint.
+ * - Request bodies stream from the downstream request with backpressure both ways; a body whose
+ *   length is unknown goes chunked.
+ * - Deadlines: connect (`connectTimeoutMs`), response headers (`headersTimeoutMs` per request),
+ *   and the gap between body chunks (`bodyTimeoutMs`); the long ones are checked by a sweep,
+ *   short ones (per-try timeouts) by a timer.
+ * - A connection is reused only after a complete response to a completely sent request, with
+ *   keep-alive on both sides; anything else closes it.
+ */
+import net, { type Socket } from "node:net";
+import {
+  allocParser,
+  kOnBody,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageComplete,
+  type OnHeadersComplete,
+  type Parser,
+  RESPONSE,
+  releaseParser,
+} from "./llhttp.js";
+import type { BodySink, ServerStream } from "./server.js";
+
+export const CONNECT_TIMEOUT = "LANECAR_CONNECT_TIMEOUT";
+export const HEADERS_TIMEOUT = "LANECAR_HEADERS_TIMEOUT";
+export const BODY_TIMEOUT = "LANECAR_BODY_TIMEOUT";
+export const ABORTED = "LANECAR_ABORTED";
+export const CLOSED = "LANECAR_POOL_CLOSED";
+export const PROTOCOL = "LANECAR_UPSTREAM_PROTOCOL";
+/** The upstream closed the connection before the response was complete. */
+export const RESET = "ECONNRESET";
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ResponseHandler {
+  onConnect(abort: (err?: Error) => void): void;
+  /** Status ≥ 200; `headers` flat name/value strings as received. False pauses the upstream. */
+  onHeaders(status: number, headers: string[], resume: () => void, statusText: string): boolean;
+  /** False pauses the upstream until `resume` (given to onHeaders) is called. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(err: Error & { code?: string }): void;
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** Origin-form target (`/path?query`). */
+  path: string;
+  /** Flat name/value list, Host included, without hop-by-hop headers. */
+  headers: readonly string[];
+  /** The downstream request whose body is forwarded, or null for none. */
+  body: ServerStream | null;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+}
+
+export interface PoolOptions {
+  connections: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Close a connection after this many requests (0 = no limit). */
+  maxRequestsPerConnection: number;
+  maxHeaderSize: number;
+}
+
+const UNSAFE = /[\0\r\n]/;
+/** Timeouts at least this long are checked by the sweep (±SWEEP_MS); shorter ones get a timer. */
+const SWEPT_TIMEOUT_MS = 30_000;
+const SWEEP_MS = 500;
+
+/** One request in a pool: queued, then on a connection, then done. */
+class Attempt {
+  conn: Connection | undefined;
+  done = false;
+  bodySent = false;
+  gotHeaders = false;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly req: UpstreamRequest,
+    readonly handler: ResponseHandler,
+  ) {}
+
+  /** Backpressure released by the handler: read the upstream again (if still this attempt's). */
+  readonly resume = (): void => {
+    const c = this.conn;
+    if (c && c.cur === this) c.socket.resume();
+  };
+
+  readonly abort = (err?: Error): void => {
+    if (this.done) return;
+    const conn = this.conn;
+    if (conn) conn.fail(this, err ?? new UpstreamError(ABORTED, "request aborted"));
+    else {
+      this.pool.unqueue(this);
+      this.finish();
+      this.handler.onError(err ?? new UpstreamError(ABORTED, "request aborted"));
+    }
+  };
+
+  /** Marks the attempt done (idempotent bookkeeping; the caller makes the terminal call). */
+  finish(): void {
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.req.body?.detachBody();
+  }
+}
+
+class Connection {
+  readonly socket: Socket;
+  private parser: Parser | undefined;
+  cur: Attempt | undefined;
+  connecting = true;
+  private connectTimer: NodeJS.Timeout | undefined;
+  served = 0;
+  /** Last activity (ms): idle since, request sent at, or last body chunk. */
+  at = Date.now();
+  /** Idle deadline: the pool's idle timeout or the upstream's keep-alive hint. */
+  idleMs: number;
+  private keepAlive = true;
+  private info = false;
+  private chunkedBody = false;
+  private flushed: string[] = [];
+  private error: (Error & { code?: string }) | undefined;
+  closed = false;
+
+  constructor(readonly pool: UpstreamPool) {
+    const o = pool.opts;
+    this.idleMs = o.idleTimeoutMs;
+    const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true });
+    this.socket = socket;
+    this.connectTimer = setTimeout(() => {
+      this.error = new UpstreamError(CONNECT_TIMEOUT, `connect timeout after ${o.connectTimeoutMs} ms`);
+      socket.destroy();
+    }, o.connectTimeoutMs);
+    const p = allocParser(RESPONSE, o.maxHeaderSize);
+    this.parser = p;
+    p[kOnHeaders] = this.onHeaders;
+    p[kOnHeadersComplete] = this.onHeadersComplete;
+    p[kOnBody] = this.onBody;
+    p[kOnMessageComplete] = this.onMessageComplete;
+    socket.on("connect", this.onConnect);
+    socket.on("data", this.onData);
+    socket.on("end", this.onEnd);
+    socket.on("error", this.onError);
+    socket.on("close", this.onClose);
+    socket.on("drain", this.onDrain);
+  }
+
+  // ---- socket events ----
+
+  private readonly onConnect = (): void => {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.connecting = false;
+    if (this.cur) this.send(this.cur);
+    else this.pool.release(this);
+  };
+
+  private readonly onData = (data: Buffer): void => {
+    const p = this.parser;
+    if (!p) return;
+    const ret = p.execute(data);
+    if (typeof ret !== "number") {
+      const x = this.cur;
+      if (x) this.fail(x, new UpstreamError(PROTOCOL, `upstream sent an invalid response: ${ret.code}`));
+      else this.socket.destroy();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    // A read-until-close body completes here; anything else in flight was cut short.
+    const err = this.parser?.finish();
+    const x = this.cur;
+    if (x) {
+      this.fail(
+        x,
+        err
+          ? new UpstreamError(PROTOCOL, `upstream response ended early: ${err.code}`)
+          : new UpstreamError(RESET, "upstream closed the connection"),
+      );
+    }
+    this.socket.destroy();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.error ??= err;
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    const x = this.cur;
+    if (x) {
+      const e = this.error;
+      this.fail(
+        x,
+        e && (this.connecting || (e as { code?: string }).code)
+          ? e
+          : new UpstreamError(RESET, "upstream closed the connection"),
+      );
+    }
+    const p = this.parser;
+    this.parser = undefined;
+    if (p) setImmediate(releaseParser, p);
+    this.pool.removed(this);
+  };
+
+  private readonly onDrain = (): void => {
+    const body = this.cur?.req.body;
+    if (body && !this.cur!.bodySent) body.resumeBody();
+  };
+
+  // ---- parser callbacks ----
+
+  private readonly onHeaders = (headers: string[]): void => {
+    for (const h of headers) this.flushed.push(h);
+  };
+
+  private readonly onHeadersComplete: OnHeadersComplete = (
+    _major,
+    _minor,
+    headers,
+    _method,
+    _url,
+    status,
+    message,
+    _upgrade,
+    keepAlive,
+  ) => {
+    if (headers === undefined) {
+      headers = this.flushed;
+      this.flushed = [];
+    }
+    const x = this.cur;
+    if (!x) return -1; // a response nobody asked for
+    if (status < 200) {
+      if (status === 101) return -1; // no upgrade was requested
+      this.info = true; // 100 Continue, 103 Early Hints: the final response follows
+      return 0;
+    }
+    this.keepAlive = keepAlive;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      if (k.length === 10 && k.toLowerCase() === "keep-alive") this.keepAliveHint(headers[i + 1]!);
+    }
+    x.gotHeaders = true;
+    if (x.timer) {
+      clearTimeout(x.timer);
+      x.timer = undefined;
+    }
+    this.at = Date.now();
+    if (!x.handler.onHeaders(status, headers, x.resume, message)) this.socket.pause();
+    // A response to HEAD has no body whatever its headers say.
+    return x.req.method === "HEAD" ? 1 : 0;
+  };
+
+  private readonly onBody = (chunk: Buffer): void => {
+    const x = this.cur;
+    if (!x) return;
+    this.at = Date.now();
+    if (!x.handler.onData(chunk)) this.socket.pause();
+  };
+
+  private readonly onMessageComplete = (): void => {
+    if (this.info) {
+      this.info = false;
+      return;
+    }
+    const x = this.cur;
+    if (!x) return;
+    this.cur = undefined;
+    this.pool.running--;
+    this.served++;
+    const reusable =
+      this.keepAlive &&
+      x.bodySent &&
+      !this.pool.closed &&
+      (this.pool.opts.maxRequestsPerConnection === 0 ||
+        this.served < this.pool.opts.maxRequestsPerConnection);
+    x.finish();
+    if (reusable) {
+      // A handler that paused the upstream for backpressure resumes only its own attempt.
+      this.socket.resume();
+      this.at = Date.now();
+      this.pool.release(this);
+    } else this.socket.destroy();
+    x.handler.onComplete();
+  };
+
+  /** `Keep-Alive: timeout=N`: close idle a second before the upstream would. */
+  private keepAliveHint(value: string): void {
+    const m = /timeout=(\d+)/i.exec(value);
+    if (!m) return;
+    const ms = Number(m[1]) * 1000 - 1000;
+    if (ms < this.idleMs) this.idleMs = Math.max(ms, 0);
+  }
+
+  // ---- requests ----
+
+  assign(x: Attempt): void {
+    this.cur = x;
+    x.conn = this;
+    this.pool.running++;
+    if (!this.connecting) this.send(x);
+  }
+
+  private send(x: Attempt): void {
+    const r = x.req;
+    let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
+    let length = false;
+    const h = r.headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const k = h[i]!;
+      const v = h[i + 1]!;
+      if (UNSAFE.test(v) || UNSAFE.test(k)) {
+        this.fail(x, new UpstreamError(PROTOCOL, `header ${JSON.stringify(k)} carries a line break`));
+        return;
+      }
+      if (k.length === 14 && k.toLowerCase() === "content-length") length = true;
+      head += `${k}: ${v}\r\n`;
+    }
+    const body = r.body;
+    this.chunkedBody = body !== null && !length;
+    if (this.chunkedBody) head += "transfer-encoding: chunked\r\n";
+    head += "\r\n";
+    this.at = Date.now();
+    if (r.headersTimeoutMs > 0 && r.headersTimeoutMs < SWEPT_TIMEOUT_MS) {
+      x.timer = setTimeout(() => {
+        if (!x.gotHeaders) this.fail(x, new UpstreamError(HEADERS_TIMEOUT, "upstream response timeout"));
+      }, r.headersTimeoutMs);
+    }
+    if (body === null) {
+      x.bodySent = true;
+      this.socket.write(head, "latin1");
+      return;
+    }
+    this.socket.cork();
+    this.socket.write(head, "latin1");
+    body.readBody(this.bodySink(x));
+    this.socket.uncork();
+  }
+
+  private bodySink(x: Attempt): BodySink {
+    const socket = this.socket;
+    return {
+      data: (chunk) => {
+        if (x.done) return true;
+        if (this.chunkedBody) {
+          socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+          socket.write(chunk);
+          return socket.write("\r\n", "latin1");
+        }
+        return socket.write(chunk);
+      },
+      end: () => {
+        if (x.done) return;
+        if (this.chunkedBody) socket.write("0\r\n\r\n", "latin1");
+        x.bodySent = true;
+      },
+    };
+  }
+
+  /** Ends `x` with `err` and closes the connection (it cannot be reused mid-exchange). */
+  fail(x: Attempt, err: Error): void {
+    if (x.done) return;
+    if (this.cur === x) {
+      this.cur = undefined;
+      this.pool.running--;
+    }
+    x.finish();
+    this.socket.destroy();
+    x.handler.onError(err);
+  }
+
+  /** Sweep: idle too long, or the response (headers or next body chunk) overdue. */
+  check(now: number): void {
+    const x = this.cur;
+    if (!x) {
+      if (!this.connecting && now - this.at >= this.idleMs) this.socket.destroy();
+      return;
+    }
+    if (this.connecting) return;
+    const r = x.req;
+    if (!x.gotHeaders) {
+      if (r.headersTimeoutMs >= SWEPT_TIMEOUT_MS && now - this.at >= r.headersTimeoutMs)
+        this.fail(x, new UpstreamError(HEADERS_TIMEOUT, "upstream response timeout"));
+    } else if (r.bodyTimeoutMs > 0 && now - this.at >= r.bodyTimeoutMs) {
+      this.fail(x, new UpstreamError(BODY_TIMEOUT, "upstream body timeout"));
+    }
+  }
+}
+
+const pools = new Set<UpstreamPool>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweepAll(): void {
+  const now = Date.now();
+  for (const p of pools) p.sweep(now);
+}
+
+/** Kept-alive connections to one endpoint. */
+export class UpstreamPool {
+  private readonly conns = new Set<Connection>();
+  private readonly idle: Connection[] = [];
+  private queue: Attempt[] = [];
+  private queueHead = 0;
+  running = 0;
+  closed = false;
+  private closedWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly opts: PoolOptions,
+  ) {
+    pools.add(this);
+    if (!sweeper) {
+      sweeper = setInterval(sweepAll, SWEEP_MS);
+      sweeper.unref();
+    }
+  }
+
+  dispatch(req: UpstreamRequest, handler: ResponseHandler): void {
+    const x = new Attempt(this, req, handler);
+    handler.onConnect(x.abort);
+    if (x.done) return;
+    if (this.closed) {
+      x.finish();
+      handler.onError(new UpstreamError(CLOSED, "upstream pool closed"));
+      return;
+    }
+    const c = this.idle.pop() ?? (this.conns.size < this.opts.connections ? this.open() : undefined);
+    if (c) c.assign(x);
+    else this.queue.push(x);
+  }
+
+  private open(): Connection {
+    const c = new Connection(this);
+    this.conns.add(c);
+    return c;
+  }
+
+  /** A connection is free: next queued request, or idle. */
+  release(c: Connection): void {
+    const x = this.dequeue();
+    if (x) c.assign(x);
+    else this.idle.push(c);
+  }
+
+  private dequeue(): Attempt | undefined {
+    while (this.queueHead < this.queue.length) {
+      const x = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as Attempt;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.queueHead);
+        this.queueHead = 0;
+      }
+      if (!x.done) return x;
+    }
+    return undefined;
+  }
+
+  unqueue(x: Attempt): void {
+    const i = this.queue.indexOf(x, this.queueHead);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  /** A connection closed. */
+  removed(c: Connection): void {
+    this.conns.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (!this.closed && this.queued > 0 && this.conns.size < this.opts.connections) {
+      const x = this.dequeue();
+      if (x) this.open().assign(x);
+    }
+    if (this.closed && this.conns.size === 0) {
+      pools.delete(this);
+      for (const w of this.closedWaiters.splice(0)) w();
+    }
+  }
+
+  sweep(now: number): void {
+    for (const c of this.conns) c.check(now);
+  }
+
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get stats(): { connected: number; free: number; pending: number; queued: number; running: number } {
+    return {
+      connected: this.conns.size,
+      free: this.idle.length,
+      pending: this.queued,
+      queued: this.queued,
+      running: this.running,
+    };
+  }
+
+  /** No new requests; idle connections close now, busy ones after their response. */
+  close(): Promise<void> {
+    this.closed = true;
+    for (let x = this.dequeue(); x; x = this.dequeue()) {
+      x.finish();
+      x.handler.onError(new UpstreamError(CLOSED, "upstream pool closed"));
+    }
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+    if (this.conns.size === 0) {
+      pools.delete(this);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.closedWaiters.push(resolve));
+  }
+
+  /** Closes everything now; requests in flight fail. */
+  destroy(): Promise<void> {
+    const p = this.close();
+    for (const c of this.conns) c.socket.destroy();
+    return p;
+  }
+}

@@ -1,0 +1,714 @@
+/**
+ * Lanecar's downstream HTTP/1.1 server: raw TCP sockets, Node's strict llhttp parser, and one
+ * small object per request (`ServerStream`) that is both the request and its response — no
+ * Readable/Writable streams, no header objects. What node:http did for the listeners, it does:
+ *
+ * - keep-alive and pipelining: requests on a connection are answered in order; reading pauses
+ *   while a pipelined request waits, so a connection never buffers more than one read ahead;
+ * - framing: the response is sent with its Content-Length, else chunked (HTTP/1.1) or
+ *   close-delimited (HTTP/1.0); HEAD, 1xx, 204 and 304 carry no body; `Expect: 100-continue`
+ *   is answered `100 Continue` at once;
+ * - limits: header section size (431), header count (431), a Host header (exactly one on
+ *   HTTP/1.1, else 400), CONNECT refused (405); malformed input is answered 400 (after the
+ *   responses already owed on the connection) and the connection closed, with nothing of the
+ *   malformed request forwarded;
+ * - timeouts, checked by one sweep per server: the header section (408), the whole request
+ *   (408, or a reset if its response started), idle keep-alive connections;
+ * - a client closing its side aborts its in-flight requests (as node:http does by default);
+ * - drain: responses carry `Connection: close`, idle connections are closed, new ones refused.
+ */
+import { STATUS_CODES } from "node:http";
+import net, { type AddressInfo, type Socket } from "node:net";
+import {
+  allocParser,
+  kOnBody,
+  kOnHeaders,
+  kOnHeadersComplete,
+  kOnMessageBegin,
+  kOnMessageComplete,
+  METHODS,
+  type OnHeadersComplete,
+  type ParseError,
+  type Parser,
+  REQUEST,
+  releaseParser,
+} from "./llhttp.js";
+
+export interface ServerLimits {
+  /** Max bytes of the request header section (431 above). Default 60 KiB, like Envoy. */
+  maxHeaderSize: number;
+  /** Max number of request headers (431 above). Default 100, like Envoy. */
+  maxHeadersCount: number;
+  /** Time to receive the whole header section. Default 10 s. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request (headers and body). Default 300 s. */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this. Default 60 s. */
+  keepAliveTimeoutMs: number;
+}
+
+export const SERVER_LIMITS: ServerLimits = {
+  maxHeaderSize: 60 * 1024,
+  maxHeadersCount: 100,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 60_000,
+};
+
+/** Receives the request body of a stream, in order; `data` returning false pauses the client. */
+export interface BodySink {
+  data(chunk: Buffer): boolean;
+  end(): void;
+}
+
+export type Handler = (stream: ServerStream) => void;
+
+/** Pipelined or not-yet-consumed request body bytes above this pause reading from the client. */
+const BODY_BUFFER_LIMIT = 64 * 1024;
+
+function errorReply(status: 400 | 405 | 408 | 431, text?: string): string {
+  const body =
+    text ??
+    (status === 431
+      ? "Request Header Fields Too Large"
+      : status === 408
+        ? "Request Timeout"
+        : status === 405
+          ? "Method Not Allowed"
+          : "Bad Request");
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nx-lanecar-flags: DPE\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+const REPLY_400 = errorReply(400);
+const REPLY_408 = errorReply(408);
+const REPLY_431 = errorReply(431);
+const REPLY_431_COUNT = errorReply(431, "too many request headers");
+const REPLY_CONNECT = errorReply(405, "CONNECT is not supported");
+const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
+
+/** A response field may never carry CR, LF or NUL (response splitting). */
+const UNSAFE_HEAD = /[\0\r\n]/;
+
+const IDLE = 0;
+const HEAD = 1;
+const BODY = 2;
+
+/** One request and its response. */
+export class ServerStream {
+  // ---- request ----
+  /** Request body bytes go upstream: Content-Length > 0 or Transfer-Encoding. */
+  readonly hasBody: boolean;
+  /** The request message was received completely. */
+  requestComplete = false;
+  /** A chunk of the body was handed to a sink: the request can no longer be replayed. */
+  bodyTouched = false;
+  private chunks: Buffer[] | undefined;
+  private buffered = 0;
+  private sink: BodySink | undefined;
+  dispatched = false;
+
+  // ---- response ----
+  headersSent = false;
+  /** The response was ended (all of it handed to the socket). */
+  finished = false;
+  /** The connection went away (or the request broke) before the response ended. */
+  aborted = false;
+  /** False: the response says `Connection: close` and the connection closes after it. */
+  keepAlive: boolean;
+  private chunked = false;
+  private noBody = false;
+  /** Called once if the client goes away before the response ends. */
+  onAbort: (() => void) | undefined;
+  private drainWaiter: (() => void) | undefined;
+
+  constructor(
+    readonly conn: ServerConnection,
+    readonly method: string,
+    readonly url: string,
+    readonly rawHeaders: string[],
+    readonly httpMinor: number,
+    keepAlive: boolean,
+    hasBody: boolean,
+  ) {
+    this.keepAlive = keepAlive;
+    this.hasBody = hasBody;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.conn.socket.remoteAddress;
+  }
+  get localPort(): number | undefined {
+    return this.conn.socket.localPort;
+  }
+
+  // ---- request body ----
+
+  /** Called by the connection's parser. */
+  pushBody(chunk: Buffer): void {
+    const sink = this.sink;
+    if (sink) {
+      this.bodyTouched = true;
+      if (!sink.data(chunk)) this.conn.pauseFor(this);
+      return;
+    }
+    (this.chunks ??= []).push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered > BODY_BUFFER_LIMIT) this.conn.pauseFor(this);
+  }
+
+  /** Called by the connection's parser at the end of the message. */
+  complete(): void {
+    this.requestComplete = true;
+    this.sink?.end();
+  }
+
+  /** Starts delivering the body to `sink` (buffered chunks first). */
+  readBody(sink: BodySink): void {
+    this.sink = sink;
+    const chunks = this.chunks;
+    this.chunks = undefined;
+    this.buffered = 0;
+    let more = true;
+    if (chunks) {
+      this.bodyTouched = true;
+      for (const c of chunks) more = sink.data(c) && more;
+    }
+    if (this.requestComplete) sink.end();
+    else if (more) this.conn.resumeFor(this);
+  }
+
+  /** The sink can take more (after `data` returned false). */
+  resumeBody(): void {
+    this.conn.resumeFor(this);
+  }
+
+  /** Stops delivering the body (the upstream attempt ended). */
+  detachBody(): void {
+    this.sink = undefined;
+  }
+
+  // ---- response ----
+
+  /** Sends the status line and headers (`headers` is a flat name/value list without framing). */
+  writeHead(status: number, reason: string | undefined, headers: readonly string[]): void {
+    if (this.headersSent || this.aborted) return;
+    this.headersSent = true;
+    const noBody = this.method === "HEAD" || status === 204 || status === 304 || status < 200;
+    this.noBody = noBody;
+    const conn = this.conn;
+    let head = `HTTP/1.1 ${status} ${reason || STATUS_CODES[status] || "Unknown"}\r\n`;
+    let length = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      const v = headers[i + 1]!;
+      if (k.length === 14 && !length && k.toLowerCase() === "content-length") length = true;
+      if (UNSAFE_HEAD.test(v) || UNSAFE_HEAD.test(k)) {
+        // A field carrying a line break would split the response: never send it.
+        this.headersSent = false;
+        conn.socket.destroy();
+        return;
+      }
+      head += `${k}: ${v}\r\n`;
+    }
+    if (!noBody && !length) {
+      if (this.httpMinor >= 1) {
+        head += "transfer-encoding: chunked\r\n";
+        this.chunked = true;
+      } else this.keepAlive = false; // HTTP/1.0: the end of the body is the end of the connection
+    }
+    // The last request a closing (or draining) connection answers says so.
+    if ((conn.closing || conn.server.draining) && conn.streams[conn.streams.length - 1] === this)
+      this.keepAlive = false;
+    if (!this.keepAlive) head += "connection: close\r\n";
+    else if (this.httpMinor === 0) head += "connection: keep-alive\r\n";
+    head += "\r\n";
+    conn.corkedWrite(head);
+  }
+
+  /** Writes body bytes; false = the client is slow, wait for `onDrain`. */
+  write(chunk: Buffer | string): boolean {
+    if (this.finished || this.aborted || this.noBody) return true;
+    const len = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    if (len === 0) return true;
+    const socket = this.conn.socket;
+    if (this.chunked) {
+      socket.write(`${len.toString(16)}\r\n`, "latin1");
+      socket.write(chunk);
+      return socket.write("\r\n", "latin1");
+    }
+    return socket.write(chunk);
+  }
+
+  /** Ends the response (with a last chunk of body, if given). */
+  end(chunk?: Buffer | string): void {
+    if (this.finished || this.aborted) return;
+    if (chunk !== undefined) this.write(chunk);
+    if (this.chunked && !this.noBody) this.conn.socket.write("0\r\n\r\n", "latin1");
+    this.finished = true;
+    this.conn.responseDone(this);
+  }
+
+  /** Calls `fn` once when the client has drained what was written. */
+  onDrain(fn: () => void): void {
+    this.drainWaiter = fn;
+    this.conn.waitDrain();
+  }
+
+  /** @internal */
+  drained(): void {
+    const w = this.drainWaiter;
+    this.drainWaiter = undefined;
+    w?.();
+  }
+
+  /** Resets the client connection: a response cut short must never look complete. */
+  destroy(): void {
+    this.conn.socket.destroy();
+  }
+
+  /** @internal The client is gone (or the request broke) before the response ended. */
+  abort(): void {
+    if (this.finished || this.aborted) return;
+    this.aborted = true;
+    this.sink = undefined;
+    const fn = this.onAbort;
+    this.onAbort = undefined;
+    fn?.();
+  }
+}
+
+/** One client connection: its parser and its requests in order ([0] is being answered). */
+export class ServerConnection {
+  private parser: Parser | undefined;
+  readonly streams: ServerStream[] = [];
+  /** The stream whose request message is being parsed. */
+  private parsing: ServerStream | undefined;
+  private flushedHeaders: string[] = [];
+  private flushedUrl = "";
+  /** The last head was an upgrade request: llhttp stops after it; parsing continues below. */
+  private upgraded = false;
+  /** Where the parser is in the current request (IDLE, HEAD, BODY) and since when. */
+  phase = IDLE;
+  since = Date.now();
+  /** No more requests are read on this connection. */
+  closing = false;
+  /** Error reply to send once the responses already owed are out (then close). */
+  private owed: string | undefined;
+  /** Reply chosen by a callback that stopped the parser (sent instead of the generic 400). */
+  private fatal: string | undefined;
+  private paused = false;
+  private blockedBy: ServerStream | undefined;
+  private corked = false;
+
+  constructor(
+    readonly server: H1Server,
+    readonly socket: Socket,
+  ) {
+    const p = allocParser(REQUEST, server.limits.maxHeaderSize);
+    this.parser = p;
+    p[kOnMessageBegin] = this.onMessageBegin;
+    p[kOnHeaders] = this.onHeaders;
+    p[kOnHeadersComplete] = this.onHeadersComplete;
+    p[kOnBody] = this.onBody;
+    p[kOnMessageComplete] = this.onMessageComplete;
+    socket.setNoDelay(true);
+    socket.on("data", this.onData);
+    socket.on("end", this.onEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", this.onClose);
+    socket.on("drain", this.onDrain);
+  }
+
+  // ---- parser callbacks ----
+
+  private readonly onMessageBegin = (): void => {
+    this.phase = HEAD;
+    this.since = Date.now();
+  };
+
+  private readonly onHeaders = (headers: string[], url: string): void => {
+    for (const h of headers) this.flushedHeaders.push(h);
+    this.flushedUrl += url;
+  };
+
+  private readonly onHeadersComplete: OnHeadersComplete = (
+    _major,
+    minor,
+    headers,
+    method,
+    url,
+    _status,
+    _message,
+    upgrade,
+    keepAlive,
+  ) => {
+    if (headers === undefined) {
+      headers = this.flushedHeaders;
+      this.flushedHeaders = [];
+    }
+    if (url === undefined) {
+      url = this.flushedUrl;
+      this.flushedUrl = "";
+    } else if (this.flushedUrl) {
+      url = this.flushedUrl + url;
+      this.flushedUrl = "";
+    }
+    this.phase = BODY;
+    if (this.closing) {
+      // A request after `Connection: close` (or after an error): not read.
+      return -1;
+    }
+    const limits = this.server.limits;
+    if (headers.length > limits.maxHeadersCount * 2) {
+      this.fatal = REPLY_431_COUNT;
+      return -1;
+    }
+    const name = METHODS[method] ?? "";
+    if (name === "CONNECT") {
+      this.fatal = REPLY_CONNECT;
+      return -1;
+    }
+    let hosts = 0;
+    let body = false;
+    let expect: string | undefined;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      switch (k.length) {
+        case 4:
+          if (k.toLowerCase() === "host") hosts++;
+          break;
+        case 6:
+          if (k.toLowerCase() === "expect") expect = headers[i + 1]!;
+          break;
+        case 14:
+          if (headers[i + 1] !== "0" && k.toLowerCase() === "content-length") body = true;
+          break;
+        case 17:
+          if (k.toLowerCase() === "transfer-encoding") body = true;
+          break;
+      }
+    }
+    // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on HTTP/1.0.
+    if (hosts > 1 || (hosts === 0 && minor === 1)) {
+      this.fatal = REPLY_400;
+      return -1;
+    }
+    const s = new ServerStream(this, name, url, headers, minor, keepAlive, body);
+    this.parsing = s;
+    this.streams.push(s);
+    if (!keepAlive) this.closing = true;
+    if (upgrade) this.upgraded = true;
+    if (expect !== undefined && body && minor === 1 && expect.toLowerCase() === "100-continue") {
+      // The body is wanted: say so now (only the first request on the connection can be waiting).
+      if (this.streams.length === 1) this.socket.write(CONTINUE, "latin1");
+    }
+    return 0;
+  };
+
+  private readonly onBody = (chunk: Buffer): void => {
+    this.parsing?.pushBody(chunk);
+  };
+
+  private readonly onMessageComplete = (): void => {
+    const s = this.parsing;
+    this.parsing = undefined;
+    this.phase = IDLE;
+    this.since = Date.now();
+    s?.complete();
+  };
+
+  // ---- socket events ----
+
+  private readonly onData = (data: Buffer): void => {
+    const p = this.parser;
+    if (!p || (this.closing && !this.parsing)) return;
+    if (this.phase === IDLE) {
+      this.phase = HEAD;
+      this.since = Date.now();
+    }
+    let ret = p.execute(data);
+    while (this.upgraded && typeof ret === "number") {
+      // llhttp stops after an upgrade request's head; Lanecar proxies it as a plain request
+      // (Upgrade is hop-by-hop) and parses on.
+      this.upgraded = false;
+      if (ret >= data.length || this.closing) break;
+      data = data.subarray(ret);
+      ret = p.execute(data);
+    }
+    if (typeof ret !== "number") this.parseError(ret);
+    this.pump();
+  };
+
+  private readonly onEnd = (): void => {
+    // The client half-closed: a request cut short is malformed; in-flight requests are aborted.
+    const p = this.parser;
+    const err = p?.finish();
+    if (err && this.parsing) {
+      this.parseError(err);
+      this.pump();
+      return;
+    }
+    this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    this.server.conns.delete(this);
+    this.closing = true;
+    const streams = this.streams.splice(0);
+    for (const s of streams) s.abort();
+    this.parsing?.abort();
+    this.parsing = undefined;
+    const p = this.parser;
+    this.parser = undefined;
+    if (p) setImmediate(releaseParser, p);
+  };
+
+  private readonly onDrain = (): void => {
+    this.streams[0]?.drained();
+  };
+
+  // ---- flow ----
+
+  /** Answers requests in order: hands the next one to the handler when the previous is done. */
+  private pump(): void {
+    const s = this.streams[0];
+    if (s) {
+      if (!s.dispatched) {
+        s.dispatched = true;
+        this.server.handler(s);
+      }
+    } else if (this.owed !== undefined) {
+      this.sendOwed();
+      return;
+    }
+    this.updateReading();
+  }
+
+  /** Called when `s` ended its response. */
+  responseDone(s: ServerStream): void {
+    if (this.streams[0] !== s) return;
+    this.streams.shift();
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+    if (!s.keepAlive || !s.requestComplete) {
+      // Connection: close, or the response ended before the request body was read: close after it.
+      this.closing = true;
+      this.parsing = undefined;
+      if (this.owed !== undefined) this.sendOwed();
+      else this.socket.end();
+      for (const rest of this.streams.splice(0)) rest.abort();
+      return;
+    }
+    if (this.phase === IDLE) this.since = Date.now();
+    if (this.streams.length === 0 && this.server.draining && !this.parsing) {
+      this.closing = true;
+      this.socket.end();
+      return;
+    }
+    this.pump();
+  }
+
+  /** Head then body in one write: cork until the end of this tick. */
+  corkedWrite(head: string): void {
+    const socket = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(this.uncorkTick);
+    }
+    socket.write(head, "latin1");
+  }
+
+  private readonly uncorkTick = (): void => {
+    if (this.corked) {
+      this.corked = false;
+      this.socket.uncork();
+    }
+  };
+
+  waitDrain(): void {
+    if (!this.socket.writableNeedDrain) this.streams[0]?.drained();
+  }
+
+  pauseFor(s: ServerStream): void {
+    this.blockedBy = s;
+    this.updateReading();
+  }
+
+  resumeFor(s: ServerStream): void {
+    if (this.blockedBy === s) this.blockedBy = undefined;
+    this.updateReading();
+  }
+
+  private updateReading(): void {
+    const blocked = this.blockedBy;
+    const stop =
+      (blocked !== undefined && !blocked.aborted && !blocked.finished) ||
+      this.streams.length > 1 ||
+      (this.closing && !this.parsing);
+    if (stop && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!stop && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Input that does not parse (or a limit/timeout): answer `reply` after what is owed, close. */
+  private parseError(err: ParseError | undefined, reply?: string): void {
+    const fatal = this.fatal;
+    this.fatal = undefined;
+    const wasClosing = this.closing;
+    this.closing = true;
+    if (reply === undefined) {
+      if (fatal !== undefined) reply = fatal;
+      else if (wasClosing && err?.code === "HPE_CB_HEADERS_COMPLETE") reply = undefined;
+      else reply = err?.code === "HPE_HEADER_OVERFLOW" ? REPLY_431 : REPLY_400;
+    }
+    const broken = this.parsing;
+    this.parsing = undefined;
+    if (broken) {
+      // Its head parsed, its body did not: none of it may be forwarded (or more of it, if it
+      // already went). Its response is the error reply, unless that response already started.
+      const i = this.streams.indexOf(broken);
+      if (i >= 0) this.streams.splice(i, 1);
+      if (broken.headersSent) {
+        broken.abort();
+        this.socket.destroy();
+        return;
+      }
+      broken.abort();
+    }
+    // Responses still owed on this connection go first (the last says Connection: close).
+    if (reply === undefined) {
+      this.updateReading();
+      return;
+    }
+    this.owed = reply;
+  }
+
+  private sendOwed(): void {
+    const reply = this.owed!;
+    this.owed = undefined;
+    if (this.socket.writable) this.socket.end(reply, "latin1");
+    else this.socket.destroy();
+  }
+
+  /** The sweep found this connection over a deadline. */
+  timedOut(): void {
+    if (this.phase === IDLE) {
+      this.closing = true;
+      this.socket.destroy();
+      return;
+    }
+    this.parseError(undefined, REPLY_408);
+    this.pump();
+  }
+
+  /** Drain: an idle connection closes now; a busy one after its response. */
+  closeIfIdle(): void {
+    if (this.streams.length === 0 && !this.parsing && this.phase === IDLE) {
+      this.closing = true;
+      this.socket.end();
+    }
+  }
+}
+
+function onSocketError(): void {
+  // 'close' follows; in-flight streams are aborted there.
+}
+
+/** The listener: accepts connections and sweeps them for deadlines. */
+export class H1Server {
+  readonly server: net.Server;
+  readonly conns = new Set<ServerConnection>();
+  draining = false;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly handler: Handler,
+    readonly limits: ServerLimits = SERVER_LIMITS,
+  ) {
+    // Half-open allowed so a reply can still go out after the client's FIN (see onEnd).
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      if (this.draining) {
+        socket.destroy();
+        return;
+      }
+      this.conns.add(new ServerConnection(this, socket));
+    });
+  }
+
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen({ host, port, backlog: 1024 }, () => {
+        this.server.off("error", reject);
+        this.sweeper = setInterval(() => this.sweep(), checkingInterval(this.limits));
+        this.sweeper.unref();
+        resolve(this.address());
+      });
+    });
+  }
+
+  /** Closes connections past a deadline (see ServerLimits). */
+  sweep(now = Date.now()): void {
+    const l = this.limits;
+    for (const c of this.conns) {
+      const age = now - c.since;
+      if (c.phase === HEAD) {
+        if (l.headersTimeoutMs > 0 && age >= l.headersTimeoutMs) c.timedOut();
+      } else if (c.phase === BODY) {
+        if (l.requestTimeoutMs > 0 && age >= l.requestTimeoutMs) c.timedOut();
+      } else if (c.streams.length === 0 && l.keepAliveTimeoutMs > 0 && age >= l.keepAliveTimeoutMs) {
+        c.timedOut();
+      }
+    }
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (their responses carry `Connection: close`,
+   * idle keep-alive connections are closed), and force-closes what remains after `timeoutMs`.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    return new Promise((resolve) => {
+      let finished = false;
+      const done = () => {
+        if (finished) return;
+        finished = true;
+        clearInterval(idle);
+        clearTimeout(force);
+        if (this.sweeper) clearInterval(this.sweeper);
+        resolve();
+      };
+      const idle = setInterval(() => {
+        for (const c of this.conns) c.closeIfIdle();
+        if (this.conns.size === 0 && !this.server.listening) done();
+      }, 50);
+      const force = setTimeout(() => {
+        for (const c of this.conns) c.socket.destroy();
+      }, timeoutMs);
+      for (const c of this.conns) c.closeIfIdle();
+      if (this.server.listening) this.server.close(done);
+      else done();
+    });
+  }
+}
+
+/** How often deadlines are checked: a quarter of the shortest timeout, 50 ms to 1 s. */
+export function checkingInterval(limits: ServerLimits): number {
+  const shortest = Math.min(limits.headersTimeoutMs || Infinity, limits.requestTimeoutMs || Infinity);
+  return Math.max(50, Math.min(1000, Math.floor(shortest / 4)));
+}
