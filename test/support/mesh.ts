@@ -34,6 +34,8 @@ export interface MeshOptions {
   extraYaml?: string;
   /** Extra environment of every sidecar and the gateway (e.g. OTEL_* variables). */
   env?: Record<string, string>;
+  /** Extra flags of every sidecar and the gateway (e.g. --access-log). */
+  args?: string[];
 }
 
 export class Mesh {
@@ -179,6 +181,7 @@ spec:
         `127.0.0.1:${i.outbound}`,
         "--app",
         `http://127.0.0.1:${i.appPort}`,
+        ...(this.opts.args ?? []),
       ],
       `127.0.0.1:${i.admin}`,
       this.opts.env,
@@ -195,7 +198,14 @@ spec:
     await this.allocate();
     await Promise.all(this.instances.map((i) => this.startInstance(i)));
     this.gateway = await startLanecar(
-      ["gateway", "--config", this.configPath, "--listen", `127.0.0.1:${this.gatewayPort}`],
+      [
+        "gateway",
+        "--config",
+        this.configPath,
+        "--listen",
+        `127.0.0.1:${this.gatewayPort}`,
+        ...(this.opts.args ?? []),
+      ],
       `127.0.0.1:${this.gatewayAdmin}`,
       this.opts.env,
     );

@@ -5,6 +5,7 @@
 import type { CorrelationLookup, CorrelationRecord, HeaderGetter } from "@lanecar/core";
 import type { ConfigSource } from "./config-source/config-source.js";
 import type { LaneTokenVerifier } from "./gateway/lane-token.js";
+import type { AccessLog } from "./telemetry/access-log.js";
 import type { HopTracer } from "./tracing/hop-tracer.js";
 import type { UpstreamPools } from "./upstream/pools.js";
 import type { UpstreamHealth } from "./upstream/upstream-health.js";
@@ -52,6 +53,8 @@ export interface ProxyRuntime {
   tracer: HopTracer | undefined;
   /** Gateway: verifies signed lane tokens (`--lane-token-key-file`). */
   readonly laneTokens: LaneTokenVerifier | undefined;
+  /** Present only with `--access-log`. */
+  readonly accessLog: AccessLog | undefined;
 }
 
 export function workloadName(service: string, podLabels: Readonly<Record<string, string>>): string {

@@ -23,6 +23,7 @@ import { NO_HEALTH } from "../upstream/upstream-health.js";
 
 interface InboundTag {
   lane: string;
+  requestId: string | undefined;
   span: Span | undefined;
 }
 
@@ -105,7 +106,11 @@ export class InboundListener implements ExchangeOwner {
     if (generated) headers.push("x-request-id", requestId!);
     const x = new Exchange(this, req, req.method, req.url, headers);
     x.ep = this.app;
-    x.tag = { lane, span: this.rt.tracer?.start(`inbound ${id.service}`, getter) } satisfies InboundTag;
+    x.tag = {
+      lane,
+      requestId,
+      span: this.rt.tracer?.start(`inbound ${id.service}`, getter),
+    } satisfies InboundTag;
     x.dispatch();
   };
 
@@ -116,6 +121,23 @@ export class InboundListener implements ExchangeOwner {
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const id = this.rt.identity;
     const tag = x.tag as InboundTag;
+    const log = this.rt.accessLog;
+    if (log) {
+      log.log({
+        listener: "inbound",
+        method: x.method,
+        path: x.path,
+        status,
+        flags,
+        durationMs: x.durationMs,
+        destination: id.service,
+        version: id.podLabels.version ?? "unknown",
+        upstream: this.app.key,
+        lane: tag.lane,
+        fallback: "none",
+        requestId: tag.requestId,
+      });
+    }
     if (tag.span) {
       this.rt.tracer!.end(tag.span, status, flags, {
         lane: tag.lane,

@@ -288,7 +288,7 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep?.labels.version, x.durationMs);
+    this.record(s, status, flags, x.ep?.labels.version, x.durationMs, x.ep?.key);
   }
 
   private record(
@@ -297,10 +297,28 @@ export class RoutedListener implements ExchangeOwner {
     flags: string,
     version: string | undefined,
     ms: number,
+    upstream?: string,
   ): void {
     const d = s.decision;
     const dest = d.cluster?.host ?? d.host;
     const v = version ?? d.cluster?.subset ?? "unknown";
+    const log = this.rt.accessLog;
+    if (log) {
+      log.log({
+        listener: this.kind,
+        method: s.req.method,
+        path: s.req.path,
+        status,
+        flags,
+        durationMs: ms,
+        destination: dest,
+        version: v,
+        upstream,
+        lane: s.lane,
+        fallback: d.fallback ? d.fallback.reason : "none",
+        requestId: s.req.header("x-request-id"),
+      });
+    }
     if (s.span) {
       this.rt.tracer!.end(s.span, status, flags, {
         lane: s.lane,

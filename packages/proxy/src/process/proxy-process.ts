@@ -23,6 +23,7 @@ import {
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
 import { tracingEnabled } from "../tracing/tracing-enabled.js";
+import { AccessLog } from "../telemetry/access-log.js";
 import { UpstreamPools } from "../upstream/pools.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
@@ -45,6 +46,7 @@ export interface ProcessOptions {
   pollMs?: number;
   limits?: ServerLimits;
   logger?: Logger;
+  /** One line per request on stdout (`--access-log`). */
   accessLog?: boolean;
   /** Gateway: HMAC key for signed lane tokens. */
   laneTokenKey?: Buffer;
@@ -84,6 +86,7 @@ export class ProxyProcess {
       draining: false,
       tracer: undefined,
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
+      accessLog: opts.accessLog ? new AccessLog() : undefined,
     };
     config.on("reload", (snap: ConfigSnapshot) => {
       this.wiring.onConfig(snap);
