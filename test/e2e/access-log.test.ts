@@ -79,9 +79,18 @@ describe("--access-log", () => {
     const inbound = aLines.find((l) => l.listener === "inbound");
     const outbound = aLines.find((l) => l.listener === "outbound");
     expect(inbound).toMatchObject({ status: 200, lane: "gray", requestId: edge!.requestId });
-    expect(outbound).toMatchObject({ status: 200, lane: "gray", fallback: "none", requestId: edge!.requestId });
+    expect(outbound).toMatchObject({
+      status: 200,
+      lane: "gray",
+      fallback: "none",
+      requestId: edge!.requestId,
+    });
     expect(outbound!.dest).toMatch(/^b\b/);
-    expect(lines(b.stdout())[0]).toMatchObject({ listener: "inbound", lane: "gray", requestId: edge!.requestId });
+    expect(lines(b.stdout())[0]).toMatchObject({
+      listener: "inbound",
+      lane: "gray",
+      requestId: edge!.requestId,
+    });
   });
 
   it("logs local replies with their response flag", async () => {

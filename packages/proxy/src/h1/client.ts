@@ -23,6 +23,7 @@ import {
   kOnBody,
   kOnHeaders,
   kOnHeadersComplete,
+  kOnMessageBegin,
   kOnMessageComplete,
   type OnHeadersComplete,
   type Parser,
@@ -141,6 +142,13 @@ class Connection {
   private flushed: string[] = [];
   private error: (Error & { code?: string }) | undefined;
   closed = false;
+  /** A response ended in the current read: reported (and the connection released) by settle(). */
+  private completed: Attempt | undefined;
+  private reusable = false;
+  /** Bytes arrived that belong to no request: the connection is never reused. */
+  private tainted = false;
+  /** Why onHeadersComplete refused the response. */
+  private refused: string | undefined;
 
   constructor(readonly pool: UpstreamPool) {
     const o = pool.opts;
@@ -153,6 +161,7 @@ class Connection {
     }, o.connectTimeoutMs);
     const p = allocParser(RESPONSE, o.maxHeaderSize);
     this.parser = p;
+    p[kOnMessageBegin] = this.onMessageBegin;
     p[kOnHeaders] = this.onHeaders;
     p[kOnHeadersComplete] = this.onHeadersComplete;
     p[kOnBody] = this.onBody;
@@ -179,16 +188,40 @@ class Connection {
     const p = this.parser;
     if (!p) return;
     const ret = p.execute(data);
-    if (typeof ret !== "number") {
-      const x = this.cur;
-      if (x) this.fail(x, new UpstreamError(PROTOCOL, `upstream sent an invalid response: ${ret.code}`));
+    const x = this.cur;
+    if (typeof ret !== "number" || this.refused !== undefined) {
+      // A refusal in onHeadersComplete is an error from llhttp, except for a message it flagged
+      // as an upgrade (a 101 with Upgrade headers), where the binding returns a byte count.
+      const why = this.refused ?? (typeof ret === "number" ? "" : ret.code);
+      this.refused = undefined;
+      this.tainted = true;
+      if (x) this.fail(x, new UpstreamError(PROTOCOL, `upstream sent an invalid response: ${why}`));
       else this.socket.destroy();
     }
+    this.settle();
   };
+
+  /**
+   * After a read: hands the completed exchange back. The connection goes back to the pool only
+   * now, once the parser is done with the read — bytes after the response (a stray body, a forged
+   * second response) must never be credited to the next request, so they taint the connection.
+   */
+  private settle(): void {
+    const done = this.completed;
+    if (!done) return;
+    this.completed = undefined;
+    if (this.reusable && !this.tainted && !this.closed) {
+      this.at = Date.now();
+      this.pool.release(this);
+    } else this.socket.destroy();
+    done.handler.onComplete();
+  }
 
   private readonly onEnd = (): void => {
     // A read-until-close body completes here; anything else in flight was cut short.
     const err = this.parser?.finish();
+    this.reusable = false;
+    this.settle();
     const x = this.cur;
     if (x) {
       this.fail(
@@ -251,9 +284,15 @@ class Connection {
       this.flushed = [];
     }
     const x = this.cur;
-    if (!x) return -1; // a response nobody asked for
+    if (!x) {
+      this.refused = "a response to no request";
+      return -1;
+    }
     if (status < 200) {
-      if (status === 101) return -1; // no upgrade was requested
+      if (status === 101) {
+        this.refused = "101 Switching Protocols, but no upgrade was requested";
+        return -1;
+      }
       this.info = true; // 100 Continue, 103 Early Hints: the final response follows
       return 0;
     }
@@ -290,20 +329,22 @@ class Connection {
     this.cur = undefined;
     this.pool.running--;
     this.served++;
-    const reusable =
+    this.reusable =
       this.keepAlive &&
       x.bodySent &&
       !this.pool.closed &&
       (this.pool.opts.maxRequestsPerConnection === 0 ||
         this.served < this.pool.opts.maxRequestsPerConnection);
     x.finish();
-    if (reusable) {
-      // A handler that paused the upstream for backpressure resumes only its own attempt.
-      this.socket.resume();
-      this.at = Date.now();
-      this.pool.release(this);
-    } else this.socket.destroy();
-    x.handler.onComplete();
+    // A handler that paused the upstream for backpressure resumes only its own attempt.
+    this.socket.resume();
+    // Released and reported once the parser has finished this read (settle()).
+    this.completed = x;
+  };
+
+  private readonly onMessageBegin = (): void => {
+    // A response starting while no request is outstanding: stray bytes, never reused.
+    if (!this.cur) this.tainted = true;
   };
 
   /** `Keep-Alive: timeout=N`: close idle a second before the upstream would. */

@@ -106,6 +106,8 @@ export class ServerStream {
   private buffered = 0;
   private sink: BodySink | undefined;
   dispatched = false;
+  /** Sent `Expect: 100-continue` with a body. */
+  expectContinue = false;
 
   // ---- response ----
   headersSent = false;
@@ -196,7 +198,9 @@ export class ServerStream {
     const noBody = this.method === "HEAD" || status === 204 || status === 304 || status < 200;
     this.noBody = noBody;
     const conn = this.conn;
-    let head = `HTTP/1.1 ${status} ${reason || STATUS_CODES[status] || "Unknown"}\r\n`;
+    // An upstream's reason phrase is kept unless it could split the head (llhttp lets NUL through).
+    const phrase = reason && !UNSAFE_HEAD.test(reason) ? reason : STATUS_CODES[status] || "Unknown";
+    let head = `HTTP/1.1 ${status} ${phrase}\r\n`;
     let length = false;
     for (let i = 0; i < headers.length; i += 2) {
       const k = headers[i]!;
@@ -399,8 +403,7 @@ export class ServerConnection {
     if (!keepAlive) this.closing = true;
     if (upgrade) this.upgraded = true;
     if (expect !== undefined && body && minor === 1 && expect.toLowerCase() === "100-continue") {
-      // The body is wanted: say so now (only the first request on the connection can be waiting).
-      if (this.streams.length === 1) this.socket.write(CONTINUE, "latin1");
+      s.expectContinue = true;
     }
     return 0;
   };
@@ -427,7 +430,7 @@ export class ServerConnection {
       this.since = Date.now();
     }
     let ret = p.execute(data);
-    while (this.upgraded && typeof ret === "number") {
+    while (this.upgraded && typeof ret === "number" && this.fatal === undefined) {
       // llhttp stops after an upgrade request's head; Lanecar proxies it as a plain request
       // (Upgrade is hop-by-hop) and parses on.
       this.upgraded = false;
@@ -435,7 +438,11 @@ export class ServerConnection {
       data = data.subarray(ret);
       ret = p.execute(data);
     }
-    if (typeof ret !== "number") this.parseError(ret);
+    // A callback may have refused the request (`fatal`): llhttp reports that as an error, except
+    // for a message it flagged as an upgrade (CONNECT, Upgrade + Connection: upgrade), where the
+    // binding returns a byte count. Either way the refusal is what counts.
+    if (this.fatal !== undefined) this.parseError(undefined);
+    else if (typeof ret !== "number") this.parseError(ret);
     this.pump();
   };
 
@@ -475,6 +482,8 @@ export class ServerConnection {
     if (s) {
       if (!s.dispatched) {
         s.dispatched = true;
+        // `Expect: 100-continue`: the body is wanted, say so when the request's turn comes.
+        if (s.expectContinue && !s.requestComplete) this.socket.write(CONTINUE, "latin1");
         this.server.handler(s);
       }
     } else if (this.owed !== undefined) {
@@ -563,12 +572,13 @@ export class ServerConnection {
     this.fatal = undefined;
     const wasClosing = this.closing;
     this.closing = true;
+    const broken = this.parsing;
     if (reply === undefined) {
       if (fatal !== undefined) reply = fatal;
-      else if (wasClosing && err?.code === "HPE_CB_HEADERS_COMPLETE") reply = undefined;
+      // Bytes after a `Connection: close` request are not read, so not answered either.
+      else if (wasClosing && broken === undefined) reply = undefined;
       else reply = err?.code === "HPE_HEADER_OVERFLOW" ? REPLY_431 : REPLY_400;
     }
-    const broken = this.parsing;
     this.parsing = undefined;
     if (broken) {
       // Its head parsed, its body did not: none of it may be forwarded (or more of it, if it

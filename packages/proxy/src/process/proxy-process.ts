@@ -21,9 +21,9 @@ import {
   type ServerLimits,
 } from "../http/server.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
+import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
 import { tracingEnabled } from "../tracing/tracing-enabled.js";
-import { AccessLog } from "../telemetry/access-log.js";
 import { UpstreamPools } from "../upstream/pools.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
