@@ -89,6 +89,23 @@ const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 /** A response field may never carry CR, LF or NUL (response splitting). */
 const UNSAFE_HEAD = /[\0\r\n]/;
 
+/** Body chunks up to this size leave in the same write as the head (copied once). */
+const COALESCE_MAX = 16 * 1024;
+
+/** `head` (latin1) then `body`, framed as one chunk when `chunked`, in one buffer. */
+function withHead(head: string, body: Buffer, chunked: boolean): Buffer {
+  const prefix = chunked ? `${head}${body.length.toString(16)}\r\n` : head;
+  const n = prefix.length;
+  const out = Buffer.allocUnsafe(n + body.length + (chunked ? 2 : 0));
+  out.write(prefix, 0, n, "latin1");
+  body.copy(out, n);
+  if (chunked) {
+    out[n + body.length] = 13;
+    out[n + body.length + 1] = 10;
+  }
+  return out;
+}
+
 const IDLE = 0;
 const HEAD = 1;
 const BODY = 2;
@@ -119,6 +136,8 @@ export class ServerStream {
   keepAlive: boolean;
   private chunked = false;
   private noBody = false;
+  /** The response head, written with the first body bytes. */
+  private pendingHead: string | undefined;
   /** Called once if the client goes away before the response ends. */
   onAbort: (() => void) | undefined;
   private drainWaiter: (() => void) | undefined;
@@ -226,28 +245,47 @@ export class ServerStream {
     if (!this.keepAlive) head += "connection: close\r\n";
     else if (this.httpMinor === 0) head += "connection: keep-alive\r\n";
     head += "\r\n";
-    conn.corkedWrite(head);
+    // Held until the first body bytes (or the end, or the end of this tick) so that a small
+    // response leaves in one write: one syscall, no cork/writev bookkeeping.
+    this.pendingHead = head;
+    conn.flushLater(this);
+  }
+
+  /** Writes the head if it is still held (end of the tick after writeHead). */
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head === undefined || this.aborted) return;
+    this.pendingHead = undefined;
+    this.conn.socket.write(head, "latin1");
   }
 
   /** Writes body bytes; false = the client is slow, wait for `onDrain`. */
   write(chunk: Buffer | string): boolean {
     if (this.finished || this.aborted || this.noBody) return true;
-    const len = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    const body = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    const len = body.length;
     if (len === 0) return true;
     const socket = this.conn.socket;
-    if (this.chunked) {
-      socket.write(`${len.toString(16)}\r\n`, "latin1");
-      socket.write(chunk);
-      return socket.write("\r\n", "latin1");
+    const head = this.pendingHead;
+    if (head !== undefined) {
+      this.pendingHead = undefined;
+      if (len <= COALESCE_MAX) return socket.write(withHead(head, body, this.chunked));
+      socket.write(head, "latin1");
     }
-    return socket.write(chunk);
+    if (this.chunked) return socket.write(withHead("", body, true));
+    return socket.write(body);
   }
 
   /** Ends the response (with a last chunk of body, if given). */
   end(chunk?: Buffer | string): void {
     if (this.finished || this.aborted) return;
     if (chunk !== undefined) this.write(chunk);
-    if (this.chunked && !this.noBody) this.conn.socket.write("0\r\n\r\n", "latin1");
+    const last = this.chunked && !this.noBody ? "0\r\n\r\n" : "";
+    const head = this.pendingHead;
+    if (head !== undefined) {
+      this.pendingHead = undefined;
+      this.conn.socket.write(head + last, "latin1");
+    } else if (last) this.conn.socket.write(last, "latin1");
     this.finished = true;
     this.conn.responseDone(this);
   }
@@ -302,7 +340,8 @@ export class ServerConnection {
   private fatal: string | undefined;
   private paused = false;
   private blockedBy: ServerStream | undefined;
-  private corked = false;
+  private headWaiting: ServerStream | undefined;
+  private flushScheduled = false;
 
   constructor(
     readonly server: H1Server,
@@ -497,10 +536,6 @@ export class ServerConnection {
   responseDone(s: ServerStream): void {
     if (this.streams[0] !== s) return;
     this.streams.shift();
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
     if (!s.keepAlive || !s.requestComplete) {
       // Connection: close, or the response ended before the request body was read: close after it.
       this.closing = true;
@@ -519,22 +554,20 @@ export class ServerConnection {
     this.pump();
   }
 
-  /** Head then body in one write: cork until the end of this tick. */
-  corkedWrite(head: string): void {
-    const socket = this.socket;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(this.uncorkTick);
+  /** A head not followed by body bytes in this tick is written at its end. */
+  flushLater(s: ServerStream): void {
+    this.headWaiting = s;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
     }
-    socket.write(head, "latin1");
   }
 
-  private readonly uncorkTick = (): void => {
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+  private readonly flushTick = (): void => {
+    this.flushScheduled = false;
+    const s = this.headWaiting;
+    this.headWaiting = undefined;
+    s?.flushHead();
   };
 
   waitDrain(): void {
