@@ -155,24 +155,7 @@ export class RawClient {
 
   /** Waits for the connection to close (either side). */
   whenClosed(ms = 3000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (this.closed) {
-          done();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out waiting for close; received ${JSON.stringify(this.text)}`));
-      }, ms);
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
-      this.waiters.add(check);
-      check();
-    });
+    return this.until(() => this.closed, "close", ms).then(() => undefined);
   }
 }
 
