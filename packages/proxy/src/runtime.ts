@@ -47,8 +47,6 @@ export interface ProxyRuntime {
   readonly correlation: CorrelationStoreLike;
   readonly metrics: MetricsSink;
   readonly identity: WorkloadIdentity;
-  /** Set when draining: responses carry `Connection: close`. */
-  draining: boolean;
   /** Present only when tracing is on (OTEL_TRACES_EXPORTER / LANECAR_TRACING). */
   tracer: HopTracer | undefined;
   /** Gateway: verifies signed lane tokens (`--lane-token-key-file`). */

@@ -58,9 +58,6 @@ export class InboundListener implements ExchangeOwner {
   get pools() {
     return this.rt.pools;
   }
-  get draining() {
-    return this.rt.draining;
-  }
 
   private plan(snap: ConfigSnapshot): Plan {
     let p = this.plans.get(snap);

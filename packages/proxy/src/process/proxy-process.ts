@@ -83,7 +83,6 @@ export class ProxyProcess {
       correlation: this.wiring.correlation,
       metrics: this.wiring.metrics,
       identity: opts.identity,
-      draining: false,
       tracer: undefined,
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
@@ -174,7 +173,6 @@ export class ProxyProcess {
   drain(timeoutMs = this.opts.drainTimeoutMs ?? 5000): Promise<void> {
     if (!this.drained) {
       this.state = "DRAINING";
-      this.rt.draining = true;
       this.drained = Promise.all([...this.servers.values()].map((s) => drainServer(s, timeoutMs))).then(
         () => undefined,
       );

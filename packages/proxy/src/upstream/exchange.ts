@@ -26,8 +26,6 @@ export interface ExchangeOwner {
   retarget(x: Exchange, untried?: boolean): boolean;
   /** Called exactly once when the exchange ends, whatever the outcome. */
   finish(x: Exchange, status: number, flags: ResponseFlag): void;
-  /** True while draining: responses carry `Connection: close`. */
-  readonly draining: boolean;
 }
 
 type Abort = (err?: Error) => void;

@@ -25,7 +25,6 @@ function ep(port: number): Endpoint {
 
 class Owner implements ExchangeOwner {
   pools = new UpstreamPools();
-  draining = false;
   reports: [string, UpstreamResult][] = [];
   finished: [number, string][] = [];
   health: UpstreamHealth = {
