@@ -30,7 +30,7 @@ import {
   RESPONSE,
   releaseParser,
 } from "./llhttp.js";
-import type { BodySink, ServerStream } from "./server.js";
+import type { BodySink, ServerStream } from "./stream.js";
 
 export const CONNECT_TIMEOUT = "LANECAR_CONNECT_TIMEOUT";
 export const HEADERS_TIMEOUT = "LANECAR_HEADERS_TIMEOUT";

@@ -2,7 +2,7 @@
  * Responses Lanecar writes itself (SPEC section 8): plain-text body and an Envoy-style response
  * flag in `x-lanecar-flags`, so every failure can be explained.
  */
-import type { ServerStream } from "../h1/server.js";
+import type { ServerStream } from "../h1/stream.js";
 
 export type ResponseFlag = "NR" | "UH" | "UF" | "UO" | "UT" | "FI" | "UC" | "URX" | "DC" | "DPE" | "RL" | "";
 

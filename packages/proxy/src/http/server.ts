@@ -7,13 +7,8 @@
 import type { AddressInfo } from "node:net";
 import { H1Server, type Handler, SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
 
-export {
-  checkingInterval,
-  type Handler,
-  SERVER_LIMITS,
-  type ServerLimits,
-  type ServerStream,
-} from "../h1/server.js";
+export { checkingInterval, type Handler, SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
+export type { ServerStream } from "../h1/stream.js";
 
 export function createProxyServer(handler: Handler, limits: ServerLimits = SERVER_LIMITS): H1Server {
   return new H1Server(handler, limits);

@@ -14,7 +14,7 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import type { ServerStream } from "../h1/server.js";
+import type { ServerStream } from "../h1/stream.js";
 import type { ResponseFlag } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
 import type { ProxyRuntime } from "../runtime.js";

@@ -28,7 +28,7 @@ import {
 import type { Span } from "@opentelemetry/api";
 import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
-import type { ServerStream } from "../h1/server.js";
+import type { ServerStream } from "../h1/stream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter, removeHeader } from "../http/raw-headers.js";
 import { setLaneBaggage } from "../propagation/lane-baggage.js";

@@ -8,7 +8,7 @@
  */
 import type { Cluster, Endpoint, HeaderOps } from "@lanecar/core";
 import { CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
-import type { ServerStream } from "../h1/server.js";
+import type { ServerStream } from "../h1/stream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
 import type { UpstreamPools } from "./pools.js";

@@ -16,7 +16,7 @@ import {
   UpstreamPool,
   type UpstreamRequest,
 } from "../../src/h1/client.js";
-import type { ServerStream } from "../../src/h1/server.js";
+import type { ServerStream } from "../../src/h1/stream.js";
 import {
   cleanup,
   closedPort,

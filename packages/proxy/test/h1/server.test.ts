@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import type { BodySink, ServerStream } from "../../src/h1/server.js";
+import type { BodySink, ServerStream } from "../../src/h1/stream.js";
 import { cleanup, decodeChunked, RawClient, sleep, startH1, waitFor } from "./helpers.js";
 
 afterEach(cleanup);
