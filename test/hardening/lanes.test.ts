@@ -11,6 +11,7 @@ import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintLaneToken } from "../../packages/proxy/src/gateway/lane-token.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
+import { EDGE_GATEWAY } from "../support/yaml.js";
 import {
   LANES_LABEL,
   laneSubsets,
@@ -76,11 +77,7 @@ spec:
     - name: ${LABEL}
       valueFrom: [$getInboundRequestHeader(${LABEL})]
     attachTo: [opentracing]`,
-        `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
+        EDGE_GATEWAY,
         serviceEntry("web", [
           { port: prod.port, labels: { ASM_TRAFFIC_TAG: "prod" } },
           { port: gray.port, labels: { ASM_TRAFFIC_TAG: "gray" } },

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startApp, type TestApp } from "./apps.js";
 import { type Running, startLanecar } from "./lanecar.js";
 import { freePorts } from "./ports.js";
+import { LANES_LABEL } from "./yaml.js";
 
 export interface InstanceSpec {
   service: string;
@@ -74,18 +75,7 @@ export class Mesh {
   yaml(): string {
     const services = [...new Set(this.instances.map((i) => i.service))];
     const docs: string[] = [
-      `apiVersion: istio.alibabacloud.com/v1beta1
-kind: TrafficLabel
-metadata: {name: lanes}
-spec:
-  rules:
-  - labels:
-    - name: x-asm-prefer-tag
-      valueFrom:
-      - $getInboundRequestHeader(x-asm-prefer-tag)
-      - $getContext(x-request-id)
-      - $localLabel
-    attachTo: [opentracing]`,
+      LANES_LABEL,
       `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: edge}

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Running, startLanecar } from "../../support/lanecar.js";
 import { freePorts } from "../../support/ports.js";
+import { EDGE_GATEWAY, LANES_LABEL } from "../../support/yaml.js";
 
 export interface Started {
   running: Running;
@@ -21,18 +22,7 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-export const LANES_LABEL = `apiVersion: istio.alibabacloud.com/v1beta1
-kind: TrafficLabel
-metadata: {name: lanes}
-spec:
-  rules:
-  - labels:
-    - name: x-asm-prefer-tag
-      valueFrom:
-      - $getInboundRequestHeader(x-asm-prefer-tag)
-      - $getContext(x-request-id)
-      - $localLabel
-    attachTo: [opentracing]`;
+export { LANES_LABEL };
 
 export interface EndpointSpec {
   port: number;
@@ -165,11 +155,7 @@ export async function startListenersFor(upPort: number): Promise<{ sc: Started; 
     startGatewayProcess({
       yaml: [
         up,
-        `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: edge}
-spec:
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]`,
+        EDGE_GATEWAY,
         `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: edge}
