@@ -18,6 +18,7 @@
  *   keep-alive on both sides; anything else closes it.
  */
 import net, { type Socket } from "node:net";
+import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import {
   allocParser,
   kOnBody,
@@ -30,7 +31,6 @@ import {
   RESPONSE,
   releaseParser,
 } from "./llhttp.js";
-import type { BodySink, DownstreamStream } from "../http/downstream.js";
 
 export const CONNECT_TIMEOUT = "LANECAR_CONNECT_TIMEOUT";
 export const HEADERS_TIMEOUT = "LANECAR_HEADERS_TIMEOUT";

@@ -6,8 +6,8 @@
  * response in one write.
  */
 import { STATUS_CODES } from "node:http";
-import type { ServerConnection } from "./server.js";
 import type { BodySink, DownstreamStream } from "../http/downstream.js";
+import type { ServerConnection } from "./server.js";
 
 export type { BodySink } from "../http/downstream.js";
 

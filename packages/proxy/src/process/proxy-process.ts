@@ -9,8 +9,8 @@ import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
-import { LaneTokenVerifier } from "../gateway/lane-token.js";
 import { dataPath, describeDataPath } from "../fallback/data-path.js";
+import { LaneTokenVerifier } from "../gateway/lane-token.js";
 import {
   createProxyServer,
   drainServer,
