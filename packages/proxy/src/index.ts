@@ -14,6 +14,20 @@ export {
   MIN_KEY_BYTES,
   mintLaneToken,
 } from "./gateway/lane-token.js";
+export {
+  CaError,
+  DEFAULT_TRUST_DOMAIN,
+  formatSpiffeId,
+  IdentityError,
+  type IdentityStatus,
+  IdentityWatcher,
+  initCa,
+  issueWorkload,
+  loadWorkloadCert,
+  parseSpiffeId,
+  type SpiffeIdentity,
+  type WorkloadCert,
+} from "./identity/index.js";
 export { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "./http/local-reply.js";
 export {
   copyRequestHeaders,
