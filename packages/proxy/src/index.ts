@@ -38,6 +38,20 @@ export {
   SERVER_LIMITS,
   type ServerLimits,
 } from "./http/server.js";
+export {
+  CaError,
+  DEFAULT_TRUST_DOMAIN,
+  formatSpiffeId,
+  IdentityError,
+  type IdentityStatus,
+  IdentityWatcher,
+  initCa,
+  issueWorkload,
+  loadWorkloadCert,
+  parseSpiffeId,
+  type SpiffeIdentity,
+  type WorkloadCert,
+} from "./identity/index.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
 export { RoutedListener } from "./outbound/routed-listener.js";
 export {
