@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../support/apps.js";
 import { LANECAR_BIN, type Running, startLanecar } from "../support/lanecar.js";
-import { freePorts } from "../support/ports.js";
+import { freePort, freePorts } from "../support/ports.js";
 
 const NO_HTTP_COMMON = fileURLToPath(new URL("../support/no-http-common.cjs", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../../examples/bookinfo/config/shared", import.meta.url));
@@ -60,8 +60,8 @@ let app: TestApp;
 let appPort = 0;
 
 beforeAll(async () => {
-  [appPort] = await freePorts(1);
-  app = await startApp({ service: "reviews", version: "v1", port: appPort! });
+  appPort = await freePort();
+  app = await startApp({ service: "reviews", version: "v1", port: appPort });
 });
 afterAll(async () => {
   await app?.close();
