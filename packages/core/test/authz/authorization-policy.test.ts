@@ -64,7 +64,11 @@ const HTTPBIN_ALLOW: AuthorizationPolicySpec = {
 describe("AuthorizationPolicy decisions (Istio reference examples)", () => {
   it.each([
     ["sleep GET /info", req({ path: "/info" }), true],
-    ["sleep POST /data?q=1 (the query is not part of the path)", req({ method: "POST", path: "/data?q=1" }), true],
+    [
+      "sleep POST /data?q=1 (the query is not part of the path)",
+      req({ method: "POST", path: "/data?q=1" }),
+      true,
+    ],
     ["namespace test POST /data", req({ principal: TEST_NS, method: "POST", path: "/data" }), true],
     ["sleep POST /info (method/path pair mismatch)", req({ method: "POST", path: "/info" }), false],
     ["sleep GET /data", req({ path: "/data" }), false],
