@@ -52,7 +52,7 @@ const CONNECT_ERRORS = new Set([
 /** Why the proxy itself ended an attempt (what the aborted attempt's onError carries). */
 const ABANDONED = Object.assign(new Error("attempt abandoned by the proxy"), { code: ABORTED });
 
-/** Timer and immediate callbacks take the exchange as argument: no closure per request. */
+/** Timer callbacks take the exchange as argument: no closure per request. */
 function redispatch(x: Exchange): void {
   x.dispatch();
 }
@@ -271,9 +271,13 @@ export class Exchange implements ResponseHandler {
     abort?.(ABANDONED);
   }
 
-  /** The next attempt starts once the failed one's connection has been cleaned up. */
+  /**
+   * The next attempt starts once the failed one's connection is gone from its pool: a socket
+   * closes in the event loop's close phase, after immediates, and a timer runs in the next turn.
+   * Until then the pool would still count the dead connection (and queue or overflow the retry).
+   */
   private retryNext(): void {
-    setImmediate(redispatch, this);
+    setTimeout(redispatch, 0, this);
   }
 
   private canRetry(): boolean {
