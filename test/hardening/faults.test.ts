@@ -222,13 +222,15 @@ spec:
     const ms = performance.now() - t;
     expect({ status: r.status, flags: r.flags }).toEqual({ status: 504, flags: "UT" });
     expect(ms).toBeGreaterThanOrEqual(450);
-    expect(ms).toBeLessThan(1500);
+    // The per-try timeout (500 ms), not the 300 s default: generous for a loaded machine.
+    expect(ms).toBeLessThan(5000);
     expect(await metric(sc.admin, "lanecar_ejections_total")).toBeGreaterThanOrEqual(1);
     // Ejected: answered at once, without waiting on the stopped process.
     const t2 = performance.now();
     const r2 = await call(sc.outbound, "stopped");
     expect({ status: r2.status, flags: r2.flags }).toEqual({ status: 503, flags: "UH" });
-    expect(performance.now() - t2).toBeLessThan(400);
+    // Relative to the request that waited out the per-try timeout: this one did not wait.
+    expect(performance.now() - t2).toBeLessThan(ms);
     stopped.kill("SIGCONT");
   });
 
