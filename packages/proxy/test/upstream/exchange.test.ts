@@ -103,6 +103,45 @@ describe("Exchange on the routed listener", () => {
     expect(u.requests.map((q) => q.body)).toEqual(["body-0", "body-1", "body-2", "body-3"]);
   });
 
+  it("a GET refused after its retries were spent on a 503 goes on to the fallback lane (untried target)", async () => {
+    // gray: an instance going away answers 503 (its app is gone, ejected for it), the other
+    // refuses (its sidecar is gone). The retry budget is spent on the 503; nothing of the last
+    // attempt was sent, so the GET goes to the fallback target it has not tried.
+    const busy = await up((_req, res) => {
+      res.writeHead(503);
+      res.end("app gone");
+    });
+    const dead = await closedPort();
+    const prod = await up((_req, res) => res.end("prod"));
+    const lane = (port: number, tag: string) => ({ port, labels: { app: "svc", ASM_TRAFFIC_TAG: tag } });
+    const s = await start([
+      serviceEntry("svc", [lane(busy.port, "gray"), lane(dead, "gray"), lane(prod.port, "prod")]),
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc}
+spec:
+  host: svc
+  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 1, maxEjectionPercent: 100, baseEjectionTime: 60s}}
+  subsets:
+  - {name: prod, labels: {ASM_TRAFFIC_TAG: prod}}
+  - {name: gray, labels: {ASM_TRAFFIC_TAG: gray}}`,
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc}
+spec:
+  hosts: [svc]
+  http:
+  - route:
+    - destination: {host: svc, subset: gray}
+      fallback: {case: noavailabled, target: {host: svc, subset: prod}}
+    retries: {attempts: 1, retryOn: "connect-failure,retriable-status-codes"}`,
+    ]);
+    expect(await call(s.port, "svc")).toMatchObject({ status: 200, text: "prod" });
+    expect(busy.requests).toHaveLength(1);
+    // Both gray instances are out: the 503 ejected one, the other refused (and was ejected too).
+    expect(s.health.downKeys().sort()).toEqual([key(busy.port), key(dead)].sort());
+  });
+
   it("answers 503 UF when no instance accepts the connection", async () => {
     const s = await start([serviceEntry("svc", [{ port: await closedPort() }])]);
     expect(await call(s.port, "svc")).toMatchObject({ status: 503, flags: "UF" });
