@@ -43,7 +43,7 @@ export interface ProcessOptions {
   identity: WorkloadIdentity;
   admin: string | undefined;
   drainTimeoutMs?: number;
-  correlation?: { maxEntries?: number; ttlMs?: number };
+  correlation?: { maxEntries?: number; ttlMs?: number; maxBytes?: number };
   pollMs?: number;
   limits?: ServerLimits;
   logger?: Logger;
