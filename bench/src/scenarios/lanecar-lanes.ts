@@ -92,6 +92,7 @@ export const lanecarLanes: Scenario = {
       "lanecar-sidecar",
       "sidecar",
       sidecarArgs(s, config, "productpage", podLabels, ctx.upstream.url),
+      ctx.lanecarEnv,
     );
     const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
     const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
