@@ -7,6 +7,7 @@
 import { closeSync, openSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ConfigMapVolume, configMapVolume } from "../support/configmap.js";
 import { eventually, sleep } from "../support/load.js";
 import { metric } from "../support/metrics.js";
 import { laneSubsets, type Started, serviceEntry, startSidecarProcess } from "./support/proxy.js";
@@ -263,5 +264,93 @@ describe("config written in place under load", () => {
     expect(failures).toEqual([]);
     expect(wrongInProd.length + wrongInGray.length).toBe(0);
     expect(await metric(sc.admin, "lanecar_config_reloads_total", { result: "success" })).toBe(9);
+  }, 60_000);
+});
+
+describe("a Kubernetes ConfigMap volume updated under load", () => {
+  // Issue 11 item 10: the files are read once, through `..data` (not the timestamped copy
+  // beside it), and each atomic swap is one change: applied whole, never a duplicate error.
+  let prod: RecordingUpstream;
+  let gray: RecordingUpstream;
+  let sc: Started;
+  let cm: ConfigMapVolume;
+  const routes = (v: number, grayTo: string) =>
+    vsWith(`  - match: [{headers: {x-lane: {exact: gray}}}]
+    headers: {request: {set: {x-config: v${v}}}}
+    route: [{destination: {host: up, subset: ${grayTo}}}]
+  - headers: {request: {set: {x-config: v${v}}}}
+    route: [{destination: {host: up, subset: prod}}]`);
+
+  beforeAll(async () => {
+    prod = await startRecordingUpstream("echo");
+    gray = await startRecordingUpstream("echo");
+    cm = configMapVolume({ "routes.yaml": routes(0, "gray") });
+    sc = await startSidecarProcess({
+      yaml: [
+        serviceEntry("up", [
+          { port: prod.port, labels: { ASM_TRAFFIC_TAG: "prod" } },
+          { port: gray.port, labels: { ASM_TRAFFIC_TAG: "gray" } },
+        ]),
+        laneSubsets("up"),
+      ],
+      appPort: prod.port,
+      args: ["--config", cm.dir],
+    });
+  });
+  afterAll(async () => {
+    await sc?.stop();
+    await prod?.close();
+    await gray?.close();
+  });
+
+  it("applies every swap once, whole, with zero wrong responses", async () => {
+    const dump = (await (await fetch(`http://${sc.admin}/config_dump`)).json()) as { sources: string[] };
+    expect(dump.sources.filter((f) => f.startsWith(cm.dir)).map((f) => f.slice(cm.dir.length))).toEqual([
+      "/routes.yaml",
+    ]);
+    const agent = new Agent({ connections: 4 });
+    let running = true;
+    const failures: string[] = [];
+    const worker = async (lane: string) => {
+      while (running) {
+        try {
+          const r = await request(`http://127.0.0.1:${sc.outbound}/`, {
+            headers: { host: "up:9080", "x-lane": lane },
+            dispatcher: agent,
+          });
+          const body = await r.body.text();
+          if (r.statusCode !== 200) failures.push(`${r.statusCode} ${body.slice(0, 80)}`);
+        } catch (err) {
+          failures.push(String((err as Error).message));
+        }
+      }
+    };
+    const workers = ["gray", "prod", "gray", "prod"].map(worker);
+    try {
+      for (let v = 1; v <= 4; v++) {
+        // A key added and removed along the way, as `kubectl apply` of a changed ConfigMap does.
+        cm.update(
+          v % 2 === 0
+            ? { "routes.yaml": routes(v, "gray") }
+            : { "routes.yaml": routes(v, "gray"), "extra.yaml": serviceEntry(`x${v}`, [{ port: 9 }]) },
+        );
+        expect(
+          await eventually(
+            () => [prod, gray].every((u) => u.requests.some((q) => header(q, "x-config") === `v${v}`)),
+            10_000,
+            20,
+          ),
+        ).toBe(true);
+      }
+    } finally {
+      running = false;
+      await Promise.all(workers);
+      await agent.close();
+    }
+    expect(failures).toEqual([]);
+    expect(prod.requests.filter((q) => header(q, "x-lane") === "gray")).toEqual([]);
+    expect(gray.requests.filter((q) => header(q, "x-lane") !== "gray")).toEqual([]);
+    expect(await metric(sc.admin, "lanecar_config_reloads_total", { result: "error" })).toBe(0);
+    expect(await metric(sc.admin, "lanecar_config_reloads_total", { result: "success" })).toBe(4);
   }, 60_000);
 });
