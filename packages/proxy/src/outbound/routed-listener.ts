@@ -26,7 +26,7 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
+import { edgeLaneLabels, LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
 import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
@@ -107,8 +107,9 @@ export class RoutedListener implements ExchangeOwner {
     if (!p) {
       const id = this.rt.identity;
       const resolver = snap.labelResolver(id.namespace, id.podLabels);
-      const owned = new Set(resolver.labels.map((l) => l.name));
       const gateway = this.kind === "gateway";
+      const names = resolver.labels.map((l) => l.name);
+      const owned = gateway ? edgeLaneLabels(snap, names) : new Set(names);
       p = {
         router: snap.router(this.context),
         resolver,
@@ -175,7 +176,7 @@ export class RoutedListener implements ExchangeOwner {
     };
     let d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
     let labels = resolved.values;
-    if (guard && d.route && !plan.resolver.empty) {
+    if (guard && d.route) {
       // Matching does not depend on labels: route again only if the matched rule granted a lane.
       const granted = guard.grant(labels, d.route, d.matchIndex, getter);
       if (!sameLabels(granted, labels)) {
@@ -220,7 +221,7 @@ export class RoutedListener implements ExchangeOwner {
     headers.push("host", upstreamAuthority);
     if (requestId) headers.push("x-request-id", requestId);
     applyOps(headers, ops.request);
-    if (!plan.resolver.empty) {
+    if (!plan.resolver.empty || guard) {
       // A route's `set` of a label header is that label's value: one header, never two.
       const opsLabels = ownedSets(ops.request, plan.owned);
       if (opsLabels) {

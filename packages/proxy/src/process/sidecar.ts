@@ -37,6 +37,8 @@ export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
       name: "outbound",
       address: o.outbound,
       handler: (rt) => new RoutedListener("outbound", rt, "mesh").handle,
+      // The app's calls for requests still in flight on inbound must keep working (SPEC 10).
+      drainsLast: true,
     },
   ]);
 }
