@@ -17,12 +17,15 @@ import type { Span } from "@opentelemetry/api";
 import type { ServerStream } from "../h1/stream.js";
 import type { ResponseFlag } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
-import type { ProxyRuntime } from "../runtime.js";
+import type { ProxyRuntime, RequestEdge } from "../runtime.js";
+import { DestinationEdges, MESH_HEADERS } from "../telemetry/edges.js";
 import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
 import { NO_HEALTH } from "../upstream/upstream-health.js";
 
 interface InboundTag {
   lane: string;
+  /** Undefined for a health-check probe (not in `istio_*`). */
+  edge: RequestEdge | undefined;
   requestId: string | undefined;
   span: Span | undefined;
 }
@@ -36,11 +39,13 @@ export class InboundListener implements ExchangeOwner {
   readonly health = NO_HEALTH;
   private plans = new WeakMap<ConfigSnapshot, Plan>();
   private readonly app: Endpoint;
+  private readonly edges: DestinationEdges;
 
   constructor(
     private readonly rt: ProxyRuntime,
     appUrl: string,
   ) {
+    this.edges = new DestinationEdges(rt.metrics, rt.identity);
     const u = new URL(appUrl);
     const { host, port } = splitAuthority(u.host);
     const p = port ?? 80;
@@ -98,13 +103,16 @@ export class InboundListener implements ExchangeOwner {
         break;
       }
     }
-    const headers = copyRequestHeaders(raw, undefined);
+    // Peer metadata and the probe marker are for this sidecar only: consumed here, never forwarded.
+    const edge = this.edges.forRequest(raw);
+    const headers = copyRequestHeaders(raw, MESH_HEADERS);
     headers.push("host", rawHeader(raw, "host") ?? this.app.key);
     if (generated) headers.push("x-request-id", requestId!);
     const x = new Exchange(this, req, req.method, req.url, headers);
     x.ep = this.app;
     x.tag = {
       lane,
+      edge,
       requestId,
       span: this.rt.tracer?.start(`inbound ${id.service}`, getter),
     } satisfies InboundTag;
@@ -144,16 +152,16 @@ export class InboundListener implements ExchangeOwner {
         listener: "inbound",
       });
     }
-    this.rt.metrics.request(
-      "destination",
-      "unknown",
-      id.service,
-      id.podLabels.version ?? "unknown",
-      status,
-      flags || "-",
-      tag.lane,
-      "none",
-      x.durationMs,
-    );
+    if (tag.edge)
+      tag.edge.record(
+        status,
+        flags || "-",
+        tag.lane,
+        "none",
+        x.durationMs,
+        x.stream.bodyBytesIn,
+        x.stream.bodyBytesOut,
+      );
+    else this.rt.metrics.probe();
   }
 }
