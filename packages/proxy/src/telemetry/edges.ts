@@ -102,8 +102,13 @@ export class DestinationEdges {
     let peer: string | undefined;
     for (let i = 0; i < raw.length; i += 2) {
       const k = raw[i]!;
-      if (k.length === PROBE_HEADER.length && k.toLowerCase() === PROBE_HEADER) return undefined;
-      if (k.length === PEER_METADATA_HEADER.length && k.toLowerCase() === PEER_METADATA_HEADER)
+      // Lanecar writes both names in lower case: an exact match first, lower-casing only if needed.
+      if (k.length === PROBE_HEADER.length && (k === PROBE_HEADER || k.toLowerCase() === PROBE_HEADER))
+        return undefined;
+      if (
+        k.length === PEER_METADATA_HEADER.length &&
+        (k === PEER_METADATA_HEADER || k.toLowerCase() === PEER_METADATA_HEADER)
+      )
         peer = peer === undefined ? raw[i + 1]! : `${peer},${raw[i + 1]!}`;
     }
     return this.edge(peer);

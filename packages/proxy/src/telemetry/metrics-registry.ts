@@ -139,13 +139,16 @@ export class HistogramChild {
     this.counts = new Array(bounds.length).fill(0);
   }
   observe(v: number): void {
+    // Binary search for the first bound >= v (values above every bound count only in +Inf).
     const b = this.bounds;
-    for (let i = 0; i < b.length; i++) {
-      if (v <= b[i]!) {
-        this.counts[i]!++;
-        break;
-      }
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v <= b[mid]!) hi = mid;
+      else lo = mid + 1;
     }
+    if (lo < b.length) this.counts[lo]!++;
     this.sum += v;
     this.count++;
   }
