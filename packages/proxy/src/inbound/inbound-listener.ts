@@ -3,7 +3,8 @@
  * the request has an `x-request-id` (generating one, as Envoy does), resolves this workload's
  * labels from the inbound request, records them and the headers TrafficLabel functions name in
  * the correlation store under every correlation header, and forwards to the app, streaming both
- * ways.
+ * ways. Who called (peer metadata) and whether it is a health probe are read for the metrics
+ * (telemetry/edges.ts) and stripped before the app.
  */
 import { randomUUID } from "node:crypto";
 import {
