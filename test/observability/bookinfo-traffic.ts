@@ -38,6 +38,7 @@ export class Traffic {
   private running = true;
   private readonly workers: Promise<void>[];
   sent = 0;
+  readonly startedAt = Date.now();
 
   constructor(
     private readonly gatewayUrl: string,
