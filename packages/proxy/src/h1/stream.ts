@@ -49,6 +49,8 @@ export class ServerStream implements DownstreamStream {
   dispatched = false;
   /** Sent `Expect: 100-continue` with a body. */
   expectContinue = false;
+  /** Request body bytes received (decoded: no chunk framing), for `istio_request_bytes`. */
+  bodyBytesIn = 0;
 
   // ---- response ----
   headersSent = false;
@@ -64,6 +66,8 @@ export class ServerStream implements DownstreamStream {
   private pendingHead: string | undefined;
   /** Called once if the client goes away before the response ends. */
   onAbort: (() => void) | undefined;
+  /** Response body bytes written (before chunk framing), for `istio_response_bytes`. */
+  bodyBytesOut = 0;
   private drainWaiter: (() => void) | undefined;
 
   constructor(
@@ -90,6 +94,7 @@ export class ServerStream implements DownstreamStream {
 
   /** Called by the connection's parser. */
   pushBody(chunk: Buffer): void {
+    this.bodyBytesIn += chunk.length;
     const sink = this.sink;
     if (sink) {
       this.bodyTouched = true;
@@ -189,6 +194,7 @@ export class ServerStream implements DownstreamStream {
     const body = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     const len = body.length;
     if (len === 0) return true;
+    this.bodyBytesOut += len;
     const socket = this.conn.socket;
     const head = this.pendingHead;
     if (head !== undefined) {

@@ -3,7 +3,8 @@
  * the request has an `x-request-id` (generating one, as Envoy does), resolves this workload's
  * labels from the inbound request, records them and the headers TrafficLabel functions name in
  * the correlation store under every correlation header, and forwards to the app, streaming both
- * ways.
+ * ways. Who called (peer metadata) and whether it is a health probe are read for the metrics
+ * (telemetry/edges.ts) and stripped before the app.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -17,12 +18,15 @@ import type { Span } from "@opentelemetry/api";
 import type { DownstreamStream } from "../http/downstream.js";
 import type { ResponseFlag } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
-import type { ProxyRuntime } from "../runtime.js";
+import type { ProxyRuntime, RequestEdge } from "../runtime.js";
+import { DestinationEdges, MESH_HEADERS } from "../telemetry/edges.js";
 import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
 import { NO_HEALTH } from "../upstream/upstream-health.js";
 
 interface InboundTag {
   lane: string;
+  /** Undefined for a health-check probe (not in `istio_*`). */
+  edge: RequestEdge | undefined;
   requestId: string | undefined;
   span: Span | undefined;
 }
@@ -36,11 +40,13 @@ export class InboundListener implements ExchangeOwner {
   readonly health = NO_HEALTH;
   private plans = new WeakMap<ConfigSnapshot, Plan>();
   private readonly app: Endpoint;
+  private readonly edges: DestinationEdges;
 
   constructor(
     private readonly rt: ProxyRuntime,
     appUrl: string,
   ) {
+    this.edges = new DestinationEdges(rt.metrics, rt.identity);
     const u = new URL(appUrl);
     const { host, port } = splitAuthority(u.host);
     const p = port ?? 80;
@@ -98,13 +104,16 @@ export class InboundListener implements ExchangeOwner {
         break;
       }
     }
-    const headers = copyRequestHeaders(raw, undefined);
+    // Peer metadata and the probe marker are for this sidecar only: consumed here, never forwarded.
+    const edge = this.edges.forRequest(raw);
+    const headers = copyRequestHeaders(raw, MESH_HEADERS);
     headers.push("host", rawHeader(raw, "host") ?? this.app.key);
     if (generated) headers.push("x-request-id", requestId!);
     const x = new Exchange(this, req, req.method, req.url, headers);
     x.ep = this.app;
     x.tag = {
       lane,
+      edge,
       requestId,
       span: this.rt.tracer?.start(`inbound ${id.service}`, getter),
     } satisfies InboundTag;
@@ -144,16 +153,16 @@ export class InboundListener implements ExchangeOwner {
         listener: "inbound",
       });
     }
-    this.rt.metrics.request(
-      "destination",
-      "unknown",
-      id.service,
-      id.podLabels.version ?? "unknown",
-      status,
-      flags || "-",
-      tag.lane,
-      "none",
-      x.durationMs,
-    );
+    if (tag.edge)
+      tag.edge.record(
+        status,
+        flags || "-",
+        tag.lane,
+        "none",
+        x.durationMs,
+        x.stream.bodyBytesIn,
+        x.stream.bodyBytesOut,
+      );
+    else this.rt.metrics.probe();
   }
 }

@@ -135,7 +135,13 @@ export async function sidecar(docs: string[]): Promise<Sidecar> {
   const process = await ProxyProcess.start(
     {
       config: [file],
-      identity: { service: "client", namespace: "default", podLabels: { app: "client" }, workload: "client" },
+      identity: {
+        service: "client",
+        namespace: "default",
+        podLabels: { app: "client" },
+        workload: "client",
+        cluster: "",
+      },
       admin: undefined,
       pollMs: 0,
       drainTimeoutMs: 200,
