@@ -130,8 +130,11 @@ describe("slow clients and client aborts", () => {
     const CONCURRENCY = 128;
     let started = 0;
     let sawBody = 0;
-    const deadline = Date.now() + 30_000;
-    // Half the clients close (FIN), half reset (RST), as cancelling and crashing clients do.
+    const deadline = Date.now() + 50_000;
+    // Half the clients close (FIN), half reset (RST), as cancelling and crashing clients do. A
+    // FIN alone may be a half-close (the response is still delivered, issue 11 item 8): such a
+    // client is found gone by the first writes of the body after it, so the body comes quickly.
+    up.slowMs = 50;
     const one = (rst: boolean): Promise<void> =>
       new Promise((resolve) => {
         openSocket(sc.outbound).then(
@@ -163,5 +166,6 @@ describe("slow clients and client aborts", () => {
     expect(await eventually(() => fdCount(sc.pid) <= baseFds + 2, 5000)).toBe(true);
     expect(up.requests.filter((r) => r.target === "/stream").length).toBe(TOTAL);
     expect(alive(sc)).toBe(true);
-  }, 40_000);
+    up.slowMs = 1000;
+  }, 70_000);
 });

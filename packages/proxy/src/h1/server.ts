@@ -248,15 +248,19 @@ export class ServerConnection {
       return -1;
     }
     if (codings > 0) {
-      // RFC 9112 §6.1: HTTP/1.0 has no Transfer-Encoding (its framing is faulty: 400). Any coding
-      // but a lone `chunked` (`gzip, chunked`) is one Lanecar does not implement: 501, never
-      // silently decoded away. (llhttp already refused a list whose last coding is not chunked.)
-      if (minor === 0) {
-        this.fatal = REPLY_400;
+      // RFC 9112 §6.1/§6.3: HTTP/1.0 has no Transfer-Encoding, and a last coding other than
+      // chunked leaves the length unknown: the framing is faulty (400). A coding before chunked
+      // (`gzip, chunked`) is one Lanecar does not implement: 501, never silently dropped.
+      if (codings > 1 || (coding !== "chunked" && coding.toLowerCase() !== "chunked")) {
+        const last = coding
+          .slice(coding.lastIndexOf(",") + 1)
+          .trim()
+          .toLowerCase();
+        this.fatal = minor === 0 || last !== "chunked" ? REPLY_400 : REPLY_CODING;
         return -1;
       }
-      if (codings > 1 || (coding !== "chunked" && coding.toLowerCase() !== "chunked")) {
-        this.fatal = REPLY_CODING;
+      if (minor === 0) {
+        this.fatal = REPLY_400;
         return -1;
       }
     }

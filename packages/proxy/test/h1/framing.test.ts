@@ -97,6 +97,16 @@ describe("H1Server RFC 9112 framing refusals", () => {
       "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
       REPLY_400,
     ],
+    [
+      "a last coding other than chunked (chunked, gzip)",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+      REPLY_400,
+    ],
+    [
+      "Transfer-Encoding: identity",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+      REPLY_400,
+    ],
     ["Host with a list (a, b)", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", REPLY_400],
     ["Host with userinfo (user@host)", "GET / HTTP/1.1\r\nHost: user@host\r\n\r\n", REPLY_400],
     ["Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", REPLY_400],
