@@ -43,7 +43,9 @@ describe("slow clients and client aborts", () => {
   let up: RecordingUpstream;
   let sc: Started;
   beforeAll(async () => {
-    up = await startRecordingUpstream((r) => (r.target === "/stream" ? "slow-body" : "echo"));
+    up = await startRecordingUpstream((r) =>
+      r.target === "/stream" ? "slow-body" : r.target === "/late" ? "delay" : "echo",
+    );
     up.slowMs = 1000;
     sc = await startSidecarProcess({
       yaml: serviceEntry("up", [{ port: up.port }]),
@@ -118,6 +120,59 @@ describe("slow clients and client aborts", () => {
     expect(up.requests.filter((r) => r.target === "/upload")).toEqual([]);
     expect(up.errors).toEqual([]);
     expect(p99(during)).toBeLessThan(Math.max(50, p99(before) * 5));
+  });
+
+  for (const listener of ["inbound", "outbound"] as const) {
+    it(`${listener}: a connection that never sends a byte is closed at the headers timeout (issue 11, item 14)`, async () => {
+      const s = await openSocket(listener === "inbound" ? sc.port : sc.outbound);
+      let got = "";
+      s.on("data", (c) => {
+        got += c.toString("latin1");
+      });
+      s.on("error", () => {});
+      const t0 = Date.now();
+      // The idle keep-alive timeout is 60 s: closing within a few seconds is the headers timeout.
+      expect(await closedWithin(s, HEADERS_TIMEOUT_MS + 3000)).toBe(true);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 100);
+      expect(got).toBe("");
+    });
+  }
+
+  /** Sends `bytes`, half-closes (FIN), and collects everything until the proxy closes. */
+  async function sendThenFin(port: number, bytes: string): Promise<{ data: string; closed: boolean }> {
+    const s = await openSocket(port);
+    let data = "";
+    s.on("data", (c) => {
+      data += c.toString("latin1");
+    });
+    s.on("error", () => {});
+    s.end(bytes);
+    const closed = await closedWithin(s, 5000);
+    return { data, closed };
+  }
+
+  it("a client FIN after a complete request: the (late) response is still delivered, then closed", async () => {
+    up.reset();
+    const r = await sendThenFin(sc.outbound, "GET /late HTTP/1.1\r\nHost: up:9080\r\n\r\n");
+    expect(r.closed).toBe(true);
+    expect(statuses(r.data)).toEqual([200]);
+    expect(r.data.toLowerCase()).toContain("connection: close");
+    const body = JSON.parse(r.data.slice(r.data.indexOf("\r\n\r\n") + 4)) as { target: string };
+    expect(body.target).toBe("/late");
+  });
+
+  it("a client FIN in the middle of a request: 400, and the upstream never sees it complete", async () => {
+    up.reset();
+    const r = await sendThenFin(
+      sc.outbound,
+      "POST /cut HTTP/1.1\r\nHost: up:9080\r\nContent-Length: 10\r\n\r\nabc",
+    );
+    expect(r.closed).toBe(true);
+    expect(statuses(r.data)).toEqual([400]);
+    const head = await sendThenFin(sc.outbound, "GET /cut HTTP/1.1\r\nHost: up:90");
+    expect(statuses(head.data)).toEqual([400]);
+    await sleep(100);
+    expect(up.requests.filter((q) => q.target === "/cut")).toEqual([]);
   });
 
   it("10,000 clients aborting mid-response leave no upstream socket or fd behind", async () => {
