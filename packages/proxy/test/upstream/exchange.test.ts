@@ -230,7 +230,8 @@ describe("Exchange", () => {
     await new Promise<void>((resolve) => {
       const req = request({ port: p, host: "127.0.0.1", path: "/" }, (res) => {
         res.once("data", () => {
-          req.destroy();
+          // Gone for good (a reset): a FIN alone is a half-close, found gone at the next write.
+          req.socket?.resetAndDestroy();
           resolve();
         });
       });
