@@ -3,7 +3,7 @@
  * with --headers-timeout / --request-timeout) while normal traffic keeps its latency, and 10,000
  * clients that abort mid-response leave no upstream socket or file descriptor behind.
  */
-import type { Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, sleep } from "../support/load.js";
@@ -223,4 +223,42 @@ describe("slow clients and client aborts", () => {
     expect(alive(sc)).toBe(true);
     up.slowMs = 1000;
   }, 70_000);
+});
+
+describe("early responses (issue 11, item 8)", () => {
+  let sc: Started;
+  let server: Server;
+  beforeAll(async () => {
+    // An app that refuses an upload as soon as its head arrives, without reading the body.
+    server = createServer((socket) => {
+      socket.on("error", () => {});
+      socket.once("data", () => {
+        socket.end("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    sc = await startSidecarProcess({ yaml: serviceEntry("up", [{ port }]), appPort: port });
+  });
+  afterAll(async () => {
+    await sc?.stop();
+    await new Promise((r) => server.close(r));
+  });
+
+  for (const listener of ["inbound", "outbound"] as const) {
+    it(`${listener}: a response before the request body was read says connection: close, then closes`, async () => {
+      const s = await openSocket(listener === "inbound" ? sc.port : sc.outbound);
+      let got = "";
+      s.on("data", (c) => {
+        got += c.toString("latin1");
+      });
+      s.on("error", () => {});
+      s.write("POST /upload HTTP/1.1\r\nHost: up:9080\r\nContent-Length: 100000\r\n\r\npart of it");
+      expect(await closedWithin(s, 5000)).toBe(true);
+      expect(statuses(got)).toEqual([413]);
+      const head = got.slice(0, got.indexOf("\r\n\r\n")).toLowerCase();
+      expect(head).toContain("connection: close");
+      expect(got.endsWith("too big!")).toBe(true);
+    });
+  }
 });
