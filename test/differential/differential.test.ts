@@ -16,20 +16,13 @@
  *
  * fast-check with a fixed seed and bounded runs, so it is the same every time and runs in CI.
  */
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Started, startListenersFor } from "../hardening/support/proxy.js";
-import {
-  clientBytes,
-  cut,
-  type Exchange,
-  responseBytes,
-  responseHasBody,
-  type Scenario,
-  scenarioArb,
-} from "./scenario.js";
-import { type Fields, type Message, parseAll, parseMessage, values } from "./strict-http1.js";
+import { clientBytes, cut, responseBytes, responseHasBody, type Scenario, scenarioArb } from "./scenario.js";
+import { type Fields, parseAll, values } from "./strict-http1.js";
+import { Upstream } from "./upstream.js";
 
 type Listener = "inbound" | "outbound" | "gateway";
 
@@ -53,81 +46,6 @@ function endToEnd(fields: Fields, drop: string[] = []): Fields {
     const n = k.toLowerCase();
     return !HOP.has(n) && !named.includes(n) && !drop.includes(n);
   });
-}
-
-interface Received {
-  run: number;
-  index: number;
-  message: Message;
-  conn: number;
-}
-
-/** A raw upstream answering `/d/<run>/<i>` with the response the scenario planned for it. */
-class Upstream {
-  port = 0;
-  readonly received: Received[] = [];
-  readonly errors: string[] = [];
-  /** Bytes of each connection not (yet) parsed as a complete request. */
-  readonly pending: number[] = [];
-  readonly plans = new Map<number, Exchange[]>();
-  private readonly sockets: Socket[] = [];
-  private server: Server | undefined;
-
-  async start(): Promise<void> {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    await new Promise<void>((r) => this.server!.listen(0, "127.0.0.1", () => r()));
-    this.port = (this.server.address() as { port: number }).port;
-  }
-
-  private accept(socket: Socket): void {
-    const conn = this.sockets.push(socket) - 1;
-    this.pending.push(0);
-    let buf = Buffer.alloc(0);
-    let done = false;
-    socket.on("error", () => {});
-    socket.on("data", (d: Buffer) => {
-      // After closing its side (a response without framing) a server reads no more requests:
-      // a proxy that reused the connection meanwhile must send its request again elsewhere.
-      if (done) return;
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const step = parseMessage(buf, "request");
-        if (step.kind === "incomplete") break;
-        if (step.kind === "error") {
-          this.errors.push(
-            `connection ${conn}: ${step.reason}: ${JSON.stringify(buf.toString("latin1").slice(0, 300))}`,
-          );
-          socket.destroy();
-          buf = Buffer.alloc(0);
-          break;
-        }
-        buf = buf.subarray(step.used);
-        const m = step.message;
-        const id = /^\/d\/(\d+)\/(\d+)/.exec(m.target);
-        const plan = id ? this.plans.get(Number(id[1]))?.[Number(id[2])] : undefined;
-        if (!id || !plan) {
-          this.errors.push(`connection ${conn}: unplanned request ${m.method} ${m.target}`);
-          socket.destroy();
-          break;
-        }
-        this.received.push({ run: Number(id[1]), index: Number(id[2]), message: m, conn });
-        const bytes = responseBytes(plan.response, m.method);
-        if (plan.response.framing === "close") {
-          socket.end(bytes, "latin1");
-          done = true;
-          buf = Buffer.alloc(0);
-          break;
-        }
-        socket.write(bytes, "latin1");
-      }
-      this.pending[conn] = buf.length;
-    });
-  }
-
-  close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    return new Promise((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
 }
 
 /** Sends `parts` on a new connection (a pause between writes) and reads until the proxy closes. */

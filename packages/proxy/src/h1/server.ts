@@ -40,6 +40,7 @@ import {
   releaseParser,
 } from "./llhttp.js";
 import { ServerStream } from "./stream.js";
+import { VersionLineCheck } from "./version-line.js";
 
 export interface ServerLimits {
   /** Max bytes of the request header section (431 above). Default 60 KiB, like Envoy. */
@@ -92,10 +93,6 @@ const REPLY_VERSION = errorReply(400, "unsupported HTTP version");
  * list, e.g. two Host headers joined) and userinfo (`@`) are refused, as is any whitespace.
  */
 const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]*)(?::[0-9]*)?$/;
-/** The end of a request line that names a version: HTTP/0.9 lines (`GET /`) do not. */
-const VERSIONED_LINE = / HTTP\/\d\.\d$/;
-/** How much of a request line is kept to see whether it names a version (see `checkLine`). */
-const MAX_LINE_CHECK = 16 * 1024;
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 
 const IDLE = 0;
@@ -127,14 +124,8 @@ export class ServerConnection {
   private flushScheduled = false;
   /** Requests read on this connection (none yet: the headers timeout applies while idle). */
   requests = 0;
-  /** The start of a head that arrived without its line end, kept to see it names a version. */
-  private line: string | undefined;
-  /** In the current read: a message began / a message completed (before that one began). */
-  private begunHere = false;
-  private completedHere = false;
-  private afterComplete = false;
-  /** The last request had a Content-Length body (it may end anywhere in a read). */
-  private lastLength = false;
+  /** HTTP/0.9 request lines are refused when their line end arrives (version-line.ts). */
+  private readonly versionLine = new VersionLineCheck();
 
   constructor(
     readonly server: H1Server,
@@ -160,8 +151,7 @@ export class ServerConnection {
   private readonly onMessageBegin = (): void => {
     this.phase = HEAD;
     this.since = Date.now();
-    this.begunHere = true;
-    this.afterComplete = this.completedHere;
+    this.versionLine.begin();
   };
 
   private readonly onHeaders = (headers: string[], url: string): void => {
@@ -192,7 +182,6 @@ export class ServerConnection {
       this.flushedUrl = "";
     }
     this.phase = BODY;
-    this.line = undefined;
     if (this.closing) {
       // A request after `Connection: close` (or after an error): not read.
       return -1;
@@ -270,7 +259,7 @@ export class ServerConnection {
       return -1;
     }
     this.requests++;
-    this.lastLength = body && codings === 0;
+    this.versionLine.headers(body && codings === 0);
     const s = new ServerStream(this, name, url, headers, minor, keepAlive, body);
     this.parsing = s;
     this.streams.push(s);
@@ -292,7 +281,7 @@ export class ServerConnection {
     // be taken for part of the next message's head: per-message state ends here.
     if (this.flushedHeaders.length > 0) this.flushedHeaders.length = 0;
     this.flushedUrl = "";
-    this.completedHere = true;
+    this.versionLine.complete();
     const s = this.parsing;
     this.parsing = undefined;
     this.phase = IDLE;
@@ -309,8 +298,7 @@ export class ServerConnection {
       this.phase = HEAD;
       this.since = Date.now();
     }
-    this.begunHere = false;
-    this.completedHere = false;
+    this.versionLine.read();
     let ret = p.execute(data);
     while (this.upgraded && typeof ret === "number" && this.fatal === undefined) {
       // llhttp stops after an upgrade request's head; Lanecar proxies it as a plain request
@@ -328,46 +316,15 @@ export class ServerConnection {
       this.parsing === undefined &&
       this.fatal === undefined &&
       typeof ret === "number" &&
-      (this.begunHere || this.line !== undefined)
+      this.versionLine.watching &&
+      !this.versionLine.ok(data)
     ) {
-      this.checkLine(data);
+      this.fatal = REPLY_VERSION;
     }
     if (this.fatal !== undefined) this.parseError(undefined);
     else if (typeof ret !== "number") this.parseError(ret);
     this.pump();
   };
-
-  /**
-   * A head is pending at the end of a read. llhttp takes a request line without a version
-   * (HTTP/0.9, `GET /`) and waits for a header section; such a line is refused as soon as its
-   * line end is here, not at the headers timeout. Only runs when a read ends inside a head.
-   */
-  private checkLine(data: Buffer): void {
-    let line = this.line;
-    if (this.begunHere) {
-      let start = 0;
-      if (this.afterComplete) {
-        // The head began after a message that ended in this read: at its blank line, unless
-        // that message ended with a Content-Length body (not located here; the parser decides).
-        if (this.lastLength) return;
-        start = data.lastIndexOf("\r\n\r\n");
-        if (start < 0) return;
-        start += 4;
-      }
-      line = data.toString("latin1", start);
-      let i = 0;
-      while (line.charCodeAt(i) === 13 && line.charCodeAt(i + 1) === 10) i += 2;
-      if (i > 0) line = line.slice(i);
-    } else if (line !== undefined) line += data.toString("latin1");
-    else return;
-    const eol = line.indexOf("\r\n");
-    if (eol < 0) {
-      this.line = line.length > MAX_LINE_CHECK ? undefined : line;
-      return;
-    }
-    this.line = undefined;
-    if (!VERSIONED_LINE.test(line.slice(0, eol))) this.fatal = REPLY_VERSION;
-  }
 
   private readonly onEnd = (): void => {
     // The client half-closed (FIN). A request cut short (head or body) is malformed: 400 after
