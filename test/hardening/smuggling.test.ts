@@ -151,6 +151,21 @@ describe("smuggling and desync vectors", () => {
     }
   }
 
+  for (const listener of ["inbound", "outbound", "gateway"] as const) {
+    it(`${listener}: the chunk-extension limit is per chunk: 3 × 8 KiB of extensions pass`, async () => {
+      up.reset();
+      const ext = `;${"ab=cd;".repeat(2048)}x`;
+      const chunks = ["1", "2", "3"].map((d) => `1${ext}\r\n${d}\r\n`).join("");
+      const r = await rawExchange(
+        portOf(listener),
+        `POST /ext HTTP/1.1\r\n${H}Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`,
+        3000,
+      );
+      expect(statuses(r.data)).toEqual([200]);
+      expect(up.requests.map((q) => `${q.target} ${q.body.toString("latin1")}`)).toEqual(["/ext 123"]);
+    });
+  }
+
   it("inbound: an absolute-form target goes to the app in origin form, Host from the target", async () => {
     up.reset();
     const r = await rawExchange(

@@ -285,3 +285,22 @@ describe("H1Server connections that never send a byte", () => {
     expect(c.closed).toBe(false);
   });
 });
+
+describe("H1Server chunk extensions", () => {
+  // Node's parser counts the bytes of extension names and values (16 KiB): `ab=cd;` counts 4 of 6.
+  const ext = (bytes: number) => `;${"ab=cd;".repeat(Math.ceil(bytes / 4))}x`;
+  it("limits the extensions of one chunk (16 KiB), not of the whole body", async () => {
+    const r = recorder();
+    const { port } = await startH1(r.handler);
+    const c = await RawClient.connect(port);
+    // Three chunks with 8 KiB of extensions each: 24 KiB in all, each under the limit.
+    const chunks = [1, 2, 3].map((i) => `1${ext(8 * 1024)}\r\n${i}\r\n`).join("");
+    await c.send(`POST /ext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`);
+    await c.expectText(res("/ext"));
+    const d = await RawClient.connect(port);
+    await d.send(
+      `POST /ext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1${ext(17 * 1024)}\r\nx\r\n0\r\n\r\n`,
+    );
+    await d.expectText(REPLY_400);
+  });
+});
