@@ -225,15 +225,32 @@ describe("slow clients and client aborts", () => {
   }, 70_000);
 });
 
-describe("early responses (issue 11, item 8)", () => {
+describe("early responses and bodies cut short (issue 11, items 3 and 8)", () => {
   let sc: Started;
   let server: Server;
+  /** What the app saw of each `/cut` connection: the bytes, and how it ended. */
+  const cuts: { data: string; how: string }[] = [];
   beforeAll(async () => {
-    // An app that refuses an upload as soon as its head arrives, without reading the body.
+    // An app that refuses an upload as soon as its head arrives, without reading the body, and
+    // that waits for the whole body of `/cut` (which never comes).
     server = createServer((socket) => {
       socket.on("error", () => {});
-      socket.once("data", () => {
-        socket.end("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!");
+      socket.once("data", (first: Buffer) => {
+        if (!first.toString("latin1").startsWith("POST /cut")) {
+          socket.end("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big!");
+          return;
+        }
+        const cut = { data: first.toString("latin1"), how: "open" };
+        cuts.push(cut);
+        socket.on("data", (d: Buffer) => {
+          cut.data += d.toString("latin1");
+        });
+        socket.on("end", () => {
+          cut.how = "FIN";
+        });
+        socket.on("error", (e: Error & { code?: string }) => {
+          cut.how = e.code ?? "error";
+        });
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
@@ -259,6 +276,23 @@ describe("early responses (issue 11, item 8)", () => {
       const head = got.slice(0, got.indexOf("\r\n\r\n")).toLowerCase();
       expect(head).toContain("connection: close");
       expect(got.endsWith("too big!")).toBe(true);
+    });
+
+    it(`${listener}: a body the client cuts short reaches the app incomplete, then a FIN (not a reset)`, async () => {
+      cuts.length = 0;
+      const s = await openSocket(listener === "inbound" ? sc.port : sc.outbound);
+      let got = "";
+      s.on("data", (c) => {
+        got += c.toString("latin1");
+      });
+      s.on("error", () => {});
+      s.write("POST /cut HTTP/1.1\r\nHost: up:9080\r\nContent-Length: 100\r\n\r\npart");
+      await new Promise((r) => setTimeout(r, 200));
+      s.end();
+      expect(await closedWithin(s, 5000)).toBe(true);
+      expect(statuses(got)).toEqual([400]);
+      for (let i = 0; i < 50 && cuts[0]?.how !== "FIN"; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(cuts.map((c) => [c.data.endsWith("\r\n\r\npart"), c.how])).toEqual([[true, "FIN"]]);
     });
   }
 });
