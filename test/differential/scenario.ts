@@ -27,6 +27,8 @@ export interface RequestSpec {
   hop: boolean;
   requestId: string | undefined;
   expect: boolean;
+  /** The target in absolute form (`http://up:9080/d/...`), as a client of a proxy sends it. */
+  absolute: boolean;
   body: BodySpec;
 }
 
@@ -82,6 +84,7 @@ const requestArb: fc.Arbitrary<RequestSpec> = fc
       { nil: undefined },
     ),
     expect: fc.boolean(),
+    absolute: fc.boolean(),
     bodyKind: fc.constantFrom("length", "chunked", "chunked"),
     data: bodyData,
     chunks: fc.array(fc.record({ data: bodyData.filter((d) => d.length > 0), ext }), { maxLength: 4 }),
@@ -105,6 +108,7 @@ const requestArb: fc.Arbitrary<RequestSpec> = fc
       hop: r.hop,
       requestId: r.requestId,
       expect: r.expect && withBody && r.version === "1.1",
+      absolute: r.absolute,
       body,
     };
   });
@@ -148,12 +152,16 @@ export function clientBytes(s: Scenario, run: number): string {
   return s.exchanges.map((e, i) => requestBytes(e.request, run, i, i === s.exchanges.length - 1)).join("");
 }
 
+/** What an absolute-form target has before the origin form. */
+export const ABSOLUTE_PREFIX = "http://up:9080";
+
 export function requestTarget(run: number, i: number, r: RequestSpec): string {
   return `/d/${run}/${i}${r.suffix}`;
 }
 
 function requestBytes(r: RequestSpec, run: number, i: number, last: boolean): string {
-  let out = `${r.method} ${requestTarget(run, i, r)} HTTP/${r.version}\r\nHost: up:9080\r\n`;
+  const target = `${r.absolute ? ABSOLUTE_PREFIX : ""}${requestTarget(run, i, r)}`;
+  let out = `${r.method} ${target} HTTP/${r.version}\r\nHost: up:9080\r\n`;
   for (const [k, v] of r.headers) out += `${k}: ${v}\r\n`;
   if (r.requestId) out += `x-request-id: ${r.requestId}\r\n`;
   const conn: string[] = [];
