@@ -171,6 +171,9 @@ export class ServerStream implements DownstreamStream {
     // The last request a closing (or draining) connection answers says so.
     if ((conn.closing || conn.server.draining) && conn.streams[conn.streams.length - 1] === this)
       this.keepAlive = false;
+    // A response that starts before its request was read whole (an early 413/401/503): the
+    // connection closes after it (responseDone), so the response must say so.
+    if (!this.requestComplete) this.keepAlive = false;
     if (!this.keepAlive) head += "connection: close\r\n";
     else if (this.httpMinor === 0) head += "connection: keep-alive\r\n";
     head += "\r\n";

@@ -16,8 +16,9 @@ import {
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
 import type { DownstreamStream } from "../http/downstream.js";
-import type { ResponseFlag } from "../http/local-reply.js";
+import { type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
+import { sameAuthority, splitAbsoluteForm } from "../http/target.js";
 import type { ProxyRuntime, RequestEdge } from "../runtime.js";
 import { DestinationEdges, MESH_HEADERS } from "../telemetry/edges.js";
 import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
@@ -78,8 +79,26 @@ export class InboundListener implements ExchangeOwner {
   }
 
   readonly handle = (req: DownstreamStream): void => {
-    const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
+    // An absolute-form target goes to the app in origin form, Host from the target (RFC 9112
+    // §3.2.2); a Host that names another authority is refused rather than guessed at.
+    let path = req.url;
+    let host = rawHeader(raw, "host");
+    if (path.charCodeAt(0) !== 47 /* / */ && path !== "*") {
+      const t = splitAbsoluteForm(path);
+      if (t === undefined || (host !== undefined && !sameAuthority(host, t.authority))) {
+        sendLocalReply(
+          req,
+          400,
+          "DPE",
+          t ? "Host does not match the request target" : "invalid request target",
+        );
+        return;
+      }
+      path = t.path;
+      host = t.authority;
+    }
+    const plan = this.plan(this.rt.config.current);
     let getter = rawHeaderGetter(raw);
     let requestId = rawHeader(raw, "x-request-id");
     const generated = requestId === undefined;
@@ -107,9 +126,9 @@ export class InboundListener implements ExchangeOwner {
     // Peer metadata and the probe marker are for this sidecar only: consumed here, never forwarded.
     const edge = this.edges.forRequest(raw);
     const headers = copyRequestHeaders(raw, MESH_HEADERS);
-    headers.push("host", rawHeader(raw, "host") ?? this.app.key);
+    headers.push("host", host ?? this.app.key);
     if (generated) headers.push("x-request-id", requestId!);
-    const x = new Exchange(this, req, req.method, req.url, headers);
+    const x = new Exchange(this, req, req.method, path, headers);
     x.ep = this.app;
     x.tag = {
       lane,

@@ -329,7 +329,8 @@ spec:
         { port: s.port, host: "127.0.0.1", path: "/", headers: { host: "svc:9080" } },
         (res) => {
           res.once("data", () => {
-            req.destroy();
+            // Gone for good (a reset): a FIN alone is a half-close, found gone at the next write.
+            req.socket?.resetAndDestroy();
             resolve();
           });
         },
