@@ -73,6 +73,9 @@ const VECTORS: [string, string][] = [
 ];
 
 /** Issue 11, item 3: RFC 9112 framing beyond the parser's, with the status each must get. */
+/** The suite runs on the fallback data path too (vitest project `fallback-data-path`). */
+const FALLBACK_PATH = process.env.LANECAR_DATA_PATH === "node";
+
 const FRAMING: [string, string, number][] = [
   [
     "a coding before chunked (gzip, chunked)",
@@ -141,6 +144,14 @@ describe("smuggling and desync vectors", () => {
         const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
         expect(statuses(warm.data)).toEqual([200]);
         up.reset();
+        if (FALLBACK_PATH && bytes === "GET /\r\n") {
+          // node:http's parser waits for more after an HTTP/0.9 line, so the fallback data path
+          // refuses it only at the headers timeout (docs/decisions.md); it is never forwarded.
+          const held = await rawExchange(port, bytes, 1500);
+          expect(statuses(held.data).filter((s) => s < 400)).toEqual([]);
+          expect({ bytes: up.bytes, requests: up.requests.length }).toEqual({ bytes: 0, requests: 0 });
+          return;
+        }
         // The headers timeout is 10 s: an answer within 3 s is not the timeout's.
         const r = await rawExchange(port, bytes, 3000);
         expect(statuses(r.data)).toEqual([status]);
@@ -175,9 +186,10 @@ describe("smuggling and desync vectors", () => {
       3000,
     );
     expect(statuses(r.data)).toEqual([200, 200]);
-    expect(up.requests.map((q) => `${q.target} ${header(q, "host")}`)).toEqual([
-      "/abs?q=1 Up:9080",
+    // Pipelined requests may reach the app on two connections at once: compare as a set.
+    expect(up.requests.map((q) => `${q.target} ${header(q, "host")}`).sort()).toEqual([
       "/ other:9080",
+      "/abs?q=1 Up:9080",
     ]);
   });
 

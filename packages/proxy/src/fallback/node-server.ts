@@ -59,10 +59,20 @@ export class NodeServer implements ListenerServer {
           res.end("too many request headers");
           return;
         }
-        if (!validHost(req.rawHeaders)) {
+        const refused = framingProblem(req);
+        if (refused) {
+          // As the codec (RFC 9112): answered at once and closed, nothing forwarded.
           res.shouldKeepAlive = false;
-          res.writeHead(400, ["content-type", "text/plain", "x-lanecar-flags", "DPE", "connection", "close"]);
-          res.end("bad host");
+          res.writeHead(refused[0], [
+            "content-type",
+            "text/plain",
+            "x-lanecar-flags",
+            "DPE",
+            "connection",
+            "close",
+          ]);
+          res.end(refused[1]);
+          req.socket.destroySoon();
           return;
         }
         // Served after this read's I/O callbacks: a body that fails to parse in the same packet
@@ -71,6 +81,16 @@ export class NodeServer implements ListenerServer {
       },
     );
     this.server.maxHeadersCount = 0; // counted above, so excess headers are refused, not dropped
+    // A client's FIN after a complete request is a half-close: its response is still delivered
+    // (as the codec). node:http honours this property of its server; where a Node ignores it,
+    // a FIN aborts the request instead, as node:http did before.
+    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    // node:http's headers timeout starts with the first byte: a connection that never sends one
+    // is closed at the headers timeout too (as the codec), judged by bytes read.
+    if (limits.headersTimeoutMs > 0)
+      this.server.on("connection", (socket: Socket) => {
+        setTimeout(closeSilent, limits.headersTimeoutMs, socket).unref();
+      });
     // CONNECT is not proxied (as the codec: 405 and close).
     this.server.on("connect", (_req: IncomingMessage, socket: Socket) => {
       socket.end(reply(405, "Method Not Allowed"));
@@ -137,10 +157,31 @@ export class NodeServer implements ListenerServer {
   }
 }
 
+function closeSilent(socket: Socket): void {
+  if (socket.bytesRead === 0 && !socket.destroyed) socket.destroy();
+}
+
 function serveLater(handler: DownstreamHandler, stream: NodeStream): void {
   const socket = stream.req.socket;
   if (socket.destroyed || (closing.has(socket) && !stream.req.complete)) return;
   handler(stream);
+}
+
+/**
+ * What node:http's parser lets through and the codec refuses (h1/server.ts): a Host that is not
+ * one `host[:port]`, a `#fragment` in the target, Transfer-Encoding on HTTP/1.0 (400) and a
+ * coding before `chunked` (501: Lanecar decodes none).
+ */
+function framingProblem(req: IncomingMessage): [number, string] | undefined {
+  if (!validHost(req.rawHeaders)) return [400, "bad host"];
+  if (req.url?.includes("#")) return [400, "a request target has no fragment"];
+  const te = req.headers["transfer-encoding"];
+  if (te !== undefined) {
+    if (req.httpVersionMinor === 0) return [400, "Transfer-Encoding on HTTP/1.0"];
+    const codings = te.split(",").map((c) => c.trim().toLowerCase());
+    if (codings.length > 1) return [501, "transfer coding not implemented"];
+  }
+  return undefined;
 }
 
 /** Exactly one Host, a valid authority (no list, no userinfo); node:http checks presence only. */

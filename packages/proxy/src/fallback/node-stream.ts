@@ -114,7 +114,10 @@ export class NodeStream implements DownstreamStream {
       }
       flat.push(k, v);
     }
-    if (this.draining()) this.keepAlive = false;
+    // A response before the whole request arrived closes the connection (as the codec): the rest
+    // of the body is not read.
+    // So does one after the client's FIN (a half-close).
+    if (this.draining() || !this.req.complete || this.req.socket.readableEnded) this.keepAlive = false;
     if (!this.keepAlive) {
       this.res.shouldKeepAlive = false;
       flat.push("connection", "close");
@@ -140,6 +143,7 @@ export class NodeStream implements DownstreamStream {
     if (!this.res.headersSent && this.res.destroyed) return;
     if (chunk !== undefined && this.method !== "HEAD") this.write(chunk);
     this.res.end();
+    if (!this.keepAlive) this.req.socket.destroySoon();
   }
 
   onDrain(fn: () => void): void {
