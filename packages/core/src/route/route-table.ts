@@ -6,6 +6,7 @@
 import { fqdn, HostIndex } from "../hosts.js";
 import type { Fallback, Headers, HTTPRetry, HTTPRoute, VirtualServiceSpec } from "../resources/types.js";
 import { DEFAULT_RETRY, subsetTemplate } from "../resources/virtual-service.js";
+import { prepareRewrite } from "./actions.js";
 import { type CompiledMatch, compileMatch } from "./match.js";
 
 /** A destination host + subset, where the subset may be a `$label` template. */
@@ -117,6 +118,7 @@ function compileRoute(
     cumulative.push(total);
   }
   const matches = blocks.map(compileMatch);
+  prepareRewrite(r.rewrite);
   return {
     ruleId: `${vs.name}/${r.name ?? index}`,
     index,
