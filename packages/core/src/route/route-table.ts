@@ -99,6 +99,7 @@ function compileRoute(
   index: number,
   context: string,
 ): CompiledRoute | undefined {
+  if (r.delegated) return undefined;
   const ns = vs.namespace;
   // Match blocks restricted to other gateways do not exist in this context.
   const blocks = r.match.filter(
