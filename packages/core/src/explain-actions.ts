@@ -23,7 +23,8 @@ export interface ExplainedActions {
   mirrors: { host: string; subset: string | null; percentage: number }[];
   /** The route timeout; null when none applies (Istio's default: no timeout). */
   timeoutMs: number | null;
-  retries: { attempts: number; perTryTimeoutMs: number | null; retryOn: string[] } | null;
+  /** The retry policy; `default` when the route sets none and Istio's default applies. */
+  retries: { attempts: number; perTryTimeoutMs: number | null; retryOn: string[]; default: boolean } | null;
   /** Path and authority sent upstream when the route rewrites them. */
   rewrite: { path: string; authority: string | null } | null;
   redirect: { status: number; location: string } | null;
@@ -78,6 +79,7 @@ export function explainActions(d: RouteDecision, req: RouteRequest): ExplainedAc
     attempts: r.retries.attempts,
     perTryTimeoutMs: r.retries.perTryTimeoutMs ?? null,
     retryOn: [...r.retries.retryOn],
+    default: spec.retries === undefined,
   };
   if (spec.rewrite)
     out.rewrite = {
@@ -104,8 +106,7 @@ export function egressForward(
   const se = snapshot.resources.find((r) => r.id === cluster.service.origin) as
     | ValidResource<"ServiceEntry">
     | undefined;
-  if (se?.kind !== "ServiceEntry" || se.spec.endpoints.length > 0 || se.spec.workloadSelector)
-    return null;
+  if (se?.kind !== "ServiceEntry" || se.spec.endpoints.length > 0 || se.spec.workloadSelector) return null;
   const res = se.spec.resolution;
   const port = cluster.port.targetPort ?? cluster.port.number;
   if ((res === "DNS" || res === "DNS_ROUND_ROBIN") && !cluster.service.host.startsWith("*"))

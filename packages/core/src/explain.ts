@@ -213,7 +213,7 @@ function describeActions(e: Explanation, reasons: string[]): void {
       `mirrored to ${describe({ host: m.host, subset: m.subset ?? undefined })} (${pct(m.percentage)})`,
     );
   if (e.timeoutMs !== null) reasons.push(`timeout ${e.timeoutMs}ms`);
-  if (e.retries) {
+  if (e.retries && !e.retries.default) {
     const r = e.retries;
     reasons.push(
       r.attempts === 0

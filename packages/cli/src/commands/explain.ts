@@ -61,14 +61,14 @@ function hsJson(x: { host: string; subset: string | undefined }): { host: string
 }
 
 function result(e: Explanation): string {
-  if (e.action === "abort") return `${e.status} ${e.flag} (answered by Lanecar: fault abort, 100%)`;
+  if (e.action === "abort") return `${e.status} ${e.flag} answered by Lanecar (fault abort, 100%)`;
   if (e.forward)
     return e.forward.resolution === "NONE"
       ? `proxied to ${e.forward.address}:${e.forward.port} (resolution NONE: the address asked for)`
       : `proxied to ${e.forward.address}:${e.forward.port} (resolved by DNS, resolution ${e.forward.resolution})`;
   if (e.status === null) return `proxied (${e.action})`;
-  const who = e.action === "redirect" || e.action === "direct" ? "" : " (answered by Lanecar)";
-  return `${e.status}${e.flag ? ` ${e.flag}` : ""}${who} (${e.action})`;
+  if (e.action === "redirect" || e.action === "direct") return `${e.status} (${e.action})`;
+  return `${e.status}${e.flag ? ` ${e.flag}` : ""} answered by Lanecar (${e.action})`;
 }
 
 function pct(p: number): string {
@@ -84,7 +84,7 @@ function actionLines(e: Explanation): string[] {
   for (const m of e.mirrors)
     out.push(`mirror:      ${hs({ host: m.host, subset: m.subset ?? undefined })} (${pct(m.percentage)})`);
   if (e.timeoutMs !== null) out.push(`timeout:     ${e.timeoutMs}ms`);
-  if (e.retries)
+  if (e.retries && !e.retries.default)
     out.push(
       `retries:     ${e.retries.attempts}${e.retries.perTryTimeoutMs !== null ? ` x ${e.retries.perTryTimeoutMs}ms` : ""} on ${e.retries.retryOn.join(",") || "-"}`,
     );
