@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
 import {
   buildSnapshot,
   type ConfigSnapshot,
@@ -17,8 +18,7 @@ import {
   explain,
   formatDiagnostic,
   loadSnapshot,
-} from "@lanecar/core";
-import { describe, expect, it } from "vitest";
+} from "../../packages/core/src/index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ISTIO = resolve(REPO_ROOT, "..", "shared", "conformance", "istio");
