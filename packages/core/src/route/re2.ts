@@ -27,9 +27,29 @@ export function compileRe2(pattern: string, ignoreCase = false): Re2 {
   return RE2JS.compile(pattern, ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
 }
 
-/** A predicate that is true when the whole value matches (Envoy's full match). */
+/** Printable ASCII with no RE2 metacharacter: such a pattern matches exactly itself. */
+const PLAIN = /^[\x20-\x7e]*$/;
+const META = /[\\.+*?()|[\]{}^$]/;
+const ASCII = /^[^\u0080-\uffff]*$/;
+
+/**
+ * A predicate that is true when the whole value matches (Envoy's full match). Patterns that are
+ * plain text (`jason`, `(?i)jason`, the common header matches) compare strings instead of running
+ * the automaton, with RE2's exact semantics: `(?i)` folds only ASCII here, and a value with any
+ * non-ASCII character (where RE2 also folds, e.g. U+212A KELVIN SIGN to k) goes to RE2.
+ */
 export function fullMatch(pattern: string, ignoreCase = false): (value: string) => boolean {
   const re = compileRe2(pattern, ignoreCase);
+  const folded = pattern.startsWith("(?i)") && !ignoreCase;
+  const text = folded ? pattern.slice(4) : pattern;
+  if (!ignoreCase && PLAIN.test(text) && !META.test(text)) {
+    if (!folded) return (value) => value === text;
+    const lower = text.toLowerCase();
+    return (value) =>
+      ASCII.test(value)
+        ? value.length === lower.length && value.toLowerCase() === lower
+        : re.testExact(value);
+  }
   return (value) => re.testExact(value);
 }
 

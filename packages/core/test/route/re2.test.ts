@@ -3,9 +3,11 @@
  * such as `(?i)` work, lookaround and backreferences are refused at validation, a match is a full
  * match, matching is linear-time, and `uriRegexRewrite` takes RE2's `\1` rewrite syntax.
  */
+import fc from "fast-check";
+import { RE2JS } from "re2js";
 import { describe, expect, it } from "vitest";
 import { rewritePath } from "../../src/index.js";
-import { re2Replacement } from "../../src/route/re2.js";
+import { fullMatch, re2Replacement } from "../../src/route/re2.js";
 import { errors, load, yaml } from "../resources/helpers.js";
 import { route, serviceEntry, snap } from "./support.js";
 
@@ -73,5 +75,23 @@ describe("RE2 regex semantics", () => {
       rewritePath({ uriRegexRewrite: { match: "[0-9]+", rewrite: "<\\0>$1" } }, "/a/12/b/3", undefined),
     ).toBe("/a/<12>$1/b/<3>$1");
     expect(re2Replacement("\\\\x")).toBe("\\x");
+  });
+
+  it("the plain-text fast path answers exactly as RE2 does (random literals and values, with and without (?i))", () => {
+    const chars = fc.constantFrom("a", "J", "k", "s", "S", "-", "/", " ", "1", "\u212a", "\u017f", "é", "K");
+    const word = fc.array(chars, { maxLength: 6 }).map((a) => a.join(""));
+    const asciiWord = word.map((w) => w.replace(/[^\x20-\x7e]/g, "x"));
+    fc.assert(
+      fc.property(asciiWord, word, fc.boolean(), (lit, value, fold) => {
+        const pattern = fold ? `(?i)${lit}` : lit;
+        const truth = RE2JS.compile(pattern).testExact(value);
+        expect(fullMatch(pattern)(value)).toBe(truth);
+        expect(fullMatch(pattern)(fold ? lit.toUpperCase() : lit)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+    // RE2 folds the Kelvin sign to k: the fast path must not decide non-ASCII values itself.
+    expect(fullMatch("(?i)kate")("\u212aate")).toBe(true);
+    expect(fullMatch("kate")("Kate")).toBe(false);
   });
 });
