@@ -5,7 +5,6 @@
  * endpoints, where the request is forwarded (by DNS or to the address the app asked for).
  * Pure reads of the compiled route; the same functions the proxy calls compute the values.
  */
-import { splitAuthority } from "./hosts.js";
 import type { HeaderOps } from "./resources/types.js";
 import type { ValidResource } from "./resources/validate.js";
 import { headerOps, redirectLocation, rewritePath } from "./route/actions.js";
@@ -30,7 +29,7 @@ export interface ExplainedActions {
   redirect: { status: number; location: string } | null;
   directResponse: { status: number; body: string | null } | null;
   headers: { request: HeaderOps; response: HeaderOps } | null;
-  /** Egress to a ServiceEntry with no endpoints: where the proxy sends the request. */
+  /** Egress to a `resolution: DNS` ServiceEntry with no endpoints: the host the proxy resolves. */
   forward: { address: string; port: number; resolution: string } | null;
 }
 
@@ -93,16 +92,14 @@ export function explainActions(d: RouteDecision, req: RouteRequest): ExplainedAc
 
 /**
  * Egress to a ServiceEntry with no endpoints: `DNS`/`DNS_ROUND_ROBIN` forward to the host
- * itself, resolved by the system resolver; `NONE` to the address the app asked for.
+ * itself, resolved by the system resolver (`NONE` and `STATIC` are left to the registry: what
+ * the proxy does for them is what the cluster says). Decided from
+ * the ServiceEntry, not from the cluster, so a registry that lists the host as a placeholder
+ * endpoint gives the same answer.
  */
-export function egressForward(
-  snapshot: ConfigSnapshot,
-  d: RouteDecision,
-  req: RouteRequest,
-): ExplainedActions["forward"] {
+export function egressForward(snapshot: ConfigSnapshot, d: RouteDecision): ExplainedActions["forward"] {
   const cluster = d.cluster;
-  if (!cluster || cluster.endpoints.length > 0 || d.fallback || d.destination?.subset !== undefined)
-    return null;
+  if (!cluster || d.fallback || d.destination?.subset !== undefined) return null;
   const se = snapshot.resources.find((r) => r.id === cluster.service.origin) as
     | ValidResource<"ServiceEntry">
     | undefined;
@@ -111,9 +108,5 @@ export function egressForward(
   const port = cluster.port.targetPort ?? cluster.port.number;
   if ((res === "DNS" || res === "DNS_ROUND_ROBIN") && !cluster.service.host.startsWith("*"))
     return { address: cluster.service.host, port, resolution: res };
-  if (res === "NONE") {
-    const { host } = splitAuthority(req.authority);
-    return { address: host, port: req.port ?? port, resolution: res };
-  }
   return null;
 }

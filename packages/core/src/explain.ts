@@ -162,8 +162,12 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
       `fallback (${d.fallback.reason}): ${describe(d.fallback.from)} → ${describe(d.fallback.to)}`,
     );
   }
+  // Egress to a `resolution: DNS` ServiceEntry without endpoints: the proxy resolves the host
+  // itself, whether or not the registry lists a placeholder endpoint for it.
+  out.forward = egressForward(snapshot, d);
+  const healthy = d.healthy || out.forward !== null;
   const abort = out.fault?.abort;
-  if (abort && abort.percentage >= 100 && d.healthy) {
+  if (abort && abort.percentage >= 100 && healthy) {
     // Lanecar answers every such request itself; the upstream is never called.
     out.action = "abort";
     out.status = abort.httpStatus;
@@ -171,24 +175,22 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
     reasons.push(`fault abort (100%): answered ${abort.httpStatus} FI by Lanecar`);
     return out;
   }
-  if (!d.healthy) {
-    out.forward = egressForward(snapshot, d, req);
-    if (out.forward) {
-      out.flag = null;
-      const f = out.forward;
-      reasons.push(
-        f.resolution === "NONE"
-          ? `ServiceEntry resolution NONE: forwarded to the address asked for, ${f.address}:${f.port}`
-          : `ServiceEntry resolution ${f.resolution}: forwarded to ${f.address}:${f.port}, resolved by DNS`,
-      );
-      return out;
-    }
+  if (out.forward) {
+    out.flag = null;
+    const f = out.forward;
+    reasons.push(
+      `ServiceEntry resolution ${f.resolution}: forwarded to ${f.address}:${f.port}, resolved by DNS`,
+    );
+  } else if (!d.healthy) {
     out.status = 503;
     reasons.push(
       d.cluster && d.cluster.endpoints.length > 0
         ? "no available endpoint: 503 UH"
         : "no instance and no fallback for it: 503 UH",
     );
+    // The proxy checks for an instance before it draws the fault.
+    if (abort && abort.percentage >= 100)
+      reasons.push(`fault abort ${abort.httpStatus} FI (100%) applies once an instance is available`);
   } else {
     reasons.push(
       `${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`,

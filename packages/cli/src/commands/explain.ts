@@ -63,9 +63,7 @@ function hsJson(x: { host: string; subset: string | undefined }): { host: string
 function result(e: Explanation): string {
   if (e.action === "abort") return `${e.status} ${e.flag} answered by Lanecar (fault abort, 100%)`;
   if (e.forward)
-    return e.forward.resolution === "NONE"
-      ? `proxied to ${e.forward.address}:${e.forward.port} (resolution NONE: the address asked for)`
-      : `proxied to ${e.forward.address}:${e.forward.port} (resolved by DNS, resolution ${e.forward.resolution})`;
+    return `proxied to ${e.forward.address}:${e.forward.port} (resolved by DNS, resolution ${e.forward.resolution})`;
   if (e.status === null) return `proxied (${e.action})`;
   if (e.action === "redirect" || e.action === "direct") return `${e.status} (${e.action})`;
   return `${e.status}${e.flag ? ` ${e.flag}` : ""} answered by Lanecar (${e.action})`;
