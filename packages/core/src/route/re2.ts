@@ -72,18 +72,6 @@ export function re2Replacement(rewrite: string): string {
   return out;
 }
 
-/** The highest `\N` group a rewrite refers to (0 when none). */
-export function maxRewriteGroup(rewrite: string): number {
-  let max = 0;
-  for (let i = 0; i + 1 < rewrite.length; i++) {
-    if (rewrite[i] !== "\\") continue;
-    const next = rewrite.charCodeAt(i + 1) - 48;
-    if (next >= 0 && next <= 9 && next > max) max = next;
-    i++;
-  }
-  return max;
-}
-
 /** A compiled global replace: every non-overlapping match of `pattern` → `rewrite` (RE2 syntax). */
 export interface Re2Rewrite {
   readonly re: Re2;
@@ -96,9 +84,4 @@ export function compileRewrite(pattern: string, rewrite: string): Re2Rewrite {
 
 export function replaceAll(rw: Re2Rewrite, input: string): string {
   return rw.re.matcher(input).replaceAll(rw.replacement);
-}
-
-/** Number of capturing groups in a pattern that compiles. */
-export function groupCount(pattern: string): number {
-  return RE2JS.compile(pattern).groupCount();
 }
