@@ -41,7 +41,10 @@ function yamlFiles(dir: string): string[] {
 }
 
 const rel = (p: string) => relative(ISTIO, p);
-const at = (r: string) => join(ISTIO, r);
+const at = (r: string) => {
+  requireCorpus();
+  return join(ISTIO, r);
+};
 
 /** The DestinationRule documents of a file (a companion may also hold VirtualServices of its own). */
 function destinationRulesOf(r: string): ConfigText {
