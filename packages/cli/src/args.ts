@@ -122,3 +122,38 @@ export function namespaceFlag(a: ParsedArgs): string {
     throw new UsageError(`--namespace "${ns}" is not a valid namespace (lower-case DNS label)`);
   return ns;
 }
+
+const LISTEN = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d+)$/;
+
+/**
+ * A listener flag (`--inbound 0.0.0.0:15006`): `host:port` or `[v6]:port`, port 0-65535 (0 asks
+ * the system for a free port). Checked here so a typo is one usage line, not a failure at start.
+ */
+export function listenFlag(a: ParsedArgs, name: string): string {
+  const v = one(a, name) ?? "";
+  const m = LISTEN.exec(v.trim());
+  if (!m) throw new UsageError(`--${name} "${v}" is not host:port (e.g. 127.0.0.1:15001 or [::1]:15001)`);
+  const port = Number(m[3]);
+  if (!Number.isSafeInteger(port) || port > 65535)
+    throw new UsageError(`--${name} "${v}": port ${m[3]} is out of range (0-65535)`);
+  return v.trim();
+}
+
+/** An upstream URL flag (`--app http://127.0.0.1:8080`): http only, a valid host and port. */
+export function httpUrlFlag(a: ParsedArgs, name: string): string {
+  const v = one(a, name) ?? "";
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    // `new URL` also refuses ports above 65535, with no reason of its own.
+    const port = /:(\d+)(?:\/|$)/.exec(v)?.[1];
+    if (port !== undefined && Number(port) > 65535)
+      throw new UsageError(`--${name} "${v}": port ${port} is out of range (1-65535)`);
+    throw new UsageError(`--${name} "${v}" is not a URL such as http://127.0.0.1:8080`);
+  }
+  if (u.protocol !== "http:") throw new UsageError(`--${name} "${v}": only http:// is supported`);
+  if (!u.hostname) throw new UsageError(`--${name} "${v}" has no host`);
+  if (u.port === "0") throw new UsageError(`--${name} "${v}": port 0 is not a port to connect to`);
+  return v;
+}

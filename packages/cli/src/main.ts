@@ -59,6 +59,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.err(`lanecar ${name}: ${err.message}`);
       return 2;
     }
-    throw err;
+    // Anything else is still one line for the user; LANECAR_DEBUG=1 shows where it came from.
+    if (io.env.LANECAR_DEBUG) throw err;
+    io.err(
+      `lanecar ${name}: ${String((err as Error)?.message ?? err).split("\n")[0]} (LANECAR_DEBUG=1 for details)`,
+    );
+    return 1;
   }
 }

@@ -105,7 +105,7 @@ describe("lanecar explain: Bookinfo request routing (jason → v2)", () => {
     });
     const text = await run(["explain", ...CONFIG, "-r", "GET http://nowhere:9080/"]);
     expect(text.code).toBe(0);
-    expect(text.out).toContain("result:      404 NR (noroute)");
+    expect(text.out).toContain("result:      404 NR answered by Lanecar (noroute)");
   });
 });
 
@@ -331,6 +331,143 @@ describe("lanecar explain: usage errors (exit 2, one clear line, no stack)", () 
     expect(r.err).toHaveLength(12);
     expect(r.err).toContain(
       `${fixture("broken")}/routes.yaml:14:9 VirtualService/default/reviews: spec.http[0].route[1].weight: must be >= 0`,
+    );
+  });
+});
+
+describe("lanecar explain: every action the proxy applies (issue 12 item 8)", () => {
+  const ACTIONS = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  location: MESH_INTERNAL
+  ports: [{number: 9080, name: http}]
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: 19201}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: 19202}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings}
+spec:
+  host: ratings
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - name: abort
+    match: [{headers: {end-user: {exact: jason}}}]
+    fault: {abort: {httpStatus: 500, percentage: {value: 100}}}
+    route: [{destination: {host: ratings, subset: v1}}]
+  - name: busy
+    match: [{uri: {prefix: /api/}}]
+    fault:
+      delay: {fixedDelay: 2s, percentage: {value: 10}}
+      abort: {httpStatus: 503, percentage: {value: 0.5}}
+    mirror: {host: ratings, subset: v2}
+    mirrorPercentage: {value: 25}
+    timeout: 1.5s
+    retries: {attempts: 3, perTryTimeout: 500ms, retryOn: "5xx,reset"}
+    rewrite: {uri: /v2/, authority: ratings.internal}
+    headers:
+      request: {set: {x-from: lanecar}, remove: [cookie]}
+      response: {add: {x-served-by: ratings}}
+    route: [{destination: {host: ratings, subset: v1}, headers: {request: {add: {x-dest: v1}}}}]
+  - name: moved
+    match: [{uri: {prefix: /old/}}]
+    redirect: {uri: /new, authority: elsewhere:8080, redirectCode: 302}
+`;
+  let file: string;
+  beforeAll(() => {
+    file = join(tmp, "actions.yaml");
+    writeFileSync(file, ACTIONS);
+  });
+
+  it("reports a 100% abort as answered by Lanecar with its status and FI", async () => {
+    const argv = ["-c", file, "-r", "GET http://ratings:9080/ratings/0", "-H", "end-user: jason"];
+    const e = await explainJson(argv);
+    expect(e).toMatchObject({
+      rule: "ratings/abort",
+      action: "abort",
+      status: 500,
+      flag: "FI",
+      fault: { delay: null, abort: { httpStatus: 500, percentage: 100 } },
+    });
+    const t = await run(["explain", ...argv]);
+    expect(t.out).toContain("result:      500 FI answered by Lanecar (fault abort, 100%)");
+  });
+
+  it("shows fault percentages, mirror, timeout, retries, rewrite and header operations, in JSON and text", async () => {
+    const argv = ["-c", file, "-r", "GET http://ratings:9080/api/x?q=1"];
+    const e = await explainJson(argv);
+    expect(e).toMatchObject({
+      rule: "ratings/busy",
+      action: "route",
+      status: null,
+      fault: { delay: { fixedDelayMs: 2000, percentage: 10 }, abort: { httpStatus: 503, percentage: 0.5 } },
+      mirrors: [{ host: "ratings.default.svc.cluster.local", subset: "v2", percentage: 25 }],
+      timeoutMs: 1500,
+      retries: { attempts: 3, perTryTimeoutMs: 500, retryOn: ["5xx", "reset"], default: false },
+      rewrite: { path: "/v2/x?q=1", authority: "ratings.internal" },
+      headers: {
+        request: { set: [["x-from", "lanecar"]], add: [["x-dest", "v1"]], remove: ["cookie"] },
+        response: { set: [], add: [["x-served-by", "ratings"]], remove: [] },
+      },
+    });
+    const t = await run(["explain", ...argv]);
+    for (const line of [
+      "result:      proxied (route)",
+      "fault:       delay 2000ms (10%)",
+      "fault:       abort 503 FI (0.50%)",
+      "mirror:      ratings.default.svc.cluster.local (subset v2) (25%)",
+      "timeout:     1500ms",
+      "retries:     3 x 500ms on 5xx,reset",
+      "rewrite:     /v2/x?q=1 (authority ratings.internal)",
+      "headers:     request set x-from: lanecar",
+      "headers:     request add x-dest: v1",
+      "headers:     request remove cookie",
+      "headers:     response add x-served-by: ratings",
+    ])
+      expect(t.out).toContain(line);
+  });
+
+  it("shows where a redirect sends the client", async () => {
+    const e = await explainJson(["-c", file, "-r", "GET http://ratings:9080/old/a"]);
+    expect(e).toMatchObject({
+      action: "redirect",
+      status: 302,
+      redirect: { status: 302, location: "http://elsewhere:8080/new" },
+    });
+  });
+
+  it("says so when the host's VirtualService has no rule matching the request", async () => {
+    const limited = join(tmp, "limited.yaml");
+    writeFileSync(
+      limited,
+      ACTIONS.replace("  - name: abort\n", "  - name: abort\n").replace(/\n {2}- name: busy[\s\S]*$/, "\n"),
+    );
+    const e = await explainJson(["-c", limited, "-r", "GET http://ratings:9080/ratings/0"]);
+    expect(e).toMatchObject({ status: 404, flag: "NR", rule: null });
+    expect(e.reasons).toContain(
+      "the VirtualService for ratings.default.svc.cluster.local has no rule matching this request: 404 NR",
+    );
+  });
+
+  it("reads an IPv6 literal as an address, not a short service name", async () => {
+    const e = await explainJson(["-c", file, "-r", "GET http://[::1]:9080/"]);
+    expect(e.host).toBe("::1");
+    expect(e).toMatchObject({ status: 404, flag: "NR" });
+  });
+
+  it("--namespace help says what the flag sets", async () => {
+    const r = await run(["explain", "--help"]);
+    expect(r.out.join("\n")).toMatch(
+      /--namespace VALUE +namespace of the calling pod: short hosts \(reviews\) mean reviews\.NS\.svc\.cluster\.local/,
     );
   });
 });

@@ -31,6 +31,34 @@ describe("lanecar validate: valid config", () => {
     ]);
   });
 
+  it("exits 0 on Gateway API kinds and a kubectl List: other API groups are warnings, List items are read", async () => {
+    const file = join(tmp, "kubectl-get.yaml");
+    writeFileSync(
+      file,
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway}
+spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: networking.istio.io/v1
+  kind: DestinationRule
+  metadata: {name: httpbin}
+  spec: {host: httpbin, trafficPolicy: {outlierDetection: {consecutiveErrors: 1}}}
+metadata: {resourceVersion: ""}
+`,
+    );
+    const r = await run(["validate", file]);
+    expect(r.code).toBe(0);
+    expect(r.out).toEqual(["valid: 1 resources in 1 files"]);
+    expect(r.err).toEqual([
+      `${file}:2:1 Gateway/default/bookinfo-gateway: kind: warning: gateway.networking.k8s.io/v1 Gateway is not used by Lanecar; skipped`,
+      `${file}:12:60 DestinationRule/default/httpbin: spec.trafficPolicy.outlierDetection.consecutiveErrors: warning: deprecated (Istio); read as consecutive5xxErrors`,
+    ]);
+  });
+
   it("exits 0 on the ASM and Bookinfo fixtures, counting resources and files of every path", async () => {
     const asm = await run(["validate", fixture("asm")]);
     expect(asm).toEqual({ code: 0, out: ["valid: 13 resources in 2 files"], err: [] });

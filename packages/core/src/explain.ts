@@ -4,6 +4,7 @@
  * decision with human-readable reasons. Used by `lanecar explain` and the admin API.
  */
 import { ALL_AVAILABLE, type Availability } from "./endpoint/endpoint.js";
+import { type ExplainedActions, egressForward, explainActions } from "./explain-actions.js";
 import { splitAuthority } from "./hosts.js";
 import type { CorrelationLookup, Direction, HeaderGetter } from "./label/resolver.js";
 import { headerGetter, type RouteRequest } from "./route/request.js";
@@ -30,14 +31,17 @@ export interface ExplainedEndpoint {
   available: boolean;
 }
 
-export interface Explanation {
+export interface Explanation extends ExplainedActions {
   host: string;
   rule: string | null;
   labels: Record<string, string>;
   destination: HostSubset | null;
   fallback: null | { reason: string; from: HostSubset; to: HostSubset };
   endpoints: ExplainedEndpoint[];
-  /** What Lanecar does: route, redirect, direct response, or answer itself. */
+  /**
+   * What Lanecar does: `route` (proxied), `redirect`, `direct` (directResponse), `abort` (a fault
+   * that aborts every request: answered by Lanecar with its status and `FI`), `noroute`.
+   */
   action: string;
   /** Status Lanecar itself answers with (404 NR, 503 UH, redirect/direct codes); null when proxied. */
   status: number | null;
@@ -126,20 +130,24 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
     status: null,
     flag: d.flag || null,
     reasons,
+    ...explainActions(d, req),
   };
   if (d.kind === "noroute") {
     out.status = 404;
+    const table = snapshot.router(context).lookup(req.authority, namespace).table;
     reasons.push(
       d.rule
         ? `route ${d.rule} has no usable destination`
-        : `no VirtualService rule or service matches host ${d.host}`,
+        : table
+          ? `the VirtualService for ${d.host} has no rule matching this request: 404 NR`
+          : `no VirtualService rule or service matches host ${d.host}`,
     );
     return out;
   }
   reasons.push(d.rule ? `matched rule ${d.rule}` : `no VirtualService for ${d.host}: all its endpoints`);
   if (d.kind === "redirect") {
     out.status = d.route!.spec.redirect!.redirectCode;
-    reasons.push(`redirect (${out.status})`);
+    reasons.push(`redirect (${out.status}) to ${out.redirect!.location}`);
     return out;
   }
   if (d.kind === "direct") {
@@ -148,22 +156,88 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
     return out;
   }
   reasons.push(`destination ${describe(d.destination)}`);
+  describeActions(out, reasons);
   if (d.fallback) {
     reasons.push(
       `fallback (${d.fallback.reason}): ${describe(d.fallback.from)} → ${describe(d.fallback.to)}`,
     );
   }
-  if (!d.healthy) {
+  // Egress to a `resolution: DNS` ServiceEntry without endpoints: the proxy resolves the host
+  // itself, whether or not the registry lists a placeholder endpoint for it.
+  out.forward = egressForward(snapshot, d);
+  const healthy = d.healthy || out.forward !== null;
+  const abort = out.fault?.abort;
+  if (abort && abort.percentage >= 100 && healthy) {
+    // Lanecar answers every such request itself; the upstream is never called.
+    out.action = "abort";
+    out.status = abort.httpStatus;
+    out.flag = "FI";
+    reasons.push(`fault abort (100%): answered ${abort.httpStatus} FI by Lanecar`);
+    return out;
+  }
+  if (out.forward) {
+    out.flag = null;
+    const f = out.forward;
+    reasons.push(
+      `ServiceEntry resolution ${f.resolution}: forwarded to ${f.address}:${f.port}, resolved by DNS`,
+    );
+  } else if (!d.healthy) {
     out.status = 503;
     reasons.push(
       d.cluster && d.cluster.endpoints.length > 0
         ? "no available endpoint: 503 UH"
         : "no instance and no fallback for it: 503 UH",
     );
+    // The proxy checks for an instance before it draws the fault.
+    if (abort && abort.percentage >= 100)
+      reasons.push(`fault abort ${abort.httpStatus} FI (100%) applies once an instance is available`);
   } else {
     reasons.push(
       `${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`,
     );
   }
   return out;
+}
+
+function pct(p: number): string {
+  return `${Number.isInteger(p) ? p : p.toFixed(2)}%`;
+}
+
+/** One reason line per action the proxy applies on this route. */
+function describeActions(e: Explanation, reasons: string[]): void {
+  const f = e.fault;
+  if (f?.delay)
+    reasons.push(`fault delay ${f.delay.fixedDelayMs}ms for ${pct(f.delay.percentage)} of requests`);
+  if (f?.abort && f.abort.percentage < 100)
+    reasons.push(`fault abort ${f.abort.httpStatus} FI for ${pct(f.abort.percentage)} of requests`);
+  for (const m of e.mirrors)
+    reasons.push(
+      `mirrored to ${describe({ host: m.host, subset: m.subset ?? undefined })} (${pct(m.percentage)})`,
+    );
+  if (e.timeoutMs !== null) reasons.push(`timeout ${e.timeoutMs}ms`);
+  if (e.retries && !e.retries.default) {
+    const r = e.retries;
+    reasons.push(
+      r.attempts === 0
+        ? "no retries"
+        : `retries: ${r.attempts} attempt(s)${r.perTryTimeoutMs !== null ? `, ${r.perTryTimeoutMs}ms per try` : ""} on ${r.retryOn.join(",")}`,
+    );
+  }
+  if (e.rewrite)
+    reasons.push(
+      `rewrite: path ${e.rewrite.path}${e.rewrite.authority ? `, authority ${e.rewrite.authority}` : ""}`,
+    );
+  if (e.headers) {
+    for (const [dir, ops] of [
+      ["request", e.headers.request],
+      ["response", e.headers.response],
+    ] as const) {
+      const parts = [
+        ...ops.set.map(([k, v]) => `set ${k}: ${v}`),
+        ...ops.add.map(([k, v]) => `add ${k}: ${v}`),
+        ...ops.remove.map((k) => `remove ${k}`),
+      ];
+      if (parts.length > 0) reasons.push(`${dir} headers: ${parts.join("; ")}`);
+    }
+  }
 }

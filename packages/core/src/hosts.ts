@@ -39,6 +39,8 @@ function toPort(s: string): number | undefined {
 /** The FQDNs a request host may stand for in `namespace`, most specific first. */
 export function requestHostCandidates(host: string, namespace: string): string[] {
   const h = host.toLowerCase();
+  // An IPv6 literal (`::1`, from `[::1]:9080`) is an address, never a short service name.
+  if (h.includes(":")) return [h];
   if (!h.includes(".")) return [`${h}.${namespace}.svc.${CLUSTER_DOMAIN}`];
   const parts = h.split(".");
   if (parts.length === 2) return [h, `${h}.svc.${CLUSTER_DOMAIN}`];

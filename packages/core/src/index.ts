@@ -47,6 +47,7 @@ export {
   explain,
   parseRequestLine,
 } from "./explain.js";
+export type { ExplainedActions, ExplainedFault } from "./explain-actions.js";
 export {
   CLUSTER_DOMAIN,
   fqdn,

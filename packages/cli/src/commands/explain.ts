@@ -15,7 +15,12 @@ const FLAGS: FlagSpec[] = [
   { name: "config", short: "c", multiple: true, help: "config file or directory (repeatable)" },
   { name: "request", short: "r", help: 'request line, e.g. "GET http://reviews:9080/reviews/0"' },
   { name: "header", short: "H", multiple: true, help: 'request header "name: value" (repeatable)' },
-  { name: "namespace", short: "n", default: "default", help: "namespace of the calling pod" },
+  {
+    name: "namespace",
+    short: "n",
+    default: "default",
+    help: "namespace of the calling pod: short hosts (reviews) mean reviews.NS.svc.cluster.local, and config without metadata.namespace is read into it",
+  },
   { name: "pod-labels", help: "labels of the calling pod, k=v,k=v" },
   { name: "pod-labels-file", help: 'labels of the calling pod, downward-API file of key="value" lines' },
   {
@@ -55,6 +60,50 @@ function hsJson(x: { host: string; subset: string | undefined }): { host: string
   return { host: x.host, subset: x.subset ?? null };
 }
 
+function result(e: Explanation): string {
+  if (e.action === "abort") return `${e.status} ${e.flag} answered by Lanecar (fault abort, 100%)`;
+  if (e.forward)
+    return `proxied to ${e.forward.address}:${e.forward.port} (resolved by DNS, resolution ${e.forward.resolution})`;
+  if (e.status === null) return `proxied (${e.action})`;
+  if (e.action === "redirect" || e.action === "direct") return `${e.status} (${e.action})`;
+  return `${e.status}${e.flag ? ` ${e.flag}` : ""} answered by Lanecar (${e.action})`;
+}
+
+function pct(p: number): string {
+  return `${Number.isInteger(p) ? p : p.toFixed(2)}%`;
+}
+
+/** One line per action the proxy applies (only the ones this route has). */
+function actionLines(e: Explanation): string[] {
+  const out: string[] = [];
+  const f = e.fault;
+  if (f?.delay) out.push(`fault:       delay ${f.delay.fixedDelayMs}ms (${pct(f.delay.percentage)})`);
+  if (f?.abort) out.push(`fault:       abort ${f.abort.httpStatus} FI (${pct(f.abort.percentage)})`);
+  for (const m of e.mirrors)
+    out.push(`mirror:      ${hs({ host: m.host, subset: m.subset ?? undefined })} (${pct(m.percentage)})`);
+  if (e.timeoutMs !== null) out.push(`timeout:     ${e.timeoutMs}ms`);
+  if (e.retries && !e.retries.default)
+    out.push(
+      `retries:     ${e.retries.attempts}${e.retries.perTryTimeoutMs !== null ? ` x ${e.retries.perTryTimeoutMs}ms` : ""} on ${e.retries.retryOn.join(",") || "-"}`,
+    );
+  if (e.rewrite)
+    out.push(
+      `rewrite:     ${e.rewrite.path}${e.rewrite.authority ? ` (authority ${e.rewrite.authority})` : ""}`,
+    );
+  if (e.redirect) out.push(`redirect:    ${e.redirect.status} ${e.redirect.location}`);
+  if (e.headers) {
+    for (const [dir, ops] of [
+      ["request", e.headers.request],
+      ["response", e.headers.response],
+    ] as const) {
+      for (const [k, v] of ops.set) out.push(`headers:     ${dir} set ${k}: ${v}`);
+      for (const [k, v] of ops.add) out.push(`headers:     ${dir} add ${k}: ${v}`);
+      for (const k of ops.remove) out.push(`headers:     ${dir} remove ${k}`);
+    }
+  }
+  return out;
+}
+
 function text(e: Explanation): string {
   const lines = [
     `host:        ${e.host}`,
@@ -66,7 +115,8 @@ function text(e: Explanation): string {
     `rule:        ${e.rule ?? "(none)"}`,
     `destination: ${hs(e.destination)}`,
     `fallback:    ${e.fallback ? `${e.fallback.reason}: ${hs(e.fallback.from)} -> ${hs(e.fallback.to)}` : "none"}`,
-    `result:      ${e.status === null ? "proxied" : `${e.status}${e.flag ? ` ${e.flag}` : ""}`} (${e.action})`,
+    `result:      ${result(e)}`,
+    ...actionLines(e),
     "endpoints:",
     ...(e.endpoints.length === 0
       ? ["  (none)"]
@@ -130,6 +180,15 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
         action: e.action,
         status: e.status,
         flag: e.flag,
+        fault: e.fault,
+        mirrors: e.mirrors,
+        timeoutMs: e.timeoutMs,
+        retries: e.retries,
+        rewrite: e.rewrite,
+        redirect: e.redirect,
+        directResponse: e.directResponse,
+        headers: e.headers,
+        forward: e.forward,
         reasons: e.reasons,
       }),
     );

@@ -20,6 +20,8 @@ import {
   all,
   bool,
   type FlagSpec,
+  httpUrlFlag,
+  listenFlag,
   namespaceFlag,
   one,
   type ParsedArgs,
@@ -109,6 +111,12 @@ function duration(a: ParsedArgs, name: string): number {
   return ms;
 }
 
+function positive(a: ParsedArgs, name: string): number {
+  const ms = duration(a, name);
+  if (ms < 1) throw new UsageError(`--${name} "${one(a, name)}" must be longer than 0`);
+  return ms;
+}
+
 function count(a: ParsedArgs, name: string): number {
   const v = one(a, name)!;
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} "${v}" is not a positive integer`);
@@ -143,7 +151,7 @@ function common(a: ParsedArgs) {
     workload: metricLabel(a, "workload"),
     cluster: metricLabel(a, "cluster"),
     drainTimeoutMs: duration(a, "drain-timeout"),
-    correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: duration(a, "correlation-ttl") },
+    correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: positive(a, "correlation-ttl") },
     accessLog: bool(a, "access-log"),
     limits: serverLimits(a),
   };
@@ -201,10 +209,10 @@ export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
       startSidecar({
         ...c,
         service,
-        inbound: one(a, "inbound")!,
-        app: one(a, "app")!,
-        outbound: one(a, "outbound")!,
-        admin: one(a, "admin")!,
+        inbound: listenFlag(a, "inbound"),
+        app: httpUrlFlag(a, "app"),
+        outbound: listenFlag(a, "outbound"),
+        admin: listenFlag(a, "admin"),
       }),
     "sidecar",
   );
@@ -226,7 +234,7 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
     throw err;
   }
   const gateway = one(a, "gateway");
-  const listen = one(a, "listen")!;
-  const admin = one(a, "admin")!;
+  const listen = listenFlag(a, "listen");
+  const admin = listenFlag(a, "admin");
   return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, admin }), "gateway");
 }

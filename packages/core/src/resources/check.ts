@@ -4,6 +4,7 @@
  * can go on and report all errors at once.
  */
 import type { Diagnostic, Severity } from "../diagnostics.js";
+import { re2Error } from "../route/re2.js";
 import { parseDuration } from "./duration.js";
 import { joinPath, positionOf, type RawResource } from "./source.js";
 
@@ -207,17 +208,12 @@ export class Check {
     return ms;
   }
 
-  /** A regular expression matched against a whole value (Istio/RE2 semantics). */
+  /** A regular expression as Istio/Envoy read it: RE2 syntax, which refuses lookaround and backreferences. */
   regex(v: string, path: string): boolean {
-    try {
-      new RegExp(`^(?:${v})$`);
-      return true;
-    } catch (err) {
-      // V8 says "Invalid regular expression: /^(?:<wrapped>)$/: <reason>"; the user needs only the reason.
-      const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, "");
-      this.error(path, `regex does not compile: ${reason}`);
-      return false;
-    }
+    const reason = re2Error(v);
+    if (reason === undefined) return true;
+    this.error(path, `regex does not compile (RE2): ${reason}`);
+    return false;
   }
 }
 

@@ -85,6 +85,13 @@ function checkOutlier(c: Check, v: unknown, path: string): OutlierDetection | un
     ],
     ["splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"],
   );
+  if (o.consecutiveErrors !== undefined)
+    c.warn(
+      joinPath(path, "consecutiveErrors"),
+      o.consecutive5xxErrors !== undefined
+        ? "deprecated (Istio); ignored: consecutive5xxErrors is set"
+        : "deprecated (Istio); read as consecutive5xxErrors",
+    );
   const od: OutlierDetection = { ...OUTLIER_DEFAULTS };
   const c5 = c.int(
     o.consecutive5xxErrors ?? o.consecutiveErrors,
@@ -112,13 +119,18 @@ export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficP
     o,
     path,
     ["loadBalancer", "connectionPool", "outlierDetection"],
-    ["tls", "portLevelSettings", "tunnel", "proxyProtocol"],
+    ["tls", "portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"],
   );
   const tp: TrafficPolicy = {};
   const lb = c.obj(o.loadBalancer, joinPath(path, "loadBalancer"));
   if (lb) {
     const p = joinPath(path, "loadBalancer");
-    c.fields(lb, p, ["simple", "consistentHash"], ["localityLbSetting", "warmupDurationSecs"]);
+    c.fields(
+      lb,
+      p,
+      ["simple", "consistentHash"],
+      ["localityLbSetting", "warmupDurationSecs", "warmup", "zoneAwareLbSetting"],
+    );
     if (lb.simple !== undefined && lb.consistentHash !== undefined)
       c.error(p, "must set only one of simple, consistentHash");
     const simple = c.oneOf(lb.simple, joinPath(p, "simple"), [
@@ -156,7 +168,7 @@ export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficP
       const ck = c.obj(ch.httpCookie, joinPath(hp, "httpCookie"));
       if (ck) {
         const cpth = joinPath(hp, "httpCookie");
-        c.fields(ck, cpth, ["name", "path", "ttl"]);
+        c.fields(ck, cpth, ["name", "path", "ttl"], ["attributes"]);
         const name = c.str(ck.name, joinPath(cpth, "name"), true);
         if (name) {
           hash.httpCookie = { name };

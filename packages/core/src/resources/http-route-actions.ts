@@ -38,16 +38,21 @@ export const DEFAULT_RETRY: HTTPRetry = {
   retryOn: ["connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes"],
 };
 
-function percentage(c: Check, o: Obj, path: string): number {
+/**
+ * The share of requests a fault applies to. Istio: "if left unspecified, no request will be
+ * delayed/aborted", so an absent `percentage` (and absent legacy `percent`) is 0, with a warning
+ * because a user who wrote a fault rarely means it to do nothing.
+ */
+function percentage(c: Check, o: Obj, path: string, what: string): number {
   if (o.percentage !== undefined) {
     const p = c.obj(o.percentage, joinPath(path, "percentage"));
-    if (!p) return 100;
+    if (!p) return 0;
     c.fields(p, joinPath(path, "percentage"), ["value"]);
-    return c.num(p.value, joinPath(joinPath(path, "percentage"), "value"), { min: 0, max: 100 }) ?? 100;
+    return c.num(p.value, joinPath(joinPath(path, "percentage"), "value"), { min: 0, max: 100 }) ?? 0;
   }
-  if (o.percent !== undefined)
-    return c.int(o.percent, joinPath(path, "percent"), { min: 0, max: 100 }) ?? 100;
-  return 100;
+  if (o.percent !== undefined) return c.int(o.percent, joinPath(path, "percent"), { min: 0, max: 100 }) ?? 0;
+  c.warn(path, `no percentage: no request is ${what} (as Istio; set percentage.value: 100 for all)`);
+  return 0;
 }
 
 export function checkFault(c: Check, v: unknown, path: string): HTTPFaultInjection | undefined {
@@ -61,14 +66,23 @@ export function checkFault(c: Check, v: unknown, path: string): HTTPFaultInjecti
     c.fields(d, dp, ["fixedDelay", "percentage", "percent"], ["exponentialDelay"]);
     const ms = c.duration(d.fixedDelay, joinPath(dp, "fixedDelay"), 1);
     if (d.fixedDelay === undefined) c.error(joinPath(dp, "fixedDelay"), "is required");
-    if (ms !== undefined) f.delay = { fixedDelayMs: ms, percentage: percentage(c, d, dp) };
+    if (ms !== undefined) f.delay = { fixedDelayMs: ms, percentage: percentage(c, d, dp, "delayed") };
   }
   const a = c.obj(o.abort, joinPath(path, "abort"));
   if (a) {
     const ap = joinPath(path, "abort");
-    c.fields(a, ap, ["httpStatus", "percentage", "percent"], ["grpcStatus", "http2Error"]);
-    const status = c.int(a.httpStatus, joinPath(ap, "httpStatus"), { required: true, min: 200, max: 599 });
-    if (status !== undefined) f.abort = { httpStatus: status, percentage: percentage(c, a, ap) };
+    c.fields(a, ap, ["httpStatus", "percentage", "percent", "grpcStatus", "http2Error"]);
+    const kinds = ["httpStatus", "grpcStatus", "http2Error"].filter((k) => a[k] !== undefined);
+    if (kinds.length > 1)
+      c.error(ap, `must set only one of httpStatus, grpcStatus, http2Error; got ${kinds.join(", ")}`);
+    // gRPC and HTTP/2 errors only exist on gRPC / HTTP/2 streams, which Lanecar does not proxy.
+    for (const k of ["grpcStatus", "http2Error"])
+      if (a[k] !== undefined)
+        c.warn(joinPath(ap, k), "gRPC and HTTP/2 are not proxied by Lanecar; this abort is ignored");
+    if (a.grpcStatus === undefined && a.http2Error === undefined) {
+      const status = c.int(a.httpStatus, joinPath(ap, "httpStatus"), { required: true, min: 200, max: 599 });
+      if (status !== undefined) f.abort = { httpStatus: status, percentage: percentage(c, a, ap, "aborted") };
+    }
   }
   if (!o.delay && !o.abort) c.error(path, "must set delay or abort");
   return f;

@@ -117,6 +117,34 @@ function str(v: unknown): string {
   return typeof v === "string" ? v : "";
 }
 
+/** The positions under `prefix` (`items[2]`), keyed as if that node were the document root. */
+function reroot(positions: Map<string, Position>, prefix: string): Map<string, Position> {
+  const out = new Map<string, Position>();
+  const dot = `${prefix}.`;
+  for (const [k, v] of positions) if (k.startsWith(dot)) out.set(k.slice(dot.length), v);
+  return out;
+}
+
+function toRaw(obj: Record<string, unknown>, source: SourceDoc, defaultNamespace: string): RawResource {
+  const meta = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<
+    string,
+    unknown
+  >;
+  const labels: Record<string, string> = {};
+  if (meta.labels && typeof meta.labels === "object") {
+    for (const [k, v] of Object.entries(meta.labels as Record<string, unknown>)) labels[k] = String(v);
+  }
+  return {
+    apiVersion: str(obj.apiVersion),
+    kind: str(obj.kind),
+    name: str(meta.name),
+    namespace: str(meta.namespace) || defaultNamespace,
+    labels,
+    spec: obj.spec,
+    source,
+  };
+}
+
 /**
  * Parses one multi-document YAML text. Syntax errors become diagnostics (with the position the
  * YAML parser gives); documents with syntax errors are dropped whole, never half-read.
@@ -187,23 +215,28 @@ export function parseConfigText(
       return;
     }
     const obj = js as Record<string, unknown>;
-    const meta = (obj.metadata && typeof obj.metadata === "object" ? obj.metadata : {}) as Record<
-      string,
-      unknown
-    >;
-    const labels: Record<string, string> = {};
-    if (meta.labels && typeof meta.labels === "object") {
-      for (const [k, v] of Object.entries(meta.labels as Record<string, unknown>)) labels[k] = String(v);
+    // `kubectl get ... -o yaml` prints a `kind: List` whose `items` are the resources.
+    if (obj.kind === "List" && Array.isArray(obj.items)) {
+      obj.items.forEach((item, i) => {
+        const prefix = `items[${i}]`;
+        const at = positions.get(prefix) ?? start;
+        const sub: SourceDoc = { file: input.file, index, start: at, positions: reroot(positions, prefix) };
+        if (item !== null && typeof item === "object" && !Array.isArray(item))
+          resources.push(toRaw(item as Record<string, unknown>, sub, defaultNamespace));
+        else
+          diagnostics.push({
+            severity: "error",
+            file: input.file,
+            line: at.line,
+            col: at.col,
+            resource: "-",
+            path: prefix,
+            message: "a List item must be a mapping with apiVersion, kind, metadata and spec",
+          });
+      });
+      return;
     }
-    resources.push({
-      apiVersion: str(obj.apiVersion),
-      kind: str(obj.kind),
-      name: str(meta.name),
-      namespace: str(meta.namespace) || defaultNamespace,
-      labels,
-      spec: obj.spec,
-      source,
-    });
+    resources.push(toRaw(obj, source, defaultNamespace));
   });
   return { resources, diagnostics };
 }

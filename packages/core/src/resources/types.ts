@@ -120,6 +120,8 @@ export interface HTTPRoute {
   fault?: HTTPFaultInjection;
   mirrors: Mirror[];
   headers?: Headers;
+  /** A `delegate` rule: accepted as Istio does, never matched by Lanecar. */
+  delegated?: true;
 }
 
 export interface VirtualServiceSpec {

@@ -16,6 +16,8 @@ import { checkGateway, checkServiceEntry, checkWorkloadEntry, checkWorkloadGroup
 const NETWORKING = ["networking.istio.io/v1alpha3", "networking.istio.io/v1beta1", "networking.istio.io/v1"];
 const ASM = ["istio.alibabacloud.com/v1beta1", "istio.alibabacloud.com/v1"];
 
+const OWN_GROUPS = ["networking.istio.io", "istio.alibabacloud.com"];
+
 type Checker = (c: Check, spec: unknown) => unknown;
 
 const KINDS: Record<KindName, { apiVersions: string[]; check: Checker }> = {
@@ -65,6 +67,14 @@ function checkOne(raw: RawResource, out: Diagnostic[]): ValidResource | undefine
   const kind = KINDS[raw.kind as KindName];
   if (!kind) {
     c.warn("kind", `kind ${raw.kind} is not used by Lanecar; skipped`);
+    return undefined;
+  }
+  // Another API group's kind of the same name (Gateway API `gateway.networking.k8s.io` Gateway)
+  // is not ours to judge: skipped like any other foreign kind. A wrong version of our own groups
+  // (`networking.istio.io/v1alpha2`) is still an error, since Istio would reject it.
+  const group = raw.apiVersion.includes("/") ? raw.apiVersion.slice(0, raw.apiVersion.indexOf("/")) : "";
+  if (raw.apiVersion && !OWN_GROUPS.includes(group)) {
+    c.warn("kind", `${raw.apiVersion} ${raw.kind} is not used by Lanecar; skipped`);
     return undefined;
   }
   if (!kind.apiVersions.includes(raw.apiVersion)) {
@@ -178,11 +188,18 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
         while (fb) {
           checkRef(c, vs.namespace, fb.target.host, fb.target.subset, `${fp}.target`);
           const k = chainKey(fqdn(fb.target.host, vs.namespace), fb.target.subset);
-          if (chain.includes(k)) {
+          // `$label` → `prod` edited to `prod` → `prod`: a step to where the request already is
+          // does nothing, but is no loop; a cycle needs two distinct targets.
+          if (k === chain[chain.length - 1]) {
+            c.warn(
+              `${fp}.target`,
+              `fallback target ${k} is the destination it falls back from; it never applies`,
+            );
+          } else if (chain.includes(k)) {
             c.error(`${fp}.target`, `fallback cycle: ${[...chain, k].join(" → ")}`);
             break;
           }
-          chain.push(k);
+          if (k !== chain[chain.length - 1]) chain.push(k);
           fb = fb.target.fallback;
           fp = `${fp}.target.fallback`;
         }

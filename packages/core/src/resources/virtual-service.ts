@@ -318,6 +318,12 @@ function checkMirror(c: Check, o: Obj, path: string): Mirror[] {
 function checkHttpRoute(c: Check, v: unknown, path: string): HTTPRoute | undefined {
   const o = c.obj(v, path, true);
   if (!o) return undefined;
+  if (o.delegate !== undefined) {
+    // Istio hands the rule to another VirtualService; Lanecar does not chain VirtualServices.
+    c.warn(joinPath(path, "delegate"), "delegation is not supported by Lanecar; this rule is ignored");
+    // Kept (and skipped by the route tables) so later rules keep their index in ids and paths.
+    return { match: [], route: [], mirrors: [], delegated: true };
+  }
   c.fields(
     o,
     path,
@@ -337,7 +343,7 @@ function checkHttpRoute(c: Check, v: unknown, path: string): HTTPRoute | undefin
       "mirrors",
       "headers",
     ],
-    ["corsPolicy", "delegate"],
+    ["corsPolicy"],
   );
   const r: HTTPRoute = {
     match: [],
@@ -385,6 +391,11 @@ export function checkVirtualService(c: Check, spec: unknown): VirtualServiceSpec
   const o = c.obj(spec, "spec", true);
   if (!o) return undefined;
   c.fields(o, "spec", ["hosts", "gateways", "http", "exportTo"], ["tcp", "tls"]);
+  if (o.hosts === undefined || (Array.isArray(o.hosts) && o.hosts.length === 0)) {
+    // Istio reads a VirtualService without hosts as a delegate, included by another one's `delegate`.
+    c.warn("spec.hosts", "no hosts: a delegate VirtualService, which Lanecar does not support; ignored");
+    return undefined;
+  }
   const hosts = c.strList(o.hosts, "spec.hosts", true);
   hosts.forEach((h, i) => {
     if (

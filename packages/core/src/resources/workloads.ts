@@ -1,5 +1,6 @@
 /** ServiceEntry, WorkloadEntry, WorkloadGroup and Gateway: where services and instances are. */
 import { type Check, HEADER_NAME, type Obj, SERVICE_HOST } from "./check.js";
+import { checkProtocol, skippedEndpoint } from "./protocols.js";
 import { joinPath } from "./source.js";
 import type {
   GatewayServer,
@@ -20,6 +21,7 @@ export function checkWorkloadEntryBody(
   path: string,
   known: string[] = [],
 ): WorkloadEntrySpec | undefined {
+  if (skippedEndpoint(c, o, path)) return undefined;
   c.fields(
     o,
     path,
@@ -27,11 +29,8 @@ export function checkWorkloadEntryBody(
     ["network", "locality", "serviceAccount"],
   );
   const address = c.str(o.address, joinPath(path, "address"), true);
-  if (address !== undefined && !ADDRESS.test(address)) {
-    if (address.startsWith("unix://"))
-      c.error(joinPath(path, "address"), "unix domain socket endpoints are not supported");
-    else c.error(joinPath(path, "address"), `"${address}" is not an IP address or host name`);
-  }
+  if (address !== undefined && !ADDRESS.test(address))
+    c.error(joinPath(path, "address"), `"${address}" is not an IP address or host name`);
   const portsRaw = c.obj(o.ports, joinPath(path, "ports"));
   const ports: Record<string, number> = {};
   if (portsRaw) {
@@ -74,11 +73,7 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     c.fields(po, p, ["number", "name", "protocol", "targetPort"]);
     const number = c.int(po.number, joinPath(p, "number"), { required: true, min: 1, max: 65535 });
     const name = c.str(po.name, joinPath(p, "name"), true);
-    const protocol = (c.str(po.protocol, joinPath(p, "protocol")) ?? "HTTP").toUpperCase();
-    if (!["HTTP", "HTTP2", "GRPC", "TCP", "HTTPS", "TLS"].includes(protocol))
-      c.error(joinPath(p, "protocol"), `unknown protocol "${protocol}"`);
-    else if (protocol !== "HTTP")
-      c.warn(joinPath(p, "protocol"), `${protocol} is proxied as HTTP/1.1 by Lanecar`);
+    const protocol = checkProtocol(c, po.protocol, joinPath(p, "protocol"), "service");
     const targetPort = c.int(po.targetPort, joinPath(p, "targetPort"), { min: 1, max: 65535 });
     if (number === undefined || name === undefined) return;
     if (portNames.has(name)) c.error(joinPath(p, "name"), `duplicate port name "${name}"`);
@@ -201,11 +196,10 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     if (!port) return;
     c.fields(port, joinPath(p, "port"), ["number", "name", "protocol", "targetPort"]);
     const number = c.int(port.number, joinPath(p, "port.number"), { required: true, min: 1, max: 65535 });
-    const protocol = (c.str(port.protocol, joinPath(p, "port.protocol"), true) ?? "HTTP").toUpperCase();
-    if (!["HTTP", "HTTPS", "HTTP2", "GRPC", "TCP", "TLS"].includes(protocol))
-      c.error(joinPath(p, "port.protocol"), `unknown protocol "${protocol}"`);
-    else if (protocol !== "HTTP")
-      c.warn(joinPath(p, "port.protocol"), `${protocol} servers are not served by Lanecar (HTTP only)`);
+    const protocol = checkProtocol(c, port.protocol, joinPath(p, "port.protocol"), "gateway", true);
+    // Istio: "port name must be set".
+    if (port.name === undefined || port.name === "")
+      c.error(joinPath(p, "port.name"), "is required (as Istio)");
     if (number === undefined) return;
     const server: GatewayServer = { port: { number, protocol }, hosts };
     const pn = c.str(port.name, joinPath(p, "port.name"));

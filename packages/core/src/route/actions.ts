@@ -9,14 +9,19 @@ import type {
   HTTPRedirect,
   HTTPRewrite,
 } from "../resources/types.js";
+import { compileRewrite, type Re2Rewrite, replaceAll } from "./re2.js";
 import type { CompiledRoute } from "./route-table.js";
 
-/** RE2 replacement syntax (`\1`) → JavaScript (`$1`). */
-function jsReplacement(s: string): string {
-  return s.replace(/\$/g, "$$$$").replace(/\\(\d)/g, "$$$1");
-}
+const rewriteCache = new WeakMap<object, Re2Rewrite>();
 
-const regexCache = new WeakMap<object, RegExp>();
+/**
+ * Compiles a route's `uriRegexRewrite` ahead of its first request (route tables call this when
+ * a snapshot is built), so the request path only matches.
+ */
+export function prepareRewrite(rw: HTTPRewrite | undefined): void {
+  const rr = rw?.uriRegexRewrite;
+  if (rr && !rewriteCache.has(rr)) rewriteCache.set(rr, compileRewrite(rr.match, rr.rewrite));
+}
 
 /**
  * Applies `rewrite.uri` / `uriRegexRewrite` to a path (query kept). `rewrite.uri` replaces the
@@ -27,13 +32,12 @@ export function rewritePath(rw: HTTPRewrite, path: string, matchedPrefix: string
   const p = q >= 0 ? path.slice(0, q) : path;
   const query = q >= 0 ? path.slice(q) : "";
   if (rw.uriRegexRewrite) {
-    let re = regexCache.get(rw.uriRegexRewrite);
-    if (!re) {
-      re = new RegExp(rw.uriRegexRewrite.match, "g");
-      regexCache.set(rw.uriRegexRewrite, re);
+    let compiled = rewriteCache.get(rw.uriRegexRewrite);
+    if (!compiled) {
+      prepareRewrite(rw);
+      compiled = rewriteCache.get(rw.uriRegexRewrite)!;
     }
-    re.lastIndex = 0;
-    return p.replace(re, jsReplacement(rw.uriRegexRewrite.rewrite)) + query;
+    return replaceAll(compiled, p) + query;
   }
   if (rw.uri === undefined) return path;
   if (matchedPrefix !== undefined && p.startsWith(matchedPrefix)) {

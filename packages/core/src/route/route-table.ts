@@ -6,6 +6,7 @@
 import { fqdn, HostIndex } from "../hosts.js";
 import type { Fallback, Headers, HTTPRetry, HTTPRoute, VirtualServiceSpec } from "../resources/types.js";
 import { DEFAULT_RETRY, subsetTemplate } from "../resources/virtual-service.js";
+import { prepareRewrite } from "./actions.js";
 import { type CompiledMatch, compileMatch } from "./match.js";
 
 /** A destination host + subset, where the subset may be a `$label` template. */
@@ -98,6 +99,7 @@ function compileRoute(
   index: number,
   context: string,
 ): CompiledRoute | undefined {
+  if (r.delegated) return undefined;
   const ns = vs.namespace;
   // Match blocks restricted to other gateways do not exist in this context.
   const blocks = r.match.filter(
@@ -117,6 +119,7 @@ function compileRoute(
     cumulative.push(total);
   }
   const matches = blocks.map(compileMatch);
+  prepareRewrite(r.rewrite);
   return {
     ruleId: `${vs.name}/${r.name ?? index}`,
     index,

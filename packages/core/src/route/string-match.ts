@@ -1,8 +1,9 @@
 /**
- * StringMatch compiled once per snapshot into a plain predicate. Regexes must match the whole
- * value (Istio/RE2 semantics), so they are anchored here.
+ * StringMatch compiled once per snapshot into a plain predicate. Regexes are RE2 and must match
+ * the whole value (Envoy's `safe_regex` full match).
  */
 import type { StringMatch } from "../resources/types.js";
+import { fullMatch } from "./re2.js";
 
 export type ValuePredicate = (value: string) => boolean;
 
@@ -26,9 +27,7 @@ export function compileStringMatch(m: StringMatch, ignoreCase = false): ValuePre
       const v = m.value;
       return (s) => s.startsWith(v);
     }
-    case "regex": {
-      const re = new RegExp(`^(?:${m.value})$`, ignoreCase ? "i" : "");
-      return (s) => re.test(s);
-    }
+    case "regex":
+      return fullMatch(m.value, ignoreCase);
   }
 }

@@ -148,7 +148,7 @@ describe("fallback chains", () => {
     ]);
   });
 
-  it("rejects a fallback to the destination itself", () => {
+  it("accepts a fallback to the destination itself (prod → prod) with a warning: a cycle needs two targets", () => {
     const routes = yaml`
       apiVersion: networking.istio.io/v1
       kind: VirtualService
@@ -157,13 +157,15 @@ describe("fallback chains", () => {
         hosts: [reviews]
         http:
         - route:
-          - destination: {host: reviews, subset: gray}
-            fallback: {case: noinstances, target: {host: reviews.default.svc.cluster.local, subset: gray}}
+          - destination: {host: reviews, subset: prod}
+            fallback: {case: noinstances, target: {host: reviews.default.svc.cluster.local, subset: prod}}
     `;
     const h = "reviews.default.svc.cluster.local";
-    expect(errors(files(routes).diagnostics)).toEqual([
-      `routes.yaml:9:37 VirtualService/default/reviews: spec.http[0].route[0].fallback.target: fallback cycle: ${h}/gray → ${h}/gray`,
-    ]);
+    const d = files(routes).diagnostics;
+    expect(errors(d)).toEqual([]);
+    expect(warnings(d)).toContain(
+      `routes.yaml:9:37 VirtualService/default/reviews: spec.http[0].route[0].fallback.target: warning: fallback target ${h}/prod is the destination it falls back from; it never applies`,
+    );
   });
 
   it("accepts a chain gray → prod → another service", () => {

@@ -180,4 +180,59 @@ describe("metadata", () => {
       ["t.yaml:1:1 VirtualService/default/r: spec: is required"],
     );
   });
+
+  it("skips kinds of other API groups even when the name is ours (Gateway API Gateway, HTTPRoute)", () => {
+    const text = yaml`
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: Gateway
+      metadata: {name: bookinfo-gateway}
+      spec: {gatewayClassName: istio, listeners: [{name: http, port: 80, protocol: HTTP}]}
+      ---
+      apiVersion: gateway.networking.k8s.io/v1
+      kind: HTTPRoute
+      metadata: {name: bookinfo}
+      spec: {parentRefs: [{name: bookinfo-gateway}]}
+      ---
+      apiVersion: security.istio.io/v1
+      kind: AuthorizationPolicy
+      metadata: {name: deny}
+      spec: {}
+    `;
+    const r = load(text);
+    expect(errors(r.diagnostics)).toEqual([]);
+    expect(warnings(r.diagnostics)).toEqual([
+      "t.yaml:2:1 Gateway/default/bookinfo-gateway: kind: warning: gateway.networking.k8s.io/v1 Gateway is not used by Lanecar; skipped",
+      "t.yaml:7:1 HTTPRoute/default/bookinfo: kind: warning: kind HTTPRoute is not used by Lanecar; skipped",
+      "t.yaml:12:1 AuthorizationPolicy/default/deny: kind: warning: kind AuthorizationPolicy is not used by Lanecar; skipped",
+    ]);
+    expect(r.resources).toEqual([]);
+  });
+
+  it("reads the items of a kind: List (kubectl get -o yaml), with positions inside the list", () => {
+    const text = yaml`
+      apiVersion: v1
+      kind: List
+      items:
+      - apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: httpbin}
+        spec:
+          host: httpbin
+      - apiVersion: v1
+        kind: Service
+        metadata: {name: httpbin}
+      - apiVersion: networking.istio.io/v1
+        kind: DestinationRule
+        metadata: {name: broken}
+        spec:
+          host: 7
+      metadata: {resourceVersion: ""}
+    `;
+    const r = load(text);
+    expect(ids(r)).toEqual(["DestinationRule/default/httpbin"]);
+    expect(report(text)).toEqual([
+      "t.yaml:10:3 Service/default/httpbin: kind: warning: kind Service is not used by Lanecar; skipped",
+      "t.yaml:16:5 DestinationRule/default/broken: spec.host: must be a string, got a number",
+    ]);
+  });
 });

@@ -271,10 +271,10 @@ describe("VirtualService: regexes and durations", () => {
           route: [{destination: {host: reviews, subset: v1}}]
     `;
     expect(vs(text)).toEqual([
-      "routes.yaml:8:13 VirtualService/default/reviews: spec.http[0].match[0].uri.regex: regex does not compile: Unterminated group",
-      "routes.yaml:10:20 VirtualService/default/reviews: spec.http[0].match[0].headers.end-user.regex: regex does not compile: Unterminated character class",
-      "routes.yaml:12:16 VirtualService/default/reviews: spec.http[0].match[0].queryParams.page.regex: regex does not compile: numbers out of order in {} quantifier",
-      "routes.yaml:14:25 VirtualService/default/reviews: spec.http[0].rewrite.uriRegexRewrite.match: regex does not compile: Nothing to repeat",
+      "routes.yaml:8:13 VirtualService/default/reviews: spec.http[0].match[0].uri.regex: regex does not compile (RE2): missing closing ): `/reviews/(\\d+`",
+      "routes.yaml:10:20 VirtualService/default/reviews: spec.http[0].match[0].headers.end-user.regex: regex does not compile (RE2): missing closing ]: `[jason`",
+      "routes.yaml:12:16 VirtualService/default/reviews: spec.http[0].match[0].queryParams.page.regex: regex does not compile (RE2): invalid repeat count: `{2,1}`",
+      "routes.yaml:14:25 VirtualService/default/reviews: spec.http[0].rewrite.uriRegexRewrite.match: regex does not compile (RE2): missing argument to repetition operator: `*`",
     ]);
   });
 

@@ -95,7 +95,7 @@ describe("ServiceEntry", () => {
       't.yaml:6:3 ServiceEntry/default/reviews: spec.location: must be one of MESH_EXTERNAL, MESH_INTERNAL; got "MESH_EVERYWHERE"',
       't.yaml:7:3 ServiceEntry/default/reviews: spec.resolution: must be one of NONE, STATIC, DNS, DNS_ROUND_ROBIN; got "MAGIC"',
       't.yaml:10:6 ServiceEntry/default/reviews: spec.endpoints[0].address: "10.0.0.1 10.0.0.2" is not an IP address or host name',
-      "t.yaml:11:6 ServiceEntry/default/reviews: spec.endpoints[1].address: unix domain socket endpoints are not supported",
+      "t.yaml:11:6 ServiceEntry/default/reviews: spec.endpoints[1].address: warning: unix domain socket endpoints are not supported by Lanecar; ignored",
     ]);
   });
 
@@ -111,7 +111,7 @@ describe("ServiceEntry", () => {
         endpoints: [{address: 10.0.0.1}]
     `;
     expect(report(text)).toEqual([
-      "t.yaml:6:38 ServiceEntry/default/reviews: spec.ports[0].protocol: warning: GRPC is proxied as HTTP/1.1 by Lanecar",
+      "t.yaml:6:38 ServiceEntry/default/reviews: spec.ports[0].protocol: warning: GRPC is not supported by Lanecar; ignored: this port is proxied as HTTP/1.1",
       "t.yaml:7:3 ServiceEntry/default/reviews: spec.workloadSelector: cannot be set together with endpoints",
     ]);
   });
@@ -187,9 +187,9 @@ describe("Gateway", () => {
           hosts: []
     `;
     expect(report(text)).toEqual([
-      "t.yaml:7:38 Gateway/default/bookinfo-gateway: spec.servers[0].port.protocol: warning: HTTPS servers are not served by Lanecar (HTTP only)",
+      "t.yaml:7:38 Gateway/default/bookinfo-gateway: spec.servers[0].port.protocol: warning: HTTPS servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 only",
       "t.yaml:9:5 Gateway/default/bookinfo-gateway: spec.servers[1].port: is required",
-      't.yaml:10:38 Gateway/default/bookinfo-gateway: spec.servers[2].port.protocol: unknown protocol "SMTP"',
+      't.yaml:10:38 Gateway/default/bookinfo-gateway: spec.servers[2].port.protocol: unknown protocol "SMTP" (Istio knows HTTP, HTTPS, HTTP2, HTTP_PROXY, GRPC, GRPC-Web, TCP, TLS, UDP, Mongo, Redis, MySQL)',
       "t.yaml:11:5 Gateway/default/bookinfo-gateway: spec.servers[2].hosts: must not be empty",
     ]);
   });

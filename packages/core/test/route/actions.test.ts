@@ -153,6 +153,34 @@ spec:
   });
 });
 
+describe("fault without a percentage (issue 12 item 1)", () => {
+  it("injects nothing, as Istio: an unspecified percentage delays or aborts no request", () => {
+    const s = snap([
+      serviceEntry("ratings", [{ port: 19030 }]),
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{headers: {x-abort: {}}}]
+    fault: {abort: {httpStatus: 500}}
+    route: [{destination: {host: ratings}}]
+  - fault: {delay: {fixedDelay: 7s}}
+    route: [{destination: {host: ratings}}]
+`,
+    ]);
+    const abort = route(s, "GET http://ratings/", { headers: { "x-abort": "1" } }).route!.spec.fault;
+    const delay = route(s, "GET http://ratings/").route!.spec.fault;
+    for (const x of [0, 0.5, 0.999999]) {
+      expect(decideFault(abort, () => x)).toEqual({ delayMs: 0, abortStatus: 0 });
+      expect(decideFault(delay, () => x)).toEqual({ delayMs: 0, abortStatus: 0 });
+    }
+    expect(abort?.abort?.percentage).toBe(0);
+    expect(delay?.delay?.percentage).toBe(0);
+  });
+});
+
 describe("sampleMirror", () => {
   it("mirrors the configured percentage of requests", () => {
     expect(sampleMirror(100, () => 0.9999)).toBe(true);
