@@ -44,7 +44,15 @@ export {
   requestHostCandidates,
   splitAuthority,
 } from "./hosts.js";
-export { correlationKey, DEFAULT_CORRELATION_HEADERS } from "./label/correlation-key.js";
+export {
+  correlationContext,
+  correlationKey,
+  DEFAULT_CORRELATION_HEADERS,
+  isTraceIdHeader,
+  requestCorrelationKey,
+  TRACE_ID_CONTEXT,
+  TRACE_ID_HEADERS,
+} from "./label/correlation-key.js";
 export { isValidLabelValue } from "./label/label-value.js";
 export {
   type CorrelationLookup,
