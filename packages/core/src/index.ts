@@ -27,7 +27,7 @@ export {
   endpointKey,
 } from "./endpoint/endpoint.js";
 export { hashKeyFor } from "./endpoint/hash-key.js";
-export { ServiceRegistry } from "./endpoint/registry.js";
+export { type DnsResolution, ServiceRegistry } from "./endpoint/registry.js";
 export {
   type ExplainedEndpoint,
   type ExplainInput,
