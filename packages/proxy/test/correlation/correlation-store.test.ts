@@ -320,12 +320,13 @@ describe("recordInbound", () => {
         labels: { "x-asm-prefer-tag": "gray" },
       },
     );
-    for (const h of [
+    const forms: Record<string, string>[] = [
       { b3: "a3ce929d0e0e4736-1111111111111111-1" },
       { b3: `${wide}-1111111111111111` },
       { "x-b3-traceid": "a3ce929d0e0e4736" },
       { traceparent: `00-${wide}-1111111111111111-01` },
-    ])
+    ];
+    for (const h of forms)
       expect(resolver.resolve("outbound", headersOf(h), {}, s.lookup).values).toEqual({
         "x-asm-prefer-tag": "gray",
       });
