@@ -21,5 +21,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // Installs missing system packages (nginx, dnsmasq, ...) once, as root on Debian; see the file.
+    globalSetup: ["test/support/system-packages.ts"],
   },
 });

@@ -3,11 +3,12 @@
  * file the test writes (`--no-resolv --no-hosts`), with a short TTL. `set` rewrites the file and
  * sends SIGHUP, which makes dnsmasq re-read it, so a test can change an answer.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.js";
+import { requireBinary } from "./system-packages.js";
 
 export interface Dnsmasq {
   /** `127.0.0.1:PORT`, for `dns.Resolver#setServers` or `--dns-servers`. */
@@ -17,13 +18,6 @@ export interface Dnsmasq {
   stop(): Promise<void>;
 }
 
-/** The one line a test fails with when dnsmasq is not installed. */
-export function requireDnsmasq(): void {
-  const r = spawnSync("dnsmasq", ["--version"], { stdio: "ignore" });
-  if (r.error || r.status !== 0)
-    throw new Error("dnsmasq is not installed (apt-get install dnsmasq; `pnpm test` installs it as root)");
-}
-
 function hostsFile(table: Record<string, string[]>): string {
   return Object.entries(table)
     .flatMap(([name, addrs]) => addrs.map((a) => `${a} ${name}\n`))
@@ -31,7 +25,7 @@ function hostsFile(table: Record<string, string[]>): string {
 }
 
 export async function startDnsmasq(table: Record<string, string[]>, ttlSec = 1): Promise<Dnsmasq> {
-  requireDnsmasq();
+  const bin = requireBinary("dnsmasq");
   const dir = mkdtempSync(join(tmpdir(), "lanecar-dns-"));
   // dnsmasq drops privileges to nobody before re-reading the file on SIGHUP.
   chmodSync(dir, 0o755);
@@ -39,7 +33,7 @@ export async function startDnsmasq(table: Record<string, string[]>, ttlSec = 1):
   writeFileSync(file, hostsFile(table), { mode: 0o644 });
   const port = await freePort();
   const child: ChildProcess = spawn(
-    "dnsmasq",
+    bin,
     [
       "--keep-in-foreground",
       "--conf-file=/dev/null",
