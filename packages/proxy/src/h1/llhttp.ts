@@ -125,7 +125,7 @@ export function assertParser(): void {
   bad.close();
   if (ok !== input.length || seen !== "GET /x 1.1 Host=a done" || typeof lf === "number") {
     throw new Error(
-      `this Node (${process.version}) has an HTTP parser binding Lanecar does not support; use Node 20 or 22`,
+      `this Node (${process.version}) has an HTTP parser binding Lanecar does not support; use Node 22 or 24 (20.19+ still works)`,
     );
   }
 }
