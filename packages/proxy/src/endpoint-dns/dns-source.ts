@@ -31,6 +31,13 @@ function noAddress(name: string): Error {
 
 type TtlRecord = { address: string; ttl: number };
 
+/** How long an answer from getaddrinfo waits for the TTL queries sent beside it. */
+const TTL_GRACE_MS = 250;
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(resolve, ms, value).unref());
+}
+
 function minTtl(lists: readonly (readonly TtlRecord[] | undefined)[]): number | undefined {
   let min: number | undefined;
   for (const l of lists) for (const r of l ?? []) if (min === undefined || r.ttl < min) min = r.ttl;
@@ -42,12 +49,15 @@ export class SystemDnsSource implements DnsSource {
   private readonly resolver = new dns.Resolver({ timeout: 2000, tries: 2 });
 
   async resolve(name: string): Promise<DnsAnswer> {
-    const [found, a, aaaa] = await Promise.all([
-      dns.lookup(name, { all: true, order: "verbatim" }),
+    const ttls = Promise.all([
       this.resolver.resolve4(name, { ttl: true }).catch(() => undefined),
       this.resolver.resolve6(name, { ttl: true }).catch(() => undefined),
     ]);
+    const found = await dns.lookup(name, { all: true, order: "verbatim" });
     if (found.length === 0) throw noAddress(name);
+    // The addresses do not wait for a slow or unreachable DNS server: without its TTLs by then,
+    // this answer gets the default refresh.
+    const [a, aaaa] = await Promise.race([ttls, delay(TTL_GRACE_MS, [undefined, undefined] as const)]);
     const addresses = found.map(
       (f) => ({ address: f.address, family: f.family === 6 ? 6 : 4 }) as DnsAddress,
     );
