@@ -40,19 +40,14 @@ describe(`Node ${process.version} (issue 12 item 12)`, () => {
     expect(r.stdout.trim()).toBe(`parser ok ${process.version}`);
   });
 
-  it("the lanecar binary starts on this Node (the check runs before the listeners)", async () => {
-    // A port already taken: the sidecar gets past the check, then cannot listen, and exits.
+  it("the lanecar binary's start-up check passes on this Node: it takes the codec, not the fallback", async () => {
+    const config = `${ROOT}../shared/conformance/istio/tasks/egress-control__se-httpbin-ext.yaml`;
+    // A port already taken: the sidecar runs the check, logs the data path, then cannot listen.
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
     const port = (taken.address() as { port: number }).port;
-    const config = `${ROOT}../shared/conformance/istio/tasks/egress-control__se-httpbin-ext.yaml`;
-    // `validate` loads everything; a sidecar that got past assertParser and then fails to listen
-    // on a taken port proves the check passed (a failed check is its own message, not a listen error).
-    const v = spawnSync(process.execPath, [LANECAR_BIN, "validate", config], {
-      encoding: "utf8",
-      timeout: 15_000,
-    });
-    expect(v.status, v.stderr).toBe(0);
+    const env = { ...process.env };
+    delete env.LANECAR_DATA_PATH; // the fallback project forces one; here the check must decide
     const s = spawnSync(
       process.execPath,
       [
@@ -69,11 +64,13 @@ describe(`Node ${process.version} (issue 12 item 12)`, () => {
         "--outbound",
         "127.0.0.1:0",
       ],
-      { encoding: "utf8", timeout: 15_000 },
+      { encoding: "utf8", timeout: 15_000, env },
     );
-    expect(s.stderr).not.toMatch(/HTTP parser binding/);
+    taken.close();
+    expect(s.stderr).toContain(
+      `data path: Lanecar HTTP/1.1 codec (Node ${process.version}'s HTTP parser binding passed the start-up check)`,
+    );
     expect(s.stderr).toMatch(/cannot listen/);
     expect(s.status).toBe(1);
-    taken.close();
   });
 });

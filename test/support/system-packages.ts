@@ -113,5 +113,8 @@ export function ensureSystemPackages(
 
 /** vitest globalSetup: once per run, before any test file. */
 export default function setup(): void {
+  // vitest runs a global setup once per project: check (and install) only once per run.
+  if (process.env.LANECAR_SYSTEM_PACKAGES_CHECKED) return;
+  process.env.LANECAR_SYSTEM_PACKAGES_CHECKED = "1";
   ensureSystemPackages();
 }
