@@ -11,17 +11,22 @@ import { readFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Started, startSidecarProcess } from "../hardening/support/proxy.js";
+import { type Started, startSidecarProcess, writeConfig } from "../hardening/support/proxy.js";
 import { type Dnsmasq, startDnsmasq } from "../support/dnsmasq.js";
-import { LANECAR_BIN } from "../support/lanecar.js";
-import { freePort } from "../support/ports.js";
+import { LANECAR_BIN, type Running, startLanecar } from "../support/lanecar.js";
+import { freePort, freePorts } from "../support/ports.js";
 
 const TASKS = fileURLToPath(new URL("../../../shared/conformance/istio/tasks/", import.meta.url));
 const task = (f: string) => readFileSync(`${TASKS}${f}.yaml`, "utf8");
 
-/** httpbin.org's two "addresses": loopback aliases, port 80 as the ServiceEntry says. */
-const FIRST = "127.0.80.1";
-const SECOND = "127.0.80.2";
+/**
+ * Loopback addresses of this run (127.X.Y.n, random X.Y): port 80 as the ServiceEntries say, on
+ * addresses no other run (the fallback data-path project runs this file too) is using.
+ */
+const NET = `127.${64 + Math.floor(Math.random() * 128)}.${1 + Math.floor(Math.random() * 250)}`;
+/** httpbin.org's two "addresses". */
+const FIRST = `${NET}.1`;
+const SECOND = `${NET}.2`;
 
 interface Seen {
   name: string;
@@ -133,6 +138,76 @@ spec:
     const r = await viaProxy(sc.outbound, `http://localhost:${localPort}/x`);
     expect(r).toEqual({ status: 200, body: "local" });
     expect(seen.at(-1)).toMatchObject({ name: "local", url: "/x" });
+  });
+});
+
+describe("Istio's egress gateway task: the mesh routes edition.cnn.com through a Lanecar egress gateway (issue 12 item 2)", () => {
+  /** The egress gateway listens where Istio's would: port 80 (its Gateway server port). */
+  const GATEWAY = `${NET}.9`;
+  const CNN = `${NET}.3`;
+  let ns: Dnsmasq;
+  let sc: Started;
+  let gw: Running;
+  let cnn: Server;
+  const seen: Seen[] = [];
+
+  beforeAll(async () => {
+    cnn = await upstream("cnn", CNN, 80, seen);
+    ns = await startDnsmasq({ "edition.cnn.com": [CNN] });
+    const files = [
+      task("egress-gateway__se-cnn"),
+      task("egress-gateway__gw-dr-http"),
+      task("egress-gateway__vs-direct-cnn"),
+      // Outside Kubernetes, the egress gateway's Service is a ServiceEntry.
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec:
+  hosts: [istio-egressgateway.istio-system.svc.cluster.local]
+  location: MESH_INTERNAL
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: ${GATEWAY}}]`,
+    ];
+    const { configPath } = writeConfig(files);
+    const [admin, app] = await freePorts(2);
+    gw = await startLanecar(
+      [
+        "gateway",
+        "--config",
+        configPath,
+        "--gateway",
+        "istio-egressgateway",
+        "--pod-labels",
+        "istio=egressgateway",
+        "--listen",
+        `${GATEWAY}:80`,
+        "--dns-servers",
+        ns.server,
+        "--access-log",
+      ],
+      `127.0.0.1:${admin}`,
+    );
+    sc = await startSidecarProcess({ appPort: app!, yaml: files, args: ["--dns-servers", ns.server] });
+  });
+  afterAll(async () => {
+    await sc?.stop();
+    await gw?.stop("SIGKILL");
+    await ns?.stop();
+    cnn?.close();
+  });
+
+  it("http://edition.cnn.com/politics: sidecar → egress gateway → edition.cnn.com as DNS answers it", async () => {
+    const r = await viaProxy(sc.outbound, "http://edition.cnn.com/politics");
+    expect(r).toEqual({ status: 200, body: "cnn" });
+    expect(seen.at(-1)).toEqual({ name: "cnn", host: "edition.cnn.com", url: "/politics" });
+    // The gateway served it (its access log is written in batches).
+    const until = Date.now() + 10_000;
+    while (!gw.stdout().includes('"GET /politics HTTP/1.1" 200') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(gw.stdout()).toMatch(
+      /"GET \/politics HTTP\/1\.1" 200 .*dest=edition\.cnn\.com .*upstream=edition\.cnn\.com:80/,
+    );
   });
 });
 
