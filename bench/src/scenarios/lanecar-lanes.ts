@@ -91,7 +91,7 @@ export const lanecarLanesFallback = lanesScenario(
   { LANECAR_DATA_PATH: "node" },
 );
 
-function lanesScenario(name: string, description: string, env: NodeJS.ProcessEnv): Scenario {
+function lanesScenario(name: string, description: string, env: Record<string, string>): Scenario {
   return {
     name,
     kind: "lanecar",
@@ -105,8 +105,7 @@ function lanesScenario(name: string, description: string, env: NodeJS.ProcessEnv
         "lanecar-sidecar",
         "sidecar",
         sidecarArgs(s, config, "productpage", podLabels, ctx.upstream.url),
-        15_000,
-        env,
+        { ...ctx.lanecarEnv, ...env },
       );
       const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
       const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;

@@ -18,6 +18,8 @@ export class NodeStream implements DownstreamStream {
   readonly httpMinor: number;
   readonly hasBody: boolean;
   bodyTouched = false;
+  bodyBytesIn = 0;
+  bodyBytesOut = 0;
   keepAlive = true;
   onAbort: (() => void) | undefined;
   aborted = false;
@@ -76,6 +78,7 @@ export class NodeStream implements DownstreamStream {
       return;
     }
     this.bodyTouched = true;
+    this.bodyBytesIn += chunk.length;
     if (!sink.data(chunk)) this.req.pause();
   };
 
@@ -128,14 +131,15 @@ export class NodeStream implements DownstreamStream {
 
   write(chunk: Buffer | string): boolean {
     if (this.res.writableEnded || this.aborted) return true;
+    this.bodyBytesOut += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
     return this.res.write(chunk);
   }
 
   end(chunk?: Buffer | string): void {
     if (this.res.writableEnded || this.aborted) return;
     if (!this.res.headersSent && this.res.destroyed) return;
-    if (chunk === undefined) this.res.end();
-    else this.res.end(chunk);
+    if (chunk !== undefined && this.method !== "HEAD") this.write(chunk);
+    this.res.end();
   }
 
   onDrain(fn: () => void): void {

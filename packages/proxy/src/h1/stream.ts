@@ -49,6 +49,8 @@ export class ServerStream implements DownstreamStream {
   dispatched = false;
   /** Sent `Expect: 100-continue` with a body. */
   expectContinue = false;
+  /** Request body bytes received (decoded: no chunk framing), for `istio_request_bytes`. */
+  bodyBytesIn = 0;
 
   // ---- response ----
   headersSent = false;
@@ -64,6 +66,8 @@ export class ServerStream implements DownstreamStream {
   private pendingHead: string | undefined;
   /** Called once if the client goes away before the response ends. */
   onAbort: (() => void) | undefined;
+  /** Response body bytes written (before chunk framing), for `istio_response_bytes`. */
+  bodyBytesOut = 0;
   private drainWaiter: (() => void) | undefined;
 
   constructor(
@@ -90,6 +94,7 @@ export class ServerStream implements DownstreamStream {
 
   /** Called by the connection's parser. */
   pushBody(chunk: Buffer): void {
+    this.bodyBytesIn += chunk.length;
     const sink = this.sink;
     if (sink) {
       this.bodyTouched = true;
@@ -166,6 +171,9 @@ export class ServerStream implements DownstreamStream {
     // The last request a closing (or draining) connection answers says so.
     if ((conn.closing || conn.server.draining) && conn.streams[conn.streams.length - 1] === this)
       this.keepAlive = false;
+    // A response that starts before its request was read whole (an early 413/401/503): the
+    // connection closes after it (responseDone), so the response must say so.
+    if (!this.requestComplete) this.keepAlive = false;
     if (!this.keepAlive) head += "connection: close\r\n";
     else if (this.httpMinor === 0) head += "connection: keep-alive\r\n";
     head += "\r\n";
@@ -189,6 +197,7 @@ export class ServerStream implements DownstreamStream {
     const body = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     const len = body.length;
     if (len === 0) return true;
+    this.bodyBytesOut += len;
     const socket = this.conn.socket;
     const head = this.pendingHead;
     if (head !== undefined) {

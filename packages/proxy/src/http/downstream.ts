@@ -24,6 +24,10 @@ export interface DownstreamStream {
   readonly requestComplete: boolean;
   /** A chunk of the body was handed to a sink: the request can no longer be replayed. */
   readonly bodyTouched: boolean;
+  /** Request body bytes received so far (`istio_request_bytes`). */
+  readonly bodyBytesIn: number;
+  /** Response body bytes written so far (`istio_response_bytes`). */
+  readonly bodyBytesOut: number;
   readonly remoteAddress: string | undefined;
   readonly localPort: number | undefined;
   /** Starts delivering the body to `sink` (buffered chunks first). */

@@ -2,7 +2,8 @@
  * One Lanecar process: the shared runtime (config source, health, pools, correlation store,
  * metrics), its listeners, and the admin API — with the life cycle of SPEC section 10:
  * `/ready` is 503 until every listener is up and while draining; SIGTERM drains (in-flight
- * requests finish, keep-alive responses carry `Connection: close`) and the process exits 0.
+ * requests finish, keep-alive responses carry `Connection: close`; the outbound listener serves
+ * the app's calls until inbound is done) and the process exits 0.
  */
 import type { AddressInfo } from "node:net";
 import type { ConfigSnapshot } from "@lanecar/core";
@@ -43,7 +44,7 @@ export interface ProcessOptions {
   identity: WorkloadIdentity;
   admin: string | undefined;
   drainTimeoutMs?: number;
-  correlation?: { maxEntries?: number; ttlMs?: number };
+  correlation?: { maxEntries?: number; ttlMs?: number; maxBytes?: number };
   pollMs?: number;
   limits?: ServerLimits;
   logger?: Logger;
@@ -59,11 +60,18 @@ export interface ListenerSpec {
   name: string;
   address: string;
   handler: (rt: ProxyRuntime) => Handler;
+  /**
+   * Keeps accepting while the other listeners drain, and drains only once they are done (or the
+   * drain timeout is up): the sidecar's outbound listener, which serves the calls the app makes
+   * for requests still in flight on inbound (Istio drains inbound only).
+   */
+  drainsLast?: boolean;
 }
 
 export class ProxyProcess {
   readonly rt: ProxyRuntime;
   private readonly servers = new Map<string, ListenerServer>();
+  private readonly drainLast = new Set<ListenerServer>();
   readonly addresses = new Map<string, AddressInfo>();
   private admin: FastifyInstance | undefined;
   private state: "PRE_INITIALIZING" | "LIVE" | "DRAINING" = "PRE_INITIALIZING";
@@ -143,6 +151,7 @@ export class ProxyProcess {
       for (const l of listeners) {
         const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
         p.servers.set(l.name, server);
+        if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
       }
       if (tracingEnabled()) {
@@ -186,13 +195,21 @@ export class ProxyProcess {
     };
   }
 
-  /** Graceful drain: /ready 503, stop accepting, finish in-flight, close. Idempotent. */
+  /**
+   * Graceful drain: /ready 503; the inbound-facing listeners stop accepting and finish their
+   * in-flight requests while the `drainsLast` ones (outbound) keep serving; then those drain too,
+   * within what is left of the same timeout. Idempotent.
+   */
   drain(timeoutMs = this.opts.drainTimeoutMs ?? 5000): Promise<void> {
     if (!this.drained) {
       this.state = "DRAINING";
-      this.drained = Promise.all([...this.servers.values()].map((s) => drainServer(s, timeoutMs))).then(
-        () => undefined,
-      );
+      const deadline = Date.now() + timeoutMs;
+      const servers = [...this.servers.values()];
+      const first = servers.filter((s) => !this.drainLast.has(s));
+      const last = servers.filter((s) => this.drainLast.has(s));
+      this.drained = Promise.all(first.map((s) => drainServer(s, timeoutMs)))
+        .then(() => Promise.all(last.map((s) => drainServer(s, Math.max(0, deadline - Date.now())))))
+        .then(() => undefined);
     }
     return this.drained;
   }

@@ -11,6 +11,10 @@ export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
   service: string;
   namespace: string;
   podLabels: Record<string, string>;
+  /** Istio workload name (`--workload`); default from the pod labels (`workloadName`). */
+  workload?: string;
+  /** Istio cluster id (`--cluster`); default the pod label `topology.istio.io/cluster`, else unknown. */
+  cluster?: string;
   inbound: string;
   app: string;
   outbound: string;
@@ -29,7 +33,8 @@ export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
     service: o.service,
     namespace: o.namespace,
     podLabels: o.podLabels,
-    workload: workloadName(o.service, o.podLabels),
+    workload: workloadName(o.service, o.podLabels, o.workload),
+    cluster: o.cluster ?? "",
   };
   return ProxyProcess.start({ ...o, identity }, [
     { name: "inbound", address: o.inbound, handler: (rt) => new InboundListener(rt, o.app).handle },
@@ -37,6 +42,8 @@ export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
       name: "outbound",
       address: o.outbound,
       handler: (rt) => new RoutedListener("outbound", rt, "mesh").handle,
+      // The app's calls for requests still in flight on inbound must keep working (SPEC 10).
+      drainsLast: true,
     },
   ]);
 }
