@@ -40,5 +40,11 @@ export default defineConfig({
         },
       },
     ],
+    // .ci/run counts the results from a JSON report, so it can call exactly `pnpm test`.
+    ...(process.env.LANECAR_TEST_JSON
+      ? { reporters: ["default", "json"], outputFile: { json: process.env.LANECAR_TEST_JSON } }
+      : {}),
+    // Installs missing system packages (nginx, dnsmasq, ...) once, as root on Debian; see the file.
+    globalSetup: ["test/support/system-packages.ts"],
   },
 });

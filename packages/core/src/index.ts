@@ -38,7 +38,7 @@ export {
   endpointKey,
 } from "./endpoint/endpoint.js";
 export { hashKeyFor } from "./endpoint/hash-key.js";
-export { ServiceRegistry } from "./endpoint/registry.js";
+export { type DnsResolution, ServiceRegistry } from "./endpoint/registry.js";
 export {
   type ExplainedEndpoint,
   type ExplainInput,
@@ -56,7 +56,15 @@ export {
   requestHostCandidates,
   splitAuthority,
 } from "./hosts.js";
-export { correlationKey, DEFAULT_CORRELATION_HEADERS } from "./label/correlation-key.js";
+export {
+  correlationContext,
+  correlationKey,
+  DEFAULT_CORRELATION_HEADERS,
+  isTraceIdHeader,
+  requestCorrelationKey,
+  TRACE_ID_CONTEXT,
+  TRACE_ID_HEADERS,
+} from "./label/correlation-key.js";
 export { isValidLabelValue } from "./label/label-value.js";
 export {
   type CorrelationLookup,

@@ -69,6 +69,10 @@ const COMMON: FlagSpec[] = [
     help: "a client must send the whole request, body included, within this; 0s = none",
   },
   { name: "access-log", boolean: true, help: "write an access log line per request to stdout (async)" },
+  {
+    name: "dns-servers",
+    help: "resolve ServiceEntry DNS names with these servers (ip[:port],...); default: the system resolver",
+  },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
 
@@ -123,6 +127,21 @@ function count(a: ParsedArgs, name: string): number {
   return Number(v);
 }
 
+const DNS_SERVER =
+  /^(?:\d{1,3}(?:\.\d{1,3}){3}(?::(\d{1,5}))?|\[[0-9A-Fa-f:.]+\](?::(\d{1,5}))?|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$/;
+
+/** `--dns-servers ip[:port],...` (IP addresses only: the servers cannot be looked up by name). */
+function dnsServers(v: string | undefined): string[] | undefined {
+  if (v === undefined || v === "") return undefined;
+  return v.split(",").map((s) => {
+    const m = DNS_SERVER.exec(s.trim());
+    const port = m?.[1] ?? m?.[2];
+    if (!m || (port !== undefined && (Number(port) < 1 || Number(port) > 65535)))
+      throw new UsageError(`--dns-servers "${s}" is not an IP address with an optional :port`);
+    return s.trim();
+  });
+}
+
 function serverLimits(a: ParsedArgs): ServerLimits {
   const headersTimeoutMs = duration(a, "headers-timeout");
   const requestTimeoutMs = duration(a, "request-timeout");
@@ -154,6 +173,7 @@ function common(a: ParsedArgs) {
     correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: positive(a, "correlation-ttl") },
     accessLog: bool(a, "access-log"),
     limits: serverLimits(a),
+    dnsServers: dnsServers(one(a, "dns-servers")),
   };
 }
 

@@ -23,6 +23,16 @@ interface Instance {
   probe: Probe | undefined;
 }
 
+/** How the proxy resolves an endpoint address that is a name (ServiceEntry `resolution`). */
+export type DnsResolution = "DNS" | "DNS_ROUND_ROBIN";
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** An IP literal (IPv4 dotted quad, or anything with a colon: IPv6), not a name to resolve. */
+function isIpLiteral(address: string): boolean {
+  return IPV4.test(address) || address.includes(":");
+}
+
 interface ServiceRecord {
   service: Service;
   instances: Instance[];
@@ -58,6 +68,8 @@ export class ServiceRegistry {
   private readonly rules = new HostIndex<ResolvedDestinationRule>();
   /** host → requested port → subset → cluster (hot-path cache, see `cluster`). */
   private readonly clusterCache = new Map<string, Map<number, Map<string, Cluster>>>();
+  /** Endpoint names the proxy resolves itself, with their ServiceEntry's resolution. */
+  private readonly dns = new Map<string, DnsResolution>();
 
   constructor(input: {
     serviceEntries: readonly Named<ServiceEntrySpec>[];
@@ -88,11 +100,30 @@ export class ServiceRegistry {
         for (const ep of se.spec.endpoints)
           instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
       }
+      const res = se.spec.resolution;
+      // DNS / DNS_ROUND_ROBIN without endpoints resolve the hosts themselves (Istio). NONE without
+      // endpoints on an external service forwards to the host the app asked for, resolved as the
+      // app would resolve it; an internal one stays without instances, so lanes fall back.
+      const dnsRes = res === "DNS" || res === "DNS_ROUND_ROBIN";
+      const fromHosts =
+        !se.spec.workloadSelector &&
+        se.spec.endpoints.length === 0 &&
+        (dnsRes || (res === "NONE" && se.spec.location === "MESH_EXTERNAL"));
+      if (dnsRes) {
+        for (const i of instances) if (!isIpLiteral(i.spec.address)) this.dns.set(i.spec.address, res);
+      }
       for (const h of se.spec.hosts) {
         const host = fqdn(h, se.namespace);
+        let own = instances;
+        if (fromHosts && !h.includes("*")) {
+          const address = h.toLowerCase().replace(/\.$/, "");
+          own = [{ spec: { address, ports: {}, labels: {}, weight: 1 }, origin: se.id, probe: undefined }];
+          if ((res === "DNS" || res === "DNS_ROUND_ROBIN") && !isIpLiteral(address))
+            this.dns.set(address, res);
+        }
         const existing = this.services.get(host);
         if (existing) {
-          existing.instances.push(...instances);
+          existing.instances.push(...own);
           continue;
         }
         this.services.set(host, {
@@ -103,7 +134,7 @@ export class ServiceRegistry {
             location: se.spec.location,
             origin: se.id,
           },
-          instances: [...instances],
+          instances: [...own],
           lanes: new Set(),
           clusters: new Map(),
           empty: new Map(),
@@ -121,6 +152,15 @@ export class ServiceRegistry {
       const dr = this.rules.get(rec.service.host);
       for (const s of dr?.spec.subsets ?? []) rec.lanes.add(s.name);
     }
+  }
+
+  /**
+   * Endpoint addresses that are names under `resolution: DNS` or `DNS_ROUND_ROBIN`: the proxy
+   * resolves and re-resolves these itself. Other names (NONE, STATIC) are looked up by the
+   * system resolver on every new connection.
+   */
+  dnsNames(): ReadonlyMap<string, DnsResolution> {
+    return this.dns;
   }
 
   service(host: string): Service | undefined {

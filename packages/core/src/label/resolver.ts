@@ -10,7 +10,7 @@
  * for the correlated inbound request. A function that does not apply yields nothing.
  */
 import type { TrafficLabelSpec, ValueSource } from "../resources/types.js";
-import { correlationKey } from "./correlation-key.js";
+import { requestCorrelationKey } from "./correlation-key.js";
 import { isValidLabelValue } from "./label-value.js";
 
 export type Direction = "inbound" | "outbound";
@@ -129,7 +129,8 @@ function correlated(
   lookup: CorrelationLookup | undefined,
 ): CorrelationRecord | undefined {
   if (!lookup) return undefined;
-  const key = correlationKey(ctx, header(ctx));
+  // A trace-id context finds its record whichever trace form (traceparent, b3, x-b3-traceid) the app forwards.
+  const key = requestCorrelationKey(ctx, header);
   return key === undefined ? undefined : lookup(ctx, key);
 }
 

@@ -108,6 +108,20 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
     workloadSelector = c.strMap(ws.labels, "spec.workloadSelector.labels") ?? {};
     if (endpoints.length > 0) c.error("spec.workloadSelector", "cannot be set together with endpoints");
   }
+  if (
+    (resolution === "DNS" || resolution === "DNS_ROUND_ROBIN") &&
+    endpoints.length === 0 &&
+    !workloadSelector
+  ) {
+    // As Istio: with no endpoints the hosts themselves are resolved, so they must be names.
+    hosts.forEach((h, i) => {
+      if (h.includes("*"))
+        c.error(
+          `spec.hosts[${i}]`,
+          `"${h}" is a wildcard: resolution ${resolution} without endpoints needs host names`,
+        );
+    });
+  }
   const se: ServiceEntrySpec = { hosts, ports, location, resolution, endpoints };
   if (workloadSelector) se.workloadSelector = workloadSelector;
   return se;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { correlationKey, DEFAULT_CORRELATION_HEADERS } from "../../src/index.js";
+import {
+  correlationContext,
+  correlationKey,
+  DEFAULT_CORRELATION_HEADERS,
+  requestCorrelationKey,
+  TRACE_ID_CONTEXT,
+} from "../../src/index.js";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -64,5 +70,65 @@ describe("correlationKey", () => {
     expect(correlationKey("x-request-id", "")).toBeUndefined();
     expect(correlationKey("x-request-id", "r".repeat(256))).toBe("r".repeat(256));
     expect(correlationKey("x-request-id", "r".repeat(257))).toBeUndefined();
+  });
+
+  it.each(["0000000000000000-e457b5a2e4d86bd1-1", "00000000000000000000000000000000-e457b5a2e4d86bd1"])(
+    "rejects the all-zero B3 trace id %j (invalid, as in traceparent)",
+    (v) => {
+      expect(correlationKey("b3", v)).toBeUndefined();
+      expect(correlationKey("x-b3-traceid", v.split("-")[0])).toBeUndefined();
+    },
+  );
+});
+
+describe("one trace id, whichever form carries it (issue 12 item 9)", () => {
+  const ID64 = "a3ce929d0e0e4736";
+  const WIDE = `0000000000000000${ID64}`;
+  const headersOf =
+    (h: Record<string, string>) =>
+    (n: string): string | undefined =>
+      h[n];
+
+  it("the three trace headers share one correlation context; others keep their own", () => {
+    expect(correlationContext("traceparent")).toBe(TRACE_ID_CONTEXT);
+    expect(correlationContext("b3")).toBe(TRACE_ID_CONTEXT);
+    expect(correlationContext("x-b3-traceid")).toBe(TRACE_ID_CONTEXT);
+    expect(correlationContext("x-request-id")).toBe("x-request-id");
+    expect(correlationContext("x-c1")).toBe("x-c1");
+  });
+
+  it("traceparent, single b3 and x-b3-traceid of one trace give one key (64-bit B3 ids left-padded)", () => {
+    const keys = [
+      correlationKey("traceparent", `00-${WIDE}-00f067aa0ba902b7-01`),
+      correlationKey("b3", `${ID64}-e457b5a2e4d86bd1-1`),
+      correlationKey("b3", `${WIDE}-e457b5a2e4d86bd1-d-05e3ac9a4f6e3b90`),
+      correlationKey("x-b3-traceid", ID64),
+      correlationKey("x-b3-traceid", WIDE.toUpperCase()),
+    ];
+    expect(new Set(keys)).toEqual(new Set([WIDE]));
+  });
+
+  it.each([
+    ["traceparent", { traceparent: `00-${WIDE}-00f067aa0ba902b7-01` }],
+    ["b3", { b3: `${ID64}-e457b5a2e4d86bd1-1` }],
+    ["x-b3-traceid", { "x-b3-traceid": ID64, "x-b3-spanid": "e457b5a2e4d86bd1" }],
+  ])("a request carrying only %s has the key for every trace context", (_form, h) => {
+    for (const ctx of ["traceparent", "b3", "x-b3-traceid"])
+      expect(requestCorrelationKey(ctx, headersOf(h))).toBe(WIDE);
+  });
+
+  it("reads the context's own header first, then the other trace forms in order", () => {
+    const h = headersOf({ traceparent: `00-${TRACE}-00f067aa0ba902b7-01`, b3: `${ID64}-e457b5a2e4d86bd1` });
+    expect(requestCorrelationKey("traceparent", h)).toBe(TRACE);
+    expect(requestCorrelationKey("b3", h)).toBe(WIDE);
+    expect(requestCorrelationKey("x-b3-traceid", h)).toBe(TRACE);
+    // An unusable own value falls through to the next form.
+    expect(requestCorrelationKey("b3", headersOf({ b3: "1", "x-b3-traceid": ID64 }))).toBe(WIDE);
+  });
+
+  it("other contexts read only their own header", () => {
+    const h = headersOf({ traceparent: `00-${TRACE}-00f067aa0ba902b7-01` });
+    expect(requestCorrelationKey("x-request-id", h)).toBeUndefined();
+    expect(requestCorrelationKey("x-request-id", headersOf({ "x-request-id": "r1" }))).toBe("r1");
   });
 });

@@ -22,8 +22,11 @@
 import {
   type CorrelationLookup,
   type CorrelationRecord,
+  correlationContext,
   correlationKey,
   type HeaderGetter,
+  isTraceIdHeader,
+  TRACE_ID_HEADERS,
 } from "@lanecar/core";
 
 /** Default number of entries (SPEC section 4). */
@@ -101,9 +104,13 @@ interface Entry {
   next: Entry | undefined;
 }
 
-/** Key of one entry: correlation header name, then the normalized value. Header names hold no `\n`. */
+/**
+ * Key of one entry: correlation context, then the normalized value. Header names hold no `\n`.
+ * The trace-id headers (traceparent, b3, x-b3-traceid) share one context, so a trace id recorded
+ * from one form is found from another.
+ */
 function entryKey(ctx: string, key: string): string {
-  return `${ctx}\n${key}`;
+  return `${correlationContext(ctx)}\n${key}`;
 }
 
 /** `src` when it is within the bounds, else a copy keeping only what fits. */
@@ -216,8 +223,22 @@ export class CorrelationStore {
   /** Stores `rec` under every correlation header the inbound request carries. */
   recordInbound(header: HeaderGetter, correlationHeaders: readonly string[], rec: CorrelationRecord): void {
     let bounded: CorrelationRecord | undefined;
+    let traceDone = false;
     for (let i = 0; i < correlationHeaders.length; i++) {
       const ctx = correlationHeaders[i]!;
+      if (isTraceIdHeader(ctx)) {
+        // Every trace form the request carries, once: the app may forward any of them.
+        if (traceDone) continue;
+        traceDone = true;
+        for (let j = 0; j < TRACE_ID_HEADERS.length; j++) {
+          const h = TRACE_ID_HEADERS[j]!;
+          const key = correlationKey(h, header(h));
+          if (key === undefined) continue;
+          bounded ??= boundedRecord(rec);
+          this.put(h, key, bounded);
+        }
+        continue;
+      }
       const key = correlationKey(ctx, header(ctx));
       if (key === undefined) continue;
       bounded ??= boundedRecord(rec);

@@ -114,6 +114,8 @@ export class UndiciPool {
       maxRequestsPerClient: opts.maxRequestsPerConnection || undefined,
       maxHeaderSize: opts.maxHeaderSize,
       strictContentLength: true,
+      // ServiceEntry DNS names resolve through the proxy's resolver, as on the codec path.
+      ...(opts.lookup ? { connect: { lookup: opts.lookup } } : {}),
     });
     // A pool-level error (e.g. a connection reset while idle) is reported per request.
     this.pool.on("connectionError", () => {});

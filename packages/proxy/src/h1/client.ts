@@ -86,6 +86,8 @@ export interface PoolOptions {
   /** Close a connection after this many requests (0 = no limit). */
   maxRequestsPerConnection: number;
   maxHeaderSize: number;
+  /** Resolves the host of a new connection (ServiceEntry DNS names); default `dns.lookup`. */
+  lookup?: net.LookupFunction;
 }
 
 const UNSAFE = /[\0\r\n]/;
@@ -175,7 +177,7 @@ class Connection {
   constructor(readonly pool: UpstreamPool) {
     const o = pool.opts;
     this.idleMs = Math.min(o.idleTimeoutMs, MAX_IDLE_MS);
-    const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true });
+    const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true, lookup: o.lookup });
     this.socket = socket;
     this.connectTimer = setTimeout(() => {
       this.error = new UpstreamError(CONNECT_TIMEOUT, `connect timeout after ${o.connectTimeoutMs} ms`);

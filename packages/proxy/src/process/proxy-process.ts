@@ -10,6 +10,7 @@ import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
+import { DnsEndpoints, ServerDnsSource, SystemDnsSource } from "../endpoint-dns/index.js";
 import { dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
 import {
@@ -25,7 +26,7 @@ import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
 import { tracingEnabled } from "../tracing/tracing-enabled.js";
-import { UpstreamPools } from "../upstream/pools.js";
+import { POOL_DEFAULTS, UpstreamPools } from "../upstream/pools.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
 export interface Logger {
@@ -51,6 +52,8 @@ export interface ProcessOptions {
   accessLog?: boolean;
   /** Gateway: HMAC key for signed lane tokens. */
   laneTokenKey?: Buffer;
+  /** DNS servers (`host:port`) for ServiceEntry DNS names instead of the system resolver. */
+  dnsServers?: readonly string[];
 }
 
 export interface ListenerSpec {
@@ -75,6 +78,8 @@ export class ProxyProcess {
   private drained: Promise<void> | undefined;
   private readonly wiring: Wiring;
   private tracing: TracingHandle | undefined;
+  /** ServiceEntry DNS names, resolved and re-resolved on TTL for the upstream connections. */
+  readonly dns: DnsEndpoints;
   readonly log: Logger;
 
   private constructor(
@@ -82,7 +87,17 @@ export class ProxyProcess {
     config: ConfigSource,
   ) {
     this.log = opts.logger ?? stderrLogger;
-    const pools = new UpstreamPools();
+    // A DNS name whose answer changed: its pools are retired, so new connections use the new addresses.
+    const retire = (name: string) => {
+      const keep = new Set(Object.keys(pools.stats()).filter((k) => !k.startsWith(`${name}:`)));
+      pools.retain(keep);
+    };
+    this.dns = new DnsEndpoints({
+      source: opts.dnsServers?.length ? new ServerDnsSource(opts.dnsServers) : new SystemDnsSource(),
+      onChange: retire,
+    });
+    this.dns.setNames(config.current.registry.dnsNames());
+    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup });
     this.wiring = createWiring(config.current, opts);
     this.rt = {
       config,
@@ -97,6 +112,7 @@ export class ProxyProcess {
     };
     config.on("reload", (snap: ConfigSnapshot) => {
       this.wiring.onConfig(snap);
+      this.dns.setNames(snap.registry.dnsNames());
       pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
       this.wiring.configReload("success");
       this.log.info(`config ${snap.version} applied (${snap.resources.length} resources)`);
@@ -203,6 +219,7 @@ export class ProxyProcess {
     await this.drain();
     this.rt.config.stop();
     this.wiring.stop();
+    this.dns.stop();
     await this.rt.pools.close();
     if (this.admin) await this.admin.close();
     if (this.tracing) await this.tracing.shutdown().catch(() => {});

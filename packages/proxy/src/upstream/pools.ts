@@ -3,6 +3,7 @@
  * snapshot that names that endpoint. `connectionPool` settings of the DestinationRule size it;
  * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
  */
+import type { LookupFunction } from "node:net";
 import type { ConnectionPoolSettings, Endpoint } from "@lanecar/core";
 import { createPool, type PoolLike } from "../fallback/data-path.js";
 
@@ -11,6 +12,8 @@ export interface PoolDefaults {
   connections: number;
   connectTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Resolves endpoint names for new connections (ServiceEntry DNS); default `dns.lookup`. */
+  lookup?: LookupFunction;
 }
 
 export const POOL_DEFAULTS: PoolDefaults = {
@@ -47,6 +50,7 @@ export class UpstreamPools {
       idleTimeoutMs: Math.min(cp?.idleTimeoutMs ?? 4_000, this.defaults.keepAliveTimeoutMs),
       maxRequestsPerConnection: cp?.maxRequestsPerConnection ?? 0,
       maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
+      lookup: this.defaults.lookup,
     });
     e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY };
     this.pools.set(ep.key, e);

@@ -380,4 +380,46 @@ describe("recordInbound", () => {
     );
     expect(none.values).toEqual({});
   });
+
+  it("an inbound traceparent is found from an outbound b3 or 64-bit x-b3-traceid (issue 12 item 9)", () => {
+    const s = new CorrelationStore();
+    const wide = "0000000000000000a3ce929d0e0e4736";
+    const resolver = new LabelResolver([
+      {
+        name: "x-asm-prefer-tag",
+        valueFrom: [source("$getContext(traceparent)")],
+        raw: ["$getContext(traceparent)"],
+        baggage: false,
+        origin: "TrafficLabel/default/t",
+      },
+    ]);
+    recordInbound(
+      s,
+      headersOf({ traceparent: `00-${wide}-00f067aa0ba902b7-01` }),
+      DEFAULT_CORRELATION_HEADERS,
+      {
+        headers: {},
+        labels: { "x-asm-prefer-tag": "gray" },
+      },
+    );
+    const forms: Record<string, string>[] = [
+      { b3: "a3ce929d0e0e4736-1111111111111111-1" },
+      { b3: `${wide}-1111111111111111` },
+      { "x-b3-traceid": "a3ce929d0e0e4736" },
+      { traceparent: `00-${wide}-1111111111111111-01` },
+    ];
+    for (const h of forms)
+      expect(resolver.resolve("outbound", headersOf(h), {}, s.lookup).values).toEqual({
+        "x-asm-prefer-tag": "gray",
+      });
+  });
+
+  it("an inbound single b3 header is recorded even when only traceparent is a correlation header", () => {
+    const s = new CorrelationStore();
+    const r = rec("gray");
+    s.recordInbound(headersOf({ b3: `${traceId}-00f067aa0ba902b7-1` }), ["traceparent"], r);
+    expect(s.size).toBe(1);
+    expect(s.lookup("traceparent", traceId)).toBe(r);
+    expect(s.lookup("b3", traceId)).toBe(r);
+  });
 });
