@@ -1,5 +1,5 @@
 /**
- * The `lanecar` command: `sidecar | gateway | validate | explain`. Each subcommand lives in
+ * The `lanecar` command: `sidecar | gateway | validate | explain | inject | injector | iptables`. Each subcommand lives in
  * commands/; this file only dispatches and turns usage errors into exit code 2.
  */
 import { UsageError } from "./args.js";
@@ -22,6 +22,18 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   "lane-token": {
     run: async (argv, io) => (await import("./commands/lane-token.js")).laneTokenCommand(argv, io),
     help: "mint a signed token that admits a tester to a lane at the gateway",
+  },
+  inject: {
+    run: async (argv, io) => (await import("./commands/inject.js")).injectCommand(argv, io),
+    help: "add the Lanecar sidecar to Kubernetes manifests (like istioctl kube-inject)",
+  },
+  injector: {
+    run: async (argv, io) => (await import("./commands/injector.js")).injectorCommand(argv, io),
+    help: "run the sidecar-injection admission webhook (HTTPS)",
+  },
+  iptables: {
+    run: async (argv, io) => (await import("./commands/iptables.js")).iptablesCommand(argv, io),
+    help: "install (or --cleanup) a pod's traffic-capture rules",
   },
   validate: { run: validateCommand, help: "check config files; exit 1 with one line per error" },
   explain: { run: explainCommand, help: "show where a request goes and why" },
