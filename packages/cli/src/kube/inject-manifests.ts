@@ -97,16 +97,20 @@ export function injectManifests(
   if (!Array.isArray(docs)) return { output: text, report: { skipped: [], injected: 0 } };
   const report: InjectReport = { skipped: [], injected: 0 };
   const parts: string[] = [];
+  let prevEnd = 0;
   for (const doc of docs) {
+    // This document's source: from the end of the previous one to its own end, comments included.
+    const source = text.slice(prevEnd, doc.range[2]);
+    prevEnd = doc.range[2];
     const err = doc.errors[0];
     if (err) throw new ManifestError(`${file}:${position(text, err.pos[0])}: ${err.message.split("\n")[0]}`);
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
     const o = asObject(value);
     const injected = o ? injectResource(o, opts, report) : undefined;
     if (injected) parts.push(stringify(injected, { lineWidth: 0, aliasDuplicateObjects: false }));
-    // The document as it was read; its own `---` marker is dropped, the join writes one.
+    // The document byte for byte as it was read; its own `---` marker is dropped, the join writes one.
     else if (value !== null && value !== undefined)
-      parts.push(doc.toString({ lineWidth: 0 }).replace(/^---[ \t]*\n/, ""));
+      parts.push(source.replace(/^---[ \t]*(\n|$)/m, "").replace(/^\n+/, ""));
   }
   return { output: parts.map((p) => (p.endsWith("\n") ? p : `${p}\n`)).join("---\n"), report };
 }
