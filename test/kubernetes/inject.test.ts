@@ -47,6 +47,10 @@ function names(list: unknown): string[] {
   return ((list as { name: string }[] | undefined) ?? []).map((c) => c.name);
 }
 
+function args0(c: JsonObject): string {
+  return (c.args as string[])[0]!;
+}
+
 /** Checks one injected pod template against its original: SPEC section 11, apps untouched. */
 function expectInjected(
   before: { metadata?: Obj; spec: Obj },
@@ -59,6 +63,15 @@ function expectInjected(
   const containers = spec.containers as JsonObject[];
   expect(inits[0]!.name).toBe("lanecar-init");
   expect(inits[0]!.args).toEqual(expect.arrayContaining(["iptables", "--proxy-uid", "1337"]));
+  // Inbound capture is limited to the app's port (the first declared TCP port, else 8080).
+  const ports = (before.spec.containers as { ports?: { containerPort: number }[] }[]).flatMap(
+    (c) => c.ports ?? [],
+  );
+  const initArgs = inits[0]!.args as string[];
+  expect(initArgs[initArgs.indexOf("--include-inbound-ports") + 1]).toBe(
+    String(ports[0]?.containerPort ?? 8080),
+  );
+  expect(args0(inits[0]!)).toBe("iptables");
   expect((inits[0]!.securityContext as Obj).capabilities).toEqual({
     add: ["NET_ADMIN", "NET_RAW"],
     drop: ["ALL"],

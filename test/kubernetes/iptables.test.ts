@@ -43,6 +43,10 @@ describe("capture rules (pure)", () => {
     expect(v4).toContain("-A LANECAR_OUTPUT -d 10.0.0.0/8 -j RETURN");
     expect(v4.join("\n")).not.toContain("fd00::/8");
     expect(v4).toContain("-A LANECAR_REDIRECT -p tcp -j REDIRECT --to-ports 15001");
+    expect(v4).toContain("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");
+    const only = captureRules({ ...CAPTURE_DEFAULTS, includeInboundPorts: [9080] }, 4);
+    expect(only).toContain("-A LANECAR_INBOUND -p tcp --dport 9080 -j LANECAR_IN_REDIRECT");
+    expect(only).not.toContain("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");
     const v6 = captureRules(
       { ...CAPTURE_DEFAULTS, includeOutboundCidrs: ["10.96.0.0/12", "fd00:10:96::/112"] },
       6,

@@ -9,8 +9,8 @@
  *   no HTTP_PROXY) only works through the capture rules;
  * - the capture rules are `lanecar iptables`' own (packages/cli/src/kube/capture-rules.ts), with
  *   outbound capture limited to the VIP range: the app's calls to a VIP go to the sidecar outbound,
- *   which sees origin-form requests with `Host: reviews:9080`; inbound connections (all ports but
- *   the admin port 15000) go to the sidecar inbound 15006; the sidecar runs as UID/GID 1337, so
+ *   which sees origin-form requests with `Host: reviews:9080`; inbound connections to the app's
+ *   port 9080 go to the sidecar inbound 15006 (as in an injected pod); the sidecar runs as UID 1337, so
  *   its own connections are left alone (and its probe of its own pod IP goes through inbound).
  *
  * Config: `config/shared/` copied into a temp dir, plus one generated file per instance with its
@@ -66,6 +66,7 @@ export function podIptables(): string {
       outboundPort: outbound,
       adminPort: admin,
       includeOutboundCidrs: [VIP_RANGE],
+      includeInboundPorts: [POD_PORTS.app],
     },
     4,
   );

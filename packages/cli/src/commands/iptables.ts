@@ -32,6 +32,11 @@ const FLAGS: FlagSpec[] = [
     help: "outbound destinations to capture, comma-separated CIDRs or * (default *)",
   },
   { name: "exclude-outbound-cidrs", multiple: true, help: "outbound destinations never captured" },
+  {
+    name: "include-inbound-ports",
+    multiple: true,
+    help: "inbound ports to capture, comma-separated or * (default *)",
+  },
   { name: "exclude-inbound-ports", multiple: true, help: "inbound ports never captured" },
   { name: "cleanup", boolean: true, help: "remove the rules instead" },
   { name: "dry-run", boolean: true, help: "print the iptables-restore input instead of applying it" },
@@ -62,6 +67,9 @@ export function captureOptions(a: ParsedArgs): CaptureOptions {
   ] as const)
     for (const c of cidrs)
       if (!cidrFamily(c)) throw new UsageError(`--${flag} "${c}" is not an IPv4 or IPv6 CIDR`);
+  const inboundPorts = list(a, "include-inbound-ports").map((p) =>
+    p === "*" ? ("*" as const) : port(a, "include-inbound-ports", p),
+  );
   return {
     inboundPort: port(a, "inbound-port"),
     outboundPort: port(a, "outbound-port"),
@@ -69,6 +77,7 @@ export function captureOptions(a: ParsedArgs): CaptureOptions {
     adminPort: port(a, "admin-port"),
     includeOutboundCidrs: include.length > 0 ? include : ["*"],
     excludeOutboundCidrs: exclude,
+    includeInboundPorts: inboundPorts.length > 0 ? inboundPorts : ["*"],
     excludeInboundPorts: list(a, "exclude-inbound-ports").map((p) => port(a, "exclude-inbound-ports", p)),
   };
 }

@@ -26,7 +26,9 @@ export interface CaptureOptions {
   includeOutboundCidrs: readonly string[];
   /** Outbound destinations never captured (win over the include list). */
   excludeOutboundCidrs: readonly string[];
-  /** Inbound destination ports never captured. */
+  /** Inbound destination ports to capture: `*` (all) or ports. */
+  includeInboundPorts: readonly (number | "*")[];
+  /** Inbound destination ports never captured (win over the include list). */
   excludeInboundPorts: readonly number[];
 }
 
@@ -37,6 +39,7 @@ export const CAPTURE_DEFAULTS: CaptureOptions = {
   adminPort: 15000,
   includeOutboundCidrs: ["*"],
   excludeOutboundCidrs: [],
+  includeInboundPorts: ["*"],
   excludeInboundPorts: [],
 };
 
@@ -75,7 +78,10 @@ export function captureRules(o: CaptureOptions, family: Family): string[] {
   for (const port of [o.adminPort, ...o.excludeInboundPorts])
     inbound.push(`-A LANECAR_INBOUND -p tcp --dport ${port} -j RETURN`);
   lines.push(...new Set(inbound));
-  lines.push("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");
+  if (o.includeInboundPorts.includes("*")) lines.push("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");
+  else
+    for (const port of new Set(o.includeInboundPorts))
+      lines.push(`-A LANECAR_INBOUND -p tcp --dport ${port} -j LANECAR_IN_REDIRECT`);
   lines.push(`-A LANECAR_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${o.inboundPort}`);
   for (const owner of [`--uid-owner ${uid}`, `--gid-owner ${uid}`]) {
     // The sidecar calling its own pod IP (a probe of its own endpoint) goes through inbound, as

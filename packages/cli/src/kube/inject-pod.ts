@@ -5,7 +5,8 @@
  * returns it unchanged.
  *
  * What an injected pod gets (SPEC section 11):
- * - init container `lanecar-init` running `lanecar iptables` as root with NET_ADMIN/NET_RAW;
+ * - init container `lanecar-init` running `lanecar iptables` as root with NET_ADMIN/NET_RAW,
+ *   capturing inbound connections to the app's port and all outbound ones;
  * - `lanecar-proxy`, a native sidecar (init container with `restartPolicy: Always`, Kubernetes
  *   >= 1.29) right after it, or with `classicSidecar` the first regular container; running as
  *   UID/GID 1337 (exempt from capture), ports 15006/15001/15000, readiness (and, native, startup)
@@ -108,12 +109,16 @@ function appPort(meta: JsonObject, containers: Json[]): number {
   return 8080;
 }
 
-function initContainer(o: InjectOptions): JsonObject {
+function initContainer(o: InjectOptions, port: number): JsonObject {
   return {
     name: INIT_NAME,
     image: o.image,
     args: [
       "iptables",
+      // Only the app's port: the sidecar forwards everything it receives to that one port, so
+      // any other port (a metrics or health port, say) must reach the app directly.
+      "--include-inbound-ports",
+      String(port),
       "--inbound-port",
       String(PORTS.inbound),
       "--outbound-port",
@@ -222,7 +227,8 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   const out = clone(pod);
   const m = (out.metadata ??= {});
   const s = (out.spec ??= {});
-  const sidecar = sidecarContainer(o, service, appPort(meta, containers));
+  const port = appPort(meta, containers);
+  const sidecar = sidecarContainer(o, service, port);
   const volume: JsonObject = {
     name: PODINFO_VOLUME,
     downwardAPI: {
@@ -232,7 +238,7 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   s.volumes = [...arr(s.volumes).filter((v) => obj(v)?.name !== PODINFO_VOLUME), volume];
   const keptInits = arr(s.initContainers).filter((c) => obj(c)?.name !== INIT_NAME);
   if (o.classicSidecar) {
-    s.initContainers = [initContainer(o), ...keptInits];
+    s.initContainers = [initContainer(o, port), ...keptInits];
     s.containers = [sidecar, ...arr(s.containers)];
     // `kubectl logs/exec` keep picking the app, not the sidecar now listed first.
     const annotations = (obj(m.annotations) ?? {}) as JsonObject;
@@ -240,7 +246,7 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
     if (annotations["kubectl.kubernetes.io/default-container"] === undefined && typeof first === "string")
       m.annotations = { ...annotations, "kubectl.kubernetes.io/default-container": first };
   } else {
-    s.initContainers = [initContainer(o), sidecar, ...keptInits];
+    s.initContainers = [initContainer(o, port), sidecar, ...keptInits];
   }
   return { injected: true, pod: out };
 }
