@@ -1,6 +1,7 @@
 /**
  * `lanecar iptables`, applied for real in a network namespace as the lanecar-init container does:
- * a pod with an app (root) and the real `lanecar sidecar` running as UID 1337, an upstream pod,
+ * a pod with an app (root) and the real `lanecar sidecar` running as UID 1337 — both commands
+ * (arguments, environment, user) taken from the pod `lanecar inject` makes — an upstream pod,
  * and the test client outside. Checked: inbound traffic is captured to the sidecar, the app's
  * outbound call to a service address is captured to the sidecar outbound, the sidecar's own
  * connections are not captured again (no loop), the admin port is exempt (kubelet's probe),
@@ -18,6 +19,7 @@ import {
   installed,
   restoreScript,
 } from "../../packages/cli/src/kube/capture-rules.js";
+import { injectPod } from "../../packages/cli/src/kube/inject-pod.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import {
   cleanupStale,
@@ -81,7 +83,7 @@ const APP = `
 import { createServer } from "node:http";
 const port = Number(process.env.PORT);
 let seen = 0;
-createServer(async (req, res) => {
+const handler = async (req, res) => {
   const reply = (status, body) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
   seen++;
   if (req.url === "/ready") return reply(418, { app: "not the sidecar" });
@@ -93,7 +95,10 @@ createServer(async (req, res) => {
     } catch (e) { return reply(502, { error: String(e.cause?.code ?? e.name) }); }
   }
   reply(200, { from: req.socket.remoteAddress, headers: req.headers });
-}).listen(port, "0.0.0.0");
+};
+createServer(handler).listen(port, "0.0.0.0");
+// A second port of the app (say, metrics): not the sidecar's business.
+if (process.env.EXTRA_PORT) createServer(handler).listen(Number(process.env.EXTRA_PORT), "0.0.0.0");
 `;
 
 /** iptables-save without the comment lines and counters. */
@@ -137,6 +142,22 @@ describe.skipIf(unavailable !== undefined)("lanecar iptables in a pod (network n
 
   const lanecar = (args: string[]) =>
     must("ip", ["netns", "exec", pod.ns, process.execPath, LANECAR_BIN, "iptables", ...args]);
+
+  // The pod as `lanecar inject` makes it: the commands below are its containers' own.
+  const injected = injectPod(
+    {
+      metadata: { labels: { app: "app", version: "v1", ASM_TRAFFIC_TAG: "prod" } },
+      spec: { containers: [{ name: "app", image: "app", ports: [{ containerPort: 9080 }] }] },
+    },
+    { image: "lanecar:test", classicSidecar: false, configSource: dir },
+  );
+  if (!injected.injected) throw new Error("not injected");
+  const [init, proxy] = injected.pod.spec!.initContainers as {
+    args: string[];
+    env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[];
+    securityContext: { runAsUser: number; runAsGroup: number };
+  }[];
+  const initArgs = init!.args.slice(1);
 
   beforeAll(async () => {
     await cleanupStale();
@@ -196,34 +217,32 @@ spec:
     before4 = await saved(pod, "iptables-save");
     before6 = await saved(pod, "ip6tables-save");
     lab.spawn(upstream, "upstream", [process.execPath, join(dir, "app.mjs")], { PORT: "9080" });
-    lab.spawn(pod, "app", [process.execPath, join(dir, "app.mjs")], { PORT: "9080" });
+    lab.spawn(pod, "app", [process.execPath, join(dir, "app.mjs")], { PORT: "9080", EXTRA_PORT: "9091" });
+    // What kubelet provides: the downward-API volume (here a directory of ours) and the env.
+    writeFileSync(join(dir, "labels"), 'ASM_TRAFFIC_TAG="prod"\napp="app"\nversion="v1"');
+    const args = proxy!.args.map((a) => a.replace("/etc/lanecar/podinfo", dir));
+    const fields: Record<string, string> = {
+      "metadata.namespace": "default",
+      "metadata.labels['app']": "app",
+    };
+    const env = Object.fromEntries(proxy!.env.map((e) => [e.name, fields[e.valueFrom.fieldRef.fieldPath]!]));
+    expect(env).toEqual({ LANECAR_NAMESPACE: "default", LANECAR_SERVICE: "app" });
+    const { runAsUser, runAsGroup } = proxy!.securityContext;
     sidecar = lab.spawn(
       pod,
       "sidecar",
       [
         "setpriv",
         "--reuid",
-        "1337",
+        String(runAsUser),
         "--regid",
-        "1337",
+        String(runAsGroup),
         "--clear-groups",
         process.execPath,
         LANECAR_BIN,
-        "sidecar",
-        "--config",
-        dir,
-        "--service",
-        "app",
-        "--inbound",
-        "0.0.0.0:15006",
-        "--outbound",
-        "127.0.0.1:15001",
-        "--admin",
-        "0.0.0.0:15000",
-        "--app",
-        "http://127.0.0.1:9080",
+        ...args,
       ],
-      {},
+      env,
     );
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -255,7 +274,8 @@ spec:
   });
 
   it("with the rules: inbound through the sidecar, outbound through the sidecar, no loop, admin exempt", async () => {
-    const out = await lanecar([]);
+    // lanecar-init's command, as injected.
+    const out = await lanecar(initArgs);
     expect(out).toMatch(/inbound -> 15006, outbound -> 15001, uid 1337 and port 15000 exempt \(IPv4\+IPv6\)/);
     // Inbound: the app now sees the sidecar (loopback) and the x-request-id it generates.
     const hello = await getJson(`http://${pod.ip}:9080/hello`);
@@ -287,6 +307,8 @@ spec:
     expect(outbound).toBe(calls);
     // The admin port is not captured: /ready is the sidecar's, not the app's 418.
     expect((await fetch(`http://${pod.ip}:15000/ready`)).status).toBe(200);
+    // Only the app's port is captured inbound: its other port is reached directly.
+    expect((await getJson(`http://${pod.ip}:9091/hello`)).body.from).toBe(lab.hostIp);
   });
 
   it("applying twice changes nothing; --cleanup leaves iptables-save as it was (v4 and v6)", async () => {
@@ -294,7 +316,7 @@ spec:
     const once6 = await saved(pod, "ip6tables-save");
     expect(once4).toContain(":LANECAR_OUTPUT");
     expect(once6).toContain("-A OUTPUT -p tcp -j LANECAR_OUTPUT");
-    await lanecar(["--proxy-uid", "1337"]);
+    await lanecar(initArgs);
     expect(await saved(pod, "iptables-save")).toBe(once4);
     expect(await saved(pod, "ip6tables-save")).toBe(once6);
     expect(await lanecar(["--cleanup"])).toMatch(/capture rules removed/);

@@ -135,7 +135,8 @@ function initContainer(o: InjectOptions, port: number): JsonObject {
       runAsNonRoot: false,
       allowPrivilegeEscalation: false,
       privileged: false,
-      readOnlyRootFilesystem: true,
+      // iptables-legacy takes a lock file under /run.
+      readOnlyRootFilesystem: false,
       capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
     },
   };
