@@ -72,6 +72,8 @@ function expectInjected(
     String(ports[0]?.containerPort ?? 8080),
   );
   expect(args0(inits[0]!)).toBe("iptables");
+  // TLS cannot go through the HTTP/1.1 sidecar: port 443 goes out directly by default.
+  expect(initArgs[initArgs.indexOf("--exclude-outbound-ports") + 1]).toBe("443");
   expect((inits[0]!.securityContext as Obj).capabilities).toEqual({
     add: ["NET_ADMIN", "NET_RAW"],
     drop: ["ALL"],
@@ -299,6 +301,50 @@ describe("lanecar inject", () => {
       'lanecar inject: not injected: Pod/opted-out: annotation lanecar.io/inject: "false"',
       expect.stringMatching(/^lanecar inject: not injected: Pod\/host: hostNetwork/),
       expect.stringMatching(/^lanecar inject: not injected: Pod\/anonymous: no service name/),
+    ]);
+  });
+
+  it("per-pod capture annotations reach lanecar-init; a malformed one is reported, not injected", async () => {
+    const pod = (annotations: string) =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: {app: a}\n  annotations: {${annotations}}\nspec:\n  containers: [{name: a, image: a, ports: [{containerPort: 8000}]}]\n`;
+    const ok = await inject([
+      "-f",
+      fileWith(
+        "annotated.yaml",
+        pod(
+          'lanecar.io/include-inbound-ports: "8000, 8001", lanecar.io/exclude-outbound-cidrs: "10.0.0.0/8,fd00::/8", lanecar.io/exclude-outbound-ports: "5432", lanecar.io/include-outbound-cidrs: "*"',
+        ),
+      ),
+    ]);
+    expect(ok.code).toBe(0);
+    const init = (template(docs(ok.out)[0]!).spec.initContainers as JsonObject[])[0]!;
+    expect(init.args).toEqual([
+      "iptables",
+      "--include-inbound-ports",
+      "8000,8001",
+      "--include-outbound-cidrs",
+      "*",
+      "--exclude-outbound-cidrs",
+      "10.0.0.0/8,fd00::/8",
+      "--exclude-outbound-ports",
+      "5432",
+      "--inbound-port",
+      "15006",
+      "--outbound-port",
+      "15001",
+      "--proxy-uid",
+      "1337",
+      "--admin-port",
+      "15000",
+    ]);
+    const bad = await inject([
+      "-f",
+      fileWith("bad-annotation.yaml", pod('lanecar.io/exclude-outbound-cidrs: "10.0.0.0/40"')),
+    ]);
+    expect(bad.code).toBe(0);
+    expect(docs(bad.out)).toEqual(docs(pod('lanecar.io/exclude-outbound-cidrs: "10.0.0.0/40"')));
+    expect(bad.err).toEqual([
+      'lanecar inject: not injected: Pod/p: annotation lanecar.io/exclude-outbound-cidrs: "10.0.0.0/40" is not a CIDR',
     ]);
   });
 

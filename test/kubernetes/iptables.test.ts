@@ -46,6 +46,10 @@ describe("capture rules (pure)", () => {
     expect(v4.join("\n")).not.toContain("fd00::/8");
     expect(v4).toContain("-A LANECAR_REDIRECT -p tcp -j REDIRECT --to-ports 15001");
     expect(v4).toContain("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");
+    const ports = captureRules({ ...CAPTURE_DEFAULTS, excludeOutboundPorts: [443] }, 4);
+    expect(ports.indexOf("-A LANECAR_OUTPUT -p tcp --dport 443 -j RETURN")).toBeLessThan(
+      ports.indexOf("-A LANECAR_OUTPUT -j LANECAR_REDIRECT"),
+    );
     const only = captureRules({ ...CAPTURE_DEFAULTS, includeInboundPorts: [9080] }, 4);
     expect(only).toContain("-A LANECAR_INBOUND -p tcp --dport 9080 -j LANECAR_IN_REDIRECT");
     expect(only).not.toContain("-A LANECAR_INBOUND -p tcp -j LANECAR_IN_REDIRECT");

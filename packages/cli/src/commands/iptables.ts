@@ -32,6 +32,7 @@ const FLAGS: FlagSpec[] = [
     help: "outbound destinations to capture, comma-separated CIDRs or * (default *)",
   },
   { name: "exclude-outbound-cidrs", multiple: true, help: "outbound destinations never captured" },
+  { name: "exclude-outbound-ports", multiple: true, help: "outbound destination ports never captured" },
   {
     name: "include-inbound-ports",
     multiple: true,
@@ -77,6 +78,7 @@ export function captureOptions(a: ParsedArgs): CaptureOptions {
     adminPort: port(a, "admin-port"),
     includeOutboundCidrs: include.length > 0 ? include : ["*"],
     excludeOutboundCidrs: exclude,
+    excludeOutboundPorts: list(a, "exclude-outbound-ports").map((p) => port(a, "exclude-outbound-ports", p)),
     includeInboundPorts: inboundPorts.length > 0 ? inboundPorts : ["*"],
     excludeInboundPorts: list(a, "exclude-inbound-ports").map((p) => port(a, "exclude-inbound-ports", p)),
   };

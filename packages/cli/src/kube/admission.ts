@@ -66,8 +66,8 @@ export function admit(raw: string, opts: InjectOptions): AdmissionAnswer {
     ]);
   const outcome = injectPod({ metadata: meta, spec: obj(pod.spec) }, opts);
   if (!outcome.injected) {
-    const why = SKIP_REASONS[outcome.reason];
-    const warn = outcome.reason === "no-service" || outcome.reason === "host-network";
+    const why = outcome.detail ?? SKIP_REASONS[outcome.reason];
+    const warn = ["no-service", "host-network", "bad-annotation"].includes(outcome.reason);
     return allow(`skip pod ${who}: ${why}`, warn ? [`lanecar injector: not injected: ${why}`] : undefined);
   }
   const injected: JsonObject = { ...pod, ...(outcome.pod as JsonObject) };

@@ -26,6 +26,8 @@ export interface CaptureOptions {
   includeOutboundCidrs: readonly string[];
   /** Outbound destinations never captured (win over the include list). */
   excludeOutboundCidrs: readonly string[];
+  /** Outbound destination ports never captured (e.g. 443: TLS is not for an HTTP/1.1 sidecar). */
+  excludeOutboundPorts: readonly number[];
   /** Inbound destination ports to capture: `*` (all) or ports. */
   includeInboundPorts: readonly (number | "*")[];
   /** Inbound destination ports never captured (win over the include list). */
@@ -39,6 +41,7 @@ export const CAPTURE_DEFAULTS: CaptureOptions = {
   adminPort: 15000,
   includeOutboundCidrs: ["*"],
   excludeOutboundCidrs: [],
+  excludeOutboundPorts: [],
   includeInboundPorts: ["*"],
   excludeInboundPorts: [],
 };
@@ -91,6 +94,8 @@ export function captureRules(o: CaptureOptions, family: Family): string[] {
     lines.push(`-A LANECAR_OUTPUT -m owner ${owner} -j RETURN`);
   }
   lines.push(`-A LANECAR_OUTPUT -d ${loopback} -j RETURN`);
+  for (const port of new Set(o.excludeOutboundPorts))
+    lines.push(`-A LANECAR_OUTPUT -p tcp --dport ${port} -j RETURN`);
   for (const cidr of o.excludeOutboundCidrs)
     if (cidrFamily(cidr) === family) lines.push(`-A LANECAR_OUTPUT -d ${cidr} -j RETURN`);
   if (o.includeOutboundCidrs.includes("*")) lines.push("-A LANECAR_OUTPUT -j LANECAR_REDIRECT");

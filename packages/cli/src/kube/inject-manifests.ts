@@ -68,7 +68,7 @@ export function injectResource(
   const outcome = injectPod(template as PodLike, opts);
   if (!outcome.injected) {
     if (outcome.reason !== "already-injected")
-      report.skipped.push(`${label(o)}: ${SKIP_REASONS[outcome.reason]}`);
+      report.skipped.push(`${label(o)}: ${outcome.detail ?? SKIP_REASONS[outcome.reason]}`);
     return undefined;
   }
   report.injected++;

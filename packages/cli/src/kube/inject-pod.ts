@@ -6,7 +6,8 @@
  *
  * What an injected pod gets (SPEC section 11):
  * - init container `lanecar-init` running `lanecar iptables` as root with NET_ADMIN/NET_RAW,
- *   capturing inbound connections to the app's port and all outbound ones;
+ *   capturing inbound connections to the app's port and outbound ones but port 443
+ *   (capture-annotations.ts: per-pod annotations change both);
  * - `lanecar-proxy`, a native sidecar (init container with `restartPolicy: Always`, Kubernetes
  *   >= 1.29) right after it, or with `classicSidecar` the first regular container; running as
  *   UID/GID 1337 (exempt from capture), ports 15006/15001/15000, readiness (and, native, startup)
@@ -14,6 +15,7 @@
  * - the pod's labels through a downward-API volume (`--pod-labels-file`), its namespace through
  *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`).
  */
+import { captureArgs } from "./capture-annotations.js";
 import { CAPTURE_DEFAULTS } from "./capture-rules.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -59,7 +61,15 @@ export type InjectOutcome =
   | { injected: true; pod: PodLike }
   | {
       injected: false;
-      reason: "opted-out" | "already-injected" | "host-network" | "no-service" | "no-containers";
+      reason:
+        | "opted-out"
+        | "already-injected"
+        | "host-network"
+        | "no-service"
+        | "no-containers"
+        | "bad-annotation";
+      /** The specific problem, where the reason alone does not say it. */
+      detail?: string;
     };
 
 export const SKIP_REASONS: Record<Exclude<InjectOutcome, { injected: true }>["reason"], string> = {
@@ -68,6 +78,7 @@ export const SKIP_REASONS: Record<Exclude<InjectOutcome, { injected: true }>["re
   "host-network": "hostNetwork pods share the node's network: capture rules would apply to the node",
   "no-service": `no service name: give the pod label app (or app.kubernetes.io/name) or annotation ${SERVICE_ANNOTATION}`,
   "no-containers": "the pod has no containers",
+  "bad-annotation": "a lanecar.io annotation is not valid",
 };
 
 function obj(v: Json | undefined): JsonObject | undefined {
@@ -109,16 +120,13 @@ function appPort(meta: JsonObject, containers: Json[]): number {
   return 8080;
 }
 
-function initContainer(o: InjectOptions, port: number): JsonObject {
+function initContainer(o: InjectOptions, capture: string[]): JsonObject {
   return {
     name: INIT_NAME,
     image: o.image,
     args: [
       "iptables",
-      // Only the app's port: the sidecar forwards everything it receives to that one port, so
-      // any other port (a metrics or health port, say) must reach the app directly.
-      "--include-inbound-ports",
-      String(port),
+      ...capture,
       "--inbound-port",
       String(PORTS.inbound),
       "--outbound-port",
@@ -225,10 +233,13 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   const service = serviceEnv(meta);
   if (!service) return { injected: false, reason: "no-service" };
 
+  const port = appPort(meta, containers);
+  const capture = captureArgs(obj(meta.annotations) ?? {}, port);
+  if ("error" in capture) return { injected: false, reason: "bad-annotation", detail: capture.error };
+
   const out = clone(pod);
   const m = (out.metadata ??= {});
   const s = (out.spec ??= {});
-  const port = appPort(meta, containers);
   const sidecar = sidecarContainer(o, service, port);
   const volume: JsonObject = {
     name: PODINFO_VOLUME,
@@ -239,7 +250,7 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   s.volumes = [...arr(s.volumes).filter((v) => obj(v)?.name !== PODINFO_VOLUME), volume];
   const keptInits = arr(s.initContainers).filter((c) => obj(c)?.name !== INIT_NAME);
   if (o.classicSidecar) {
-    s.initContainers = [initContainer(o, port), ...keptInits];
+    s.initContainers = [initContainer(o, capture.args), ...keptInits];
     s.containers = [sidecar, ...arr(s.containers)];
     // `kubectl logs/exec` keep picking the app, not the sidecar now listed first.
     const annotations = (obj(m.annotations) ?? {}) as JsonObject;
@@ -247,7 +258,7 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
     if (annotations["kubectl.kubernetes.io/default-container"] === undefined && typeof first === "string")
       m.annotations = { ...annotations, "kubectl.kubernetes.io/default-container": first };
   } else {
-    s.initContainers = [initContainer(o, port), sidecar, ...keptInits];
+    s.initContainers = [initContainer(o, capture.args), sidecar, ...keptInits];
   }
   return { injected: true, pod: out };
 }
