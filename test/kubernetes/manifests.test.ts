@@ -5,11 +5,15 @@
  * pass `lanecar validate`. Plus the facts of the shipped configuration that the walkthrough and
  * the threat model rely on (RBAC read-only, failurePolicy Ignore, the namespace selector).
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../packages/cli/src/main.js";
 import {
   crdValidators,
+  docs,
   fileDocs,
   isBuiltIn,
   type Obj,
@@ -126,6 +130,47 @@ describe("Kubernetes manifests", () => {
     // The Service the webhook calls exists and selects the injector pods.
     const svc = all.find((o) => o.kind === "Service" && (o.metadata as Obj).name === "lanecar-injector")!;
     expect((svc.spec as { selector: Obj }).selector).toEqual({ app: "lanecar-injector" });
+  });
+
+  it("webhook-cert.sh's pair makes, through the real kubectl offline, the Secret the injector mounts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lanecar-cert-"));
+    try {
+      const gen = spawnSync("sh", [join(DEPLOY, "webhook-cert.sh"), "--out", dir], { encoding: "utf8" });
+      expect(gen.status, gen.stderr).toBe(0);
+      // The step the script pipes into `kubectl apply` (kubectl 1.32 is on the machines).
+      const args = ["-n", "lanecar-system", "create", "secret", "tls", "lanecar-injector-tls"];
+      const kubectl = spawnSync(
+        "kubectl",
+        [
+          ...args,
+          "--cert",
+          join(dir, "tls.crt"),
+          "--key",
+          join(dir, "tls.key"),
+          "--dry-run=client",
+          "-o",
+          "yaml",
+        ],
+        { encoding: "utf8", env: { ...process.env, KUBECONFIG: "/dev/null" } },
+      );
+      if (kubectl.error) throw new Error(`kubectl is needed for this test: ${kubectl.error.message}`);
+      expect(kubectl.status, kubectl.stderr).toBe(0);
+      const [secret] = docs(kubectl.stdout);
+      await validateBuiltIn(secret!);
+      expect(secret).toMatchObject({
+        kind: "Secret",
+        type: "kubernetes.io/tls",
+        metadata: { name: "lanecar-injector-tls" },
+      });
+      const injector = yamlFiles(DEPLOY)
+        .flatMap(fileDocs)
+        .find((o) => o.kind === "Deployment" && (o.metadata as Obj).name === "lanecar-injector")!;
+      const volumes = ((injector.spec as Obj).template as { spec: { volumes: Obj[] } }).spec.volumes;
+      expect(volumes).toContainEqual({ name: "tls", secret: { secretName: "lanecar-injector-tls" } });
+      expect(Object.keys((secret as { data: Obj }).data).sort()).toEqual(["tls.crt", "tls.key"]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("the walkthrough starts with the seed's replica counts and lane labels", () => {
