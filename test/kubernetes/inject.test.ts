@@ -337,6 +337,13 @@ describe("lanecar inject", () => {
       "--admin-port",
       "15000",
     ]);
+    const port = await inject(["-f", fileWith("app-port.yaml", pod('lanecar.io/app-port: "7000"'))]);
+    const proxy = (template(docs(port.out)[0]!).spec.initContainers as JsonObject[])[1]!;
+    expect(proxy.args).toContain("http://127.0.0.1:7000");
+    const badPort = await inject(["-f", fileWith("bad-port.yaml", pod('lanecar.io/app-port: "99999"'))]);
+    expect(badPort.err).toEqual([
+      'lanecar inject: not injected: Pod/p: annotation lanecar.io/app-port: "99999" is not a port',
+    ]);
     const bad = await inject([
       "-f",
       fileWith("bad-annotation.yaml", pod('lanecar.io/exclude-outbound-cidrs: "10.0.0.0/40"')),

@@ -33,7 +33,7 @@ export const DEFAULT_IMAGE = "lanecar:0.1.0";
 const PORTS = {
   inbound: CAPTURE_DEFAULTS.inboundPort,
   outbound: CAPTURE_DEFAULTS.outboundPort,
-  admin: 15000,
+  admin: CAPTURE_DEFAULTS.adminPort,
 };
 const PROXY_UID = CAPTURE_DEFAULTS.proxyUid;
 
@@ -107,10 +107,16 @@ function serviceEnv(meta: JsonObject): JsonObject | undefined {
   return undefined;
 }
 
-/** The app's port: annotation, else the first TCP containerPort of the first app container, else 8080. */
-function appPort(meta: JsonObject, containers: Json[]): number {
+/**
+ * The app's port: annotation, else the first TCP containerPort of the first app container that
+ * declares one, else 8080. Undefined when the annotation is not a port.
+ */
+function appPort(meta: JsonObject, containers: Json[]): number | undefined {
   const annotated = obj(meta.annotations)?.[APP_PORT_ANNOTATION];
-  if (typeof annotated === "string" && /^\d+$/.test(annotated)) return Number(annotated);
+  if (annotated !== undefined) {
+    const n = typeof annotated === "string" && /^\d{1,5}$/.test(annotated) ? Number(annotated) : 0;
+    return n >= 1 && n <= 65535 ? n : undefined;
+  }
   for (const c of containers)
     for (const p of arr(obj(c)?.ports)) {
       const port = obj(p);
@@ -234,6 +240,12 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   if (!service) return { injected: false, reason: "no-service" };
 
   const port = appPort(meta, containers);
+  if (port === undefined)
+    return {
+      injected: false,
+      reason: "bad-annotation",
+      detail: `annotation ${APP_PORT_ANNOTATION}: ${JSON.stringify(obj(meta.annotations)?.[APP_PORT_ANNOTATION])} is not a port`,
+    };
   const capture = captureArgs(obj(meta.annotations) ?? {}, port);
   if ("error" in capture) return { injected: false, reason: "bad-annotation", detail: capture.error };
 
