@@ -66,6 +66,32 @@ describe("Kubernetes manifests", () => {
       }
   });
 
+  it("our CRD schemas are structural, as kube-apiserver requires of apiextensions.k8s.io/v1", () => {
+    // Every node has a type (or keeps unknown fields), arrays have items, and a node has
+    // properties or additionalProperties, never both.
+    const problems: string[] = [];
+    const walk = (node: Obj, path: string) => {
+      if (node.type === undefined && node["x-kubernetes-preserve-unknown-fields"] !== true)
+        problems.push(`${path}: no type`);
+      if (node.properties && node.additionalProperties)
+        problems.push(`${path}: properties and additionalProperties`);
+      if (node.type === "array" && !node.items) problems.push(`${path}: array without items`);
+      for (const [k, v] of Object.entries((node.properties as Record<string, Obj>) ?? {}))
+        walk(v, `${path}.${k}`);
+      if (node.items) walk(node.items as Obj, `${path}[]`);
+      if (node.additionalProperties && typeof node.additionalProperties === "object")
+        walk(node.additionalProperties as Obj, `${path}{}`);
+    };
+    for (const f of CRD_FILES)
+      for (const crd of fileDocs(f))
+        for (const v of (crd.spec as { versions: Obj[] }).versions)
+          walk(
+            (v.schema as { openAPIV3Schema: Obj }).openAPIV3Schema,
+            `${(crd.metadata as Obj).name}/${v.name}`,
+          );
+    expect(problems).toEqual([]);
+  });
+
   for (const [name, dir] of [
     ["deploy/kubernetes", DEPLOY],
     ["examples/bookinfo/kubernetes", EXAMPLE],
