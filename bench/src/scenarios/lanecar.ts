@@ -57,6 +57,7 @@ export async function startLanecar(
   mode: "sidecar" | "gateway",
   args: string[],
   readyTimeoutMs = 15_000,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<LanecarProcess> {
   const adminPort = await freePort();
   const admin = `http://127.0.0.1:${adminPort}`;
@@ -66,7 +67,7 @@ export async function startLanecar(
     [LANECAR_BIN, mode, ...args, "--admin", `127.0.0.1:${adminPort}`],
     {
       cwd: REPO_ROOT,
-      env: { NODE_ENV: "production" },
+      env: { NODE_ENV: "production", ...env },
     },
   );
   try {

@@ -1,6 +1,7 @@
 /**
- * The `lanecar` command: `sidecar | gateway | validate | explain | inject | injector | iptables`. Each subcommand lives in
- * commands/; this file only dispatches and turns usage errors into exit code 2.
+ * The `lanecar` command: `sidecar | gateway | validate | explain | inject | injector | iptables | ca`.
+ * Each subcommand lives in commands/; this file only dispatches and turns usage errors into exit
+ * code 2.
  */
 import { UsageError } from "./args.js";
 import { explainCommand } from "./commands/explain.js";
@@ -34,6 +35,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   iptables: {
     run: async (argv, io) => (await import("./commands/iptables.js")).iptablesCommand(argv, io),
     help: "install (or --cleanup) a pod's traffic-capture rules",
+  },
+  ca: {
+    run: async (argv, io) => (await import("./commands/ca.js")).caCommand(argv, io),
+    help: "a file-based CA for laptops and tests: ca init | ca issue (workload certificates)",
   },
   validate: { run: validateCommand, help: "check config files; exit 1 with one line per error" },
   explain: { run: explainCommand, help: "show where a request goes and why" },

@@ -4,6 +4,7 @@
  */
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
+  DataPathError,
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
   LaneTokenKeyError,
@@ -140,6 +141,10 @@ async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Pr
       return 1;
     }
     if (err instanceof GatewayNotFoundError) throw new UsageError(err.message);
+    if (err instanceof DataPathError) {
+      io.err(`lanecar ${what}: ${err.message}`);
+      return 1;
+    }
     const e = err as NodeJS.ErrnoException;
     if (e.code === "EADDRINUSE" || e.code === "EACCES" || e.code === "EADDRNOTAVAIL") {
       io.err(`lanecar ${what}: cannot listen: ${e.message}`);

@@ -18,6 +18,7 @@
  *   keep-alive on both sides; anything else closes it.
  */
 import net, { type Socket } from "node:net";
+import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import {
   allocParser,
   kOnBody,
@@ -30,7 +31,6 @@ import {
   RESPONSE,
   releaseParser,
 } from "./llhttp.js";
-import type { BodySink, ServerStream } from "./stream.js";
 
 export const CONNECT_TIMEOUT = "LANECAR_CONNECT_TIMEOUT";
 export const HEADERS_TIMEOUT = "LANECAR_HEADERS_TIMEOUT";
@@ -67,7 +67,7 @@ export interface UpstreamRequest {
   /** Flat name/value list, Host included, without hop-by-hop headers. */
   headers: readonly string[];
   /** The downstream request whose body is forwarded, or null for none. */
-  body: ServerStream | null;
+  body: DownstreamStream | null;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
 }

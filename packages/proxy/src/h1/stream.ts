@@ -6,12 +6,10 @@
  * response in one write.
  */
 import { STATUS_CODES } from "node:http";
+import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import type { ServerConnection } from "./server.js";
-/** Receives the request body of a stream, in order; `data` returning false pauses the client. */
-export interface BodySink {
-  data(chunk: Buffer): boolean;
-  end(): void;
-}
+
+export type { BodySink } from "../http/downstream.js";
 
 /** Pipelined or not-yet-consumed request body bytes above this pause reading from the client. */
 const BODY_BUFFER_LIMIT = 64 * 1024;
@@ -37,7 +35,7 @@ function withHead(head: string, body: Buffer, chunked: boolean): Buffer {
 }
 
 /** One request and its response. */
-export class ServerStream {
+export class ServerStream implements DownstreamStream {
   // ---- request ----
   /** Request body bytes go upstream: Content-Length > 0 or Transfer-Encoding. */
   readonly hasBody: boolean;

@@ -14,7 +14,7 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import type { ServerStream } from "../h1/stream.js";
+import type { DownstreamStream } from "../http/downstream.js";
 import type { ResponseFlag } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
 import type { ProxyRuntime } from "../runtime.js";
@@ -71,7 +71,7 @@ export class InboundListener implements ExchangeOwner {
     return p;
   }
 
-  readonly handle = (req: ServerStream): void => {
+  readonly handle = (req: DownstreamStream): void => {
     const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
     let getter = rawHeaderGetter(raw);

@@ -28,7 +28,7 @@ import {
 import type { Span } from "@opentelemetry/api";
 import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
-import type { ServerStream } from "../h1/stream.js";
+import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter, removeHeader } from "../http/raw-headers.js";
 import { setLaneBaggage } from "../propagation/lane-baggage.js";
@@ -123,7 +123,7 @@ export class RoutedListener implements ExchangeOwner {
   }
 
   /** The request handler of the listener's server. */
-  readonly handle = (req: ServerStream): void => {
+  readonly handle = (req: DownstreamStream): void => {
     const res = req;
     const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
@@ -339,7 +339,7 @@ export class RoutedListener implements ExchangeOwner {
   }
 
   private local(
-    res: ServerStream,
+    res: DownstreamStream,
     s: RouteState,
     status: number,
     flag: ResponseFlag,

@@ -9,13 +9,13 @@ import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
+import { dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
-import { assertParser } from "../h1/llhttp.js";
-import type { H1Server } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
   type Handler,
+  type ListenerServer,
   listen,
   SERVER_LIMITS,
   type ServerLimits,
@@ -60,7 +60,7 @@ export interface ListenerSpec {
 
 export class ProxyProcess {
   readonly rt: ProxyRuntime;
-  private readonly servers = new Map<string, H1Server>();
+  private readonly servers = new Map<string, ListenerServer>();
   readonly addresses = new Map<string, AddressInfo>();
   private admin: FastifyInstance | undefined;
   private state: "PRE_INITIALIZING" | "LIVE" | "DRAINING" = "PRE_INITIALIZING";
@@ -103,12 +103,13 @@ export class ProxyProcess {
 
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
-    assertParser();
+    const path = dataPath();
     const config = ConfigSource.load(opts.config, {
       namespace: opts.identity.namespace,
       pollMs: opts.pollMs,
     });
     const p = new ProxyProcess(opts, config);
+    p.log.info(describeDataPath(path));
     try {
       if (opts.admin) {
         const { parseListen } = await import("../http/server.js");

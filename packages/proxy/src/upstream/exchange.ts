@@ -8,7 +8,7 @@
  */
 import type { Cluster, Endpoint, HeaderOps } from "@lanecar/core";
 import { CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
-import type { ServerStream } from "../h1/stream.js";
+import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
 import type { UpstreamPools } from "./pools.js";
@@ -66,7 +66,7 @@ export class Exchange implements ResponseHandler {
   constructor(
     readonly owner: ExchangeOwner,
     /** The downstream request, and its response. */
-    readonly stream: ServerStream,
+    readonly stream: DownstreamStream,
     readonly method: string,
     public path: string,
     readonly headers: string[],

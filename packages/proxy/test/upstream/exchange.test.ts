@@ -3,7 +3,7 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Endpoint } from "@lanecar/core";
 import { afterEach, describe, expect, it } from "vitest";
-import type { H1Server } from "../../src/h1/server.js";
+import type { ListenerServer } from "../../src/http/downstream.js";
 import { copyRequestHeaders } from "../../src/http/raw-headers.js";
 import { createProxyServer } from "../../src/http/server.js";
 import { Exchange, type ExchangeOwner } from "../../src/upstream/exchange.js";
@@ -49,7 +49,7 @@ class Owner implements ExchangeOwner {
 }
 
 const servers: Server[] = [];
-const proxies: H1Server[] = [];
+const proxies: ListenerServer[] = [];
 const owners: Owner[] = [];
 afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.drain(100)));
