@@ -2,7 +2,7 @@
  * The Bookinfo lanes demo in pod mode: each instance of `topology.ts` runs in its own network
  * namespace ("pod", own IP on a Linux bridge) with its app and its `lanecar sidecar`; the apps get
  * no HTTP_PROXY and call `http://reviews:9080/...` by name, which /etc/hosts sends to a service VIP
- * on the pod's loopback and iptables redirects to the sidecar, as Istio's init container would.
+ * and `lanecar iptables`' capture rules redirect to the sidecar (UID 1337), as lanecar-init would.
  * The gateway is a pod of its own; this process reaches it by IP. Walks the tour of
  * `tour-steps.ts` (start, kill, restore instances) and asserts, for each kind of user, the lanes
  * of `/api/v1/lanes` and the product page exactly, while a background client checks that no GET
@@ -153,7 +153,7 @@ describe.skipIf(unavailable !== undefined)("Bookinfo lanes demo in pod mode (net
   }
 
   it("apps call by name without a proxy; iptables puts the sidecars on both sides", async () => {
-    // The app has no HTTP_PROXY; it resolves reviews to a VIP inside its own pod.
+    // The app has no HTTP_PROXY; it resolves reviews to a service VIP that only the capture rules serve.
     const env = pods.appEnviron("productpage-v1");
     expect(Object.keys(env).filter((k) => /^(https?|all)_proxy$/i.test(k))).toEqual([]);
     // The outbound calls went through productpage's sidecar (origin form, routed by Host), and

@@ -4,20 +4,21 @@
  * its own. The layout is the docker-compose one (app 127.0.0.1:9080, sidecar inbound
  * 0.0.0.0:15006, outbound 127.0.0.1:15001), wired like Istio's init container does it:
  *
- * - `/etc/hosts` of each pod maps the service names to virtual IPs 127.1.0.x on the pod's own
- *   loopback, so an app's call (`http://reviews:9080/...`, no HTTP_PROXY) never leaves the pod;
- * - nat OUTPUT redirects TCP to 127.1.0.0/24 port 9080 (the service VIPs) to the sidecar outbound,
- *   which sees origin-form requests with `Host: reviews:9080`; the sidecar's own connections go to
- *   pod IPs and are left alone;
- * - nat PREROUTING redirects TCP port 9080 arriving on eth0 to the sidecar inbound 15006 (and
- *   OUTPUT does the same for the pod's own IP, as Istio's hairpin rule does).
+ * - `/etc/hosts` of each pod maps the service names to virtual IPs 10.96.0.x (ClusterIP-like,
+ *   routed out of eth0 where nothing answers them), so an app's call (`http://reviews:9080/...`,
+ *   no HTTP_PROXY) only works through the capture rules;
+ * - the capture rules are `lanecar iptables`' own (packages/cli/src/kube/capture-rules.ts), with
+ *   outbound capture limited to the VIP range: the app's calls to a VIP go to the sidecar outbound,
+ *   which sees origin-form requests with `Host: reviews:9080`; inbound connections to the app's
+ *   port 9080 go to the sidecar inbound 15006 (as in an injected pod); the sidecar runs as UID 1337, so
+ *   its own connections are left alone (and its probe of its own pod IP goes through inbound).
  *
  * Config: `config/shared/` copied into a temp dir, plus one generated file per instance with its
  * WorkloadEntry (pod IP, port 9080) and WorkloadGroup probe (`GET /health` on port 9080, which
  * PREROUTING sends through the sidecar to the app). Admin APIs listen on the pod IP (port 15000) so
  * the test, outside the pods, can read `/ready` and `/clusters`.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +34,7 @@ import {
   type ServiceName,
   sidecarArgs,
 } from "../../examples/bookinfo/src/topology.js";
+import { CAPTURE_DEFAULTS, natTable } from "../../packages/cli/src/kube/capture-rules.js";
 import { LANECAR_BIN } from "./lanecar.js";
 import { must, type NetLab, type NsProcess, type Pod } from "./netns.js";
 
@@ -43,30 +45,31 @@ export const GATEWAY_PORT = 8080;
 
 export const APP_ENTRY = fileURLToPath(new URL("../../examples/bookinfo/dist/service.js", import.meta.url));
 
-/** Virtual IP of a service inside every pod: 127.1.0.<1 + index>. */
+/** Virtual IP of a service inside every pod: 10.96.0.<1 + index>. */
 export function serviceVip(s: ServiceName): string {
-  return `127.1.0.${SERVICES.indexOf(s) + 1}`;
+  return `10.96.0.${SERVICES.indexOf(s) + 1}`;
 }
 
-const VIP_RANGE = "127.1.0.0/24";
+const VIP_RANGE = "10.96.0.0/24";
+/** The sidecar's UID and GID, exempt from capture (as `lanecar-proxy` in an injected pod). */
+const PROXY_UID = String(CAPTURE_DEFAULTS.proxyUid);
 const GATEWAY_HOST = 2;
 const FIRST_POD_HOST = 10;
 
-/** The rules an Istio init container would install in a pod (iptables-restore format). */
-export function podIptables(podIp: string): string {
-  const { app, inbound, outbound } = POD_PORTS;
-  return [
-    "*nat",
-    ":PREROUTING ACCEPT [0:0]",
-    ":INPUT ACCEPT [0:0]",
-    ":OUTPUT ACCEPT [0:0]",
-    ":POSTROUTING ACCEPT [0:0]",
-    `-A PREROUTING -i eth0 -p tcp --dport ${app} -j REDIRECT --to-ports ${inbound}`,
-    `-A OUTPUT -p tcp -d ${VIP_RANGE} --dport ${app} -j REDIRECT --to-ports ${outbound}`,
-    `-A OUTPUT -p tcp -d ${podIp}/32 --dport ${app} -j REDIRECT --to-ports ${inbound}`,
-    "COMMIT",
-    "",
-  ].join("\n");
+/** The rules `lanecar-init` installs in a pod (iptables-restore format), outbound capture limited to the VIPs. */
+export function podIptables(): string {
+  const { inbound, outbound, admin } = POD_PORTS;
+  return natTable(
+    {
+      ...CAPTURE_DEFAULTS,
+      inboundPort: inbound,
+      outboundPort: outbound,
+      adminPort: admin,
+      includeOutboundCidrs: [VIP_RANGE],
+      includeInboundPorts: [POD_PORTS.app],
+    },
+    4,
+  );
 }
 
 /** One instance's WorkloadEntry (its pod IP, port 9080) and WorkloadGroup (probe on 9080). */
@@ -127,13 +130,15 @@ export class BookinfoPods {
   /** Namespaces, hosts files and iptables for the gateway and every instance; the config. Starts nothing. */
   static async create(lab: NetLab): Promise<BookinfoPods> {
     const dir = mkdtempSync(join(tmpdir(), `lanecar-pods-${lab.id}-`));
+    chmodSync(dir, 0o755); // the sidecars run as UID 1337 and read the config
     const self = new BookinfoPods(lab, dir);
     const hosts = Object.fromEntries(SERVICES.map((s) => [s, serviceVip(s)]));
     self.gatewayPod = await lab.addPod("gw", GATEWAY_HOST);
     const pods = await Promise.all(
       INSTANCES.map(async (instance, k) => {
         const pod = await lab.addPod(instance.name, FIRST_POD_HOST + k, hosts);
-        await lab.iptables(pod, podIptables(pod.ip));
+        await must("ip", ["-n", pod.ns, "route", "add", VIP_RANGE, "dev", "eth0"]);
+        await lab.iptables(pod, podIptables());
         return { instance, pod };
       }),
     );
@@ -212,6 +217,12 @@ export class BookinfoPods {
       pod,
       `${name}-sidecar`,
       [
+        "setpriv",
+        "--reuid",
+        PROXY_UID,
+        "--regid",
+        PROXY_UID,
+        "--clear-groups",
         process.execPath,
         LANECAR_BIN,
         ...sidecarArgs(i, [this.configDir], {

@@ -1,6 +1,7 @@
 /**
- * The `lanecar` command: `sidecar | gateway | validate | explain`. Each subcommand lives in
- * commands/; this file only dispatches and turns usage errors into exit code 2.
+ * The `lanecar` command: `sidecar | gateway | validate | explain | inject | injector | iptables | ca`.
+ * Each subcommand lives in commands/; this file only dispatches and turns usage errors into exit
+ * code 2.
  */
 import { UsageError } from "./args.js";
 import { explainCommand } from "./commands/explain.js";
@@ -22,6 +23,18 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   "lane-token": {
     run: async (argv, io) => (await import("./commands/lane-token.js")).laneTokenCommand(argv, io),
     help: "mint a signed token that admits a tester to a lane at the gateway",
+  },
+  inject: {
+    run: async (argv, io) => (await import("./commands/inject.js")).injectCommand(argv, io),
+    help: "add the Lanecar sidecar to Kubernetes manifests (like istioctl kube-inject)",
+  },
+  injector: {
+    run: async (argv, io) => (await import("./commands/injector.js")).injectorCommand(argv, io),
+    help: "run the sidecar-injection admission webhook (HTTPS)",
+  },
+  iptables: {
+    run: async (argv, io) => (await import("./commands/iptables.js")).iptablesCommand(argv, io),
+    help: "install (or --cleanup) a pod's traffic-capture rules",
   },
   ca: {
     run: async (argv, io) => (await import("./commands/ca.js")).caCommand(argv, io),
