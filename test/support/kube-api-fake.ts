@@ -152,13 +152,16 @@ export class KubeApiFake {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  /** A kubeconfig (YAML) pointing at this server over plain HTTP. */
+  /**
+   * A kubeconfig (YAML) pointing at this server over plain HTTP. `insecure-skip-tls-verify` is
+   * what @kubernetes/client-node 1.x demands before it talks HTTP at all.
+   */
   kubeconfig(context = "fake"): string {
     return `apiVersion: v1
 kind: Config
 clusters:
 - name: ${context}
-  cluster: {server: "${this.url}"}
+  cluster: {server: "${this.url}", insecure-skip-tls-verify: true}
 users:
 - name: ${context}
   user: {token: fake-token}
@@ -285,11 +288,11 @@ current-context: ${context}
 
   private send(w: Watcher, type: string, object: object): void {
     w.sent++;
-    w.res.write(`${JSON.stringify({ type, object: this.versioned(w.type, object as KubeObject, w.res) })}\n`);
+    w.res.write(`${JSON.stringify({ type, object: this.versioned(object as KubeObject, w.res) })}\n`);
   }
 
   /** The object as the requested group version shows it (CRD versions share one schema here). */
-  private versioned(t: ResourceType, o: KubeObject, res: ServerResponse): KubeObject {
+  private versioned(o: KubeObject, res: ServerResponse): KubeObject {
     const v = (res as ServerResponse & { apiVersion?: string }).apiVersion;
     return v && o.apiVersion !== v ? { ...o, apiVersion: v } : o;
   }
@@ -362,7 +365,7 @@ current-context: ${context}
           ...status(404, "NotFound", `${t.plural} "${rest[1]}" not found`),
           details: { name: rest[1], kind: t.plural },
         });
-      return this.json(res, 200, this.versioned(t, o, res));
+      return this.json(res, 200, this.versioned(o, res));
     }
     if (url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1")
       return this.watch(t, namespace, url.searchParams, res);

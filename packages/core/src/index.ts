@@ -27,7 +27,7 @@ export {
   endpointKey,
 } from "./endpoint/endpoint.js";
 export { hashKeyFor } from "./endpoint/hash-key.js";
-export { ServiceRegistry } from "./endpoint/registry.js";
+export { type DiscoveredInstance, type DiscoveredService, ServiceRegistry } from "./endpoint/registry.js";
 export {
   type ExplainedEndpoint,
   type ExplainInput,
@@ -98,4 +98,10 @@ export {
   type RouteDecision,
   Router,
 } from "./route/router.js";
-export { type BuildResult, buildSnapshot, ConfigSnapshot, loadSnapshot } from "./snapshot.js";
+export {
+  type BuildResult,
+  buildSnapshot,
+  ConfigSnapshot,
+  loadSnapshot,
+  type SnapshotOptions,
+} from "./snapshot.js";

@@ -31,7 +31,15 @@ export {
   type ServerLimits,
 } from "./http/server.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
+export { ClusterClient, type ClusterSpec, KubeApiError } from "./kubernetes/cluster-client.js";
+export { ResilientInformer } from "./kubernetes/informer.js";
+export {
+  KubernetesSource,
+  type KubernetesSourceOptions,
+  KubernetesSyncError,
+} from "./kubernetes/kubernetes-source.js";
 export { RoutedListener } from "./outbound/routed-listener.js";
+export type { DiscoveryOptions } from "./process/discovery.js";
 export {
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
@@ -41,6 +49,7 @@ export {
 } from "./process/gateway.js";
 export { type Logger, type ProcessOptions, ProxyProcess, stderrLogger } from "./process/proxy-process.js";
 export { SIDECAR_DEFAULTS, type SidecarOptions, startSidecar } from "./process/sidecar.js";
+export type { SnapshotSource } from "./process/snapshot-source.js";
 export type { MetricsSink, ProxyRuntime, WorkloadIdentity } from "./runtime.js";
 export { Exchange } from "./upstream/exchange.js";
 export { UpstreamPools } from "./upstream/pools.js";

@@ -1,7 +1,9 @@
 /**
  * The service registry of one snapshot: services from ServiceEntries, their instances (inline
  * endpoints or WorkloadEntries picked by `workloadSelector`), probes from WorkloadGroups, and the
- * DestinationRules that cut them into subsets. Subsets resolve to clusters on demand, cached.
+ * DestinationRules that cut them into subsets; plus services discovered from a platform
+ * (Kubernetes Services and EndpointSlices), whose instances carry their own readiness. Subsets
+ * resolve to clusters on demand, cached.
  */
 import { fqdn, HostIndex } from "../hosts.js";
 import { labelSelectorMatches } from "../label/resolver.js";
@@ -21,6 +23,26 @@ interface Instance {
   spec: WorkloadEntrySpec;
   origin: string;
   probe: Probe | undefined;
+  ready: boolean;
+}
+
+/** One discovered instance: a WorkloadEntry-like address with the platform's readiness. */
+export interface DiscoveredInstance extends WorkloadEntrySpec {
+  /** false: known but not ready (Kubernetes `ready: false`): counts as an instance, never picked. */
+  ready: boolean;
+  /** `Pod/ns/name` or `EndpointSlice/ns/name`. */
+  origin: string;
+}
+
+/** A service discovered from a platform registry (a Kubernetes Service and its EndpointSlices). */
+export interface DiscoveredService {
+  /** FQDN. */
+  host: string;
+  namespace: string;
+  ports: ServicePort[];
+  instances: DiscoveredInstance[];
+  /** `Service/ns/name`. */
+  origin: string;
 }
 
 interface ServiceRecord {
@@ -64,6 +86,7 @@ export class ServiceRegistry {
     workloadEntries: readonly Named<WorkloadEntrySpec>[];
     workloadGroups: readonly Named<WorkloadGroupSpec>[];
     destinationRules: readonly Named<DestinationRuleSpec>[];
+    discovered?: readonly DiscoveredService[];
   }) {
     const probeFor = (ns: string, labels: Record<string, string>): Probe | undefined => {
       for (const g of input.workloadGroups) {
@@ -81,12 +104,17 @@ export class ServiceRegistry {
             we.namespace === se.namespace &&
             labelSelectorMatches(se.spec.workloadSelector, we.spec.labels)
           ) {
-            instances.push({ spec: we.spec, origin: we.id, probe: probeFor(we.namespace, we.spec.labels) });
+            instances.push({
+              spec: we.spec,
+              origin: we.id,
+              probe: probeFor(we.namespace, we.spec.labels),
+              ready: true,
+            });
           }
         }
       } else {
         for (const ep of se.spec.endpoints)
-          instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
+          instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels), ready: true });
       }
       for (const h of se.spec.hosts) {
         const host = fqdn(h, se.namespace);
@@ -109,6 +137,33 @@ export class ServiceRegistry {
           empty: new Map(),
         });
       }
+    }
+    for (const ds of input.discovered ?? []) {
+      const instances: Instance[] = ds.instances.map((i) => ({
+        spec: i,
+        origin: i.origin,
+        probe: undefined,
+        ready: i.ready,
+      }));
+      const existing = this.services.get(ds.host);
+      if (existing) {
+        // A ServiceEntry (or another cluster) already defines the host: instances add up.
+        existing.instances.push(...instances);
+        continue;
+      }
+      this.services.set(ds.host, {
+        service: {
+          host: ds.host,
+          namespace: ds.namespace,
+          ports: ds.ports,
+          location: "MESH_INTERNAL",
+          origin: ds.origin,
+        },
+        instances,
+        lanes: new Set(),
+        clusters: new Map(),
+        empty: new Map(),
+      });
     }
     for (const dr of input.destinationRules) {
       this.rules.set(fqdn(dr.spec.host, dr.namespace), { id: dr.id, namespace: dr.namespace, spec: dr.spec });
@@ -218,6 +273,7 @@ export class ServiceRegistry {
             weight: i.spec.weight,
             probe: i.probe,
             origin: i.origin,
+            ready: i.ready,
           }),
         );
       }

@@ -25,6 +25,7 @@ import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
 import { tracingEnabled } from "../tracing/tracing-enabled.js";
 import { UpstreamPools } from "../upstream/pools.js";
+import type { SnapshotSource } from "./snapshot-source.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
 export interface Logger {
@@ -50,6 +51,8 @@ export interface ProcessOptions {
   accessLog?: boolean;
   /** Gateway: HMAC key for signed lane tokens. */
   laneTokenKey?: Buffer;
+  /** Where config comes from when not (only) from `config` files: Kubernetes discovery. */
+  source?: SnapshotSource;
 }
 
 export interface ListenerSpec {
@@ -71,7 +74,7 @@ export class ProxyProcess {
 
   private constructor(
     private readonly opts: ProcessOptions,
-    config: ConfigSource,
+    config: SnapshotSource,
   ) {
     this.log = opts.logger ?? stderrLogger;
     const pools = new UpstreamPools();
@@ -87,9 +90,14 @@ export class ProxyProcess {
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
     };
+    let applied = config.current;
     config.on("reload", (snap: ConfigSnapshot) => {
+      // An endpoint-only swap (discovery) shares the config: health and pools follow, no reload.
+      const endpointsOnly = snap.resources === applied.resources;
+      applied = snap;
       this.wiring.onConfig(snap);
       pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
+      if (endpointsOnly) return;
       this.wiring.configReload("success");
       this.log.info(`config ${snap.version} applied (${snap.resources.length} resources)`);
     });
@@ -104,10 +112,12 @@ export class ProxyProcess {
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
     assertParser();
-    const config = ConfigSource.load(opts.config, {
-      namespace: opts.identity.namespace,
-      pollMs: opts.pollMs,
-    });
+    const config =
+      opts.source ??
+      ConfigSource.load(opts.config, {
+        namespace: opts.identity.namespace,
+        pollMs: opts.pollMs,
+      });
     const p = new ProxyProcess(opts, config);
     try {
       if (opts.admin) {
@@ -166,6 +176,7 @@ export class ProxyProcess {
         spec: r.spec,
       })),
       identity: this.rt.identity,
+      ...(c.dump ? { discovery: c.dump() } : {}),
     };
   }
 

@@ -5,6 +5,7 @@
 import { InboundListener } from "../inbound/inbound-listener.js";
 import { RoutedListener } from "../outbound/routed-listener.js";
 import { workloadName } from "../runtime.js";
+import { type DiscoveryOptions, startDiscovery } from "./discovery.js";
 import { type ProcessOptions, ProxyProcess } from "./proxy-process.js";
 
 export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
@@ -14,6 +15,8 @@ export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
   inbound: string;
   app: string;
   outbound: string;
+  /** `--discovery kubernetes`: services, endpoints and config from these clusters. */
+  discovery?: DiscoveryOptions;
 }
 
 export const SIDECAR_DEFAULTS = {
@@ -24,14 +27,15 @@ export const SIDECAR_DEFAULTS = {
   namespace: "default",
 };
 
-export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
+export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
   const identity = {
     service: o.service,
     namespace: o.namespace,
     podLabels: o.podLabels,
     workload: workloadName(o.service, o.podLabels),
   };
-  return ProxyProcess.start({ ...o, identity }, [
+  const source = o.discovery ? await startDiscovery(o.discovery, o) : undefined;
+  return ProxyProcess.start({ ...o, identity, source }, [
     { name: "inbound", address: o.inbound, handler: (rt) => new InboundListener(rt, o.app).handle },
     {
       name: "outbound",
