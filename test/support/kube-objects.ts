@@ -136,7 +136,11 @@ export function edgeGateway(ns = "default"): KubeObject {
   };
 }
 
-/** The edge VirtualService: every host to `host`'s lane, falling back to prod. */
+/**
+ * The edge VirtualService: every host to `host`'s lane, falling back to prod. Testers choose a
+ * lane with the lane header; the gateway honours a client's lane header only where a match
+ * grants it, so the first route matches it.
+ */
 export function edgeVirtualService(host: string, ns = "default"): KubeObject {
   return {
     apiVersion: "networking.istio.io/v1",
@@ -147,6 +151,17 @@ export function edgeVirtualService(host: string, ns = "default"): KubeObject {
       gateways: ["edge"],
       http: [
         {
+          name: "lane-from-header",
+          match: [{ headers: { "x-asm-prefer-tag": { regex: "[a-z0-9-]+" } } }],
+          route: [
+            {
+              destination: { host, subset: "$x-asm-prefer-tag" },
+              fallback: { case: "noinstances|noavailabled", target: { host, subset: "prod" } },
+            },
+          ],
+        },
+        {
+          name: "default",
           route: [
             {
               destination: { host, subset: "$x-asm-prefer-tag" },

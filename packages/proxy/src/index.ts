@@ -31,13 +31,10 @@ export {
   type ServerLimits,
 } from "./http/server.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
-export { ClusterClient, type ClusterSpec, KubeApiError } from "./kubernetes/cluster-client.js";
-export { ResilientInformer } from "./kubernetes/informer.js";
-export {
-  KubernetesSource,
-  type KubernetesSourceOptions,
-  KubernetesSyncError,
-} from "./kubernetes/kubernetes-source.js";
+// Discovery is loaded on demand (`startDiscovery`): only its types and errors are exported here.
+export type { ClusterSpec } from "./kubernetes/cluster-client.js";
+export { KubeApiError, KubernetesSyncError } from "./kubernetes/errors.js";
+export type { KubernetesSource, KubernetesSourceOptions } from "./kubernetes/kubernetes-source.js";
 export { RoutedListener } from "./outbound/routed-listener.js";
 export type { DiscoveryOptions } from "./process/discovery.js";
 export {

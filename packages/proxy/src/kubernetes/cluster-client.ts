@@ -7,6 +7,7 @@
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
+import { KubeApiError } from "./errors.js";
 
 export interface ClusterSpec {
   /** Absent: in-cluster service account. */
@@ -14,22 +15,18 @@ export interface ClusterSpec {
   context?: string;
 }
 
-export class KubeApiError extends Error {
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-  ) {
-    super(message);
-  }
-}
+export { KubeApiError };
 
 const REQUEST_TIMEOUT_MS = 30_000;
+
+type ApiGroups = { groups?: { name: string; versions: { version: string }[] }[] };
 
 export class ClusterClient {
   readonly kc: KubeConfig;
   /** `context` name, or `in-cluster`: prefixes log lines and config_dump entries. */
   readonly name: string;
   readonly server: string;
+  private groups: Promise<ApiGroups> | undefined;
 
   constructor(spec: ClusterSpec) {
     const kc = new KubeConfig();

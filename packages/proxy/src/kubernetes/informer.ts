@@ -13,7 +13,7 @@
  */
 import { type KubernetesObject, ListWatch, Watch } from "@kubernetes/client-node";
 import type { ClusterClient } from "./cluster-client.js";
-import { KubeApiError } from "./cluster-client.js";
+import { KubeApiError } from "./errors.js";
 
 export type ChangeType = "add" | "update" | "delete";
 
@@ -141,9 +141,9 @@ export class ResilientInformer<T extends KubernetesObject> {
   }
 
   private failed(err: Error): void {
+    if (this.stopped) return; // the abort of stop() itself
     this.lastError = err.message;
     this.opts.onError?.(err);
-    if (this.stopped) return;
     const delay = this.backoff;
     this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 10_000);
     this.retry = setTimeout(() => {

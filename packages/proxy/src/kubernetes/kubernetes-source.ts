@@ -23,6 +23,7 @@ import {
 } from "@lanecar/core";
 import type { ConfigSourceEvents, ReloadError } from "../config-source/config-source.js";
 import { ClusterClient, type ClusterSpec } from "./cluster-client.js";
+import { KubernetesSyncError } from "./errors.js";
 import type { InformerOptions } from "./informer.js";
 import { KubeCluster } from "./kube-cluster.js";
 
@@ -41,9 +42,7 @@ export interface KubernetesSourceOptions {
   log?: { info(m: string): void; error(m: string): void };
 }
 
-export class KubernetesSyncError extends Error {
-  readonly code = "LANECAR_KUBERNETES_SYNC";
-}
+export { KubernetesSyncError };
 
 const SILENT = { info: () => {}, error: () => {} };
 

@@ -1,9 +1,10 @@
 /**
  * `--discovery kubernetes` for `lanecar sidecar|gateway`: starts the Kubernetes source (every
- * cluster listed once, config files read with it) before the process's listeners.
+ * cluster listed once, config files read with it) before the process's listeners. The client is
+ * imported here, on demand, so processes without discovery never load it.
  */
 import type { ClusterSpec } from "../kubernetes/cluster-client.js";
-import { KubernetesSource } from "../kubernetes/kubernetes-source.js";
+import type { KubernetesSource } from "../kubernetes/kubernetes-source.js";
 import { type ProcessOptions, stderrLogger } from "./proxy-process.js";
 
 export interface DiscoveryOptions {
@@ -14,10 +15,12 @@ export interface DiscoveryOptions {
   syncTimeoutMs?: number;
 }
 
-export function startDiscovery(
+export async function startDiscovery(
   d: DiscoveryOptions,
   o: Pick<ProcessOptions, "config" | "pollMs" | "logger"> & { namespace: string },
 ): Promise<KubernetesSource> {
+  // Loaded only when asked for: the Kubernetes client costs start-up time and memory.
+  const { KubernetesSource } = await import("../kubernetes/kubernetes-source.js");
   return KubernetesSource.start({
     clusters: d.clusters.length > 0 ? d.clusters : [{}],
     paths: o.config,
