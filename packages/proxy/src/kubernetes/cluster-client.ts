@@ -39,6 +39,10 @@ export class ClusterClient {
           kc.setCurrentContext(spec.context);
         }
       } else {
+        if (!process.env.KUBERNETES_SERVICE_HOST)
+          throw new Error(
+            "not running in a cluster (KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig FILE",
+          );
         kc.loadFromCluster();
       }
     } catch (err) {
