@@ -31,6 +31,25 @@ afterEach(async () => {
   api = undefined;
 });
 
+/** One kubeconfig file with a context per fake. */
+function twoContexts(east: KubeApiFake, west: KubeApiFake): string {
+  const [e, w] = [east.kubeconfig("east"), west.kubeconfig("west")];
+  const part = (y: string, key: string) => y.split(`${key}:\n`)[1]!.split(/\n(?=[a-z-]+:)/)[0]!;
+  return `apiVersion: v1
+kind: Config
+clusters:
+${part(e, "clusters")}
+${part(w, "clusters")}
+users:
+${part(e, "users")}
+${part(w, "users")}
+contexts:
+${part(e, "contexts")}
+${part(w, "contexts")}
+current-context: east
+`;
+}
+
 function kubeconfig(fake: KubeApiFake): string {
   const f = join(mkdtempSync(join(tmpdir(), "lanecar-kc-")), "kubeconfig");
   writeFileSync(f, fake.kubeconfig());
@@ -241,6 +260,44 @@ describe("KubernetesSource", () => {
     const before = watches();
     await until(() => watches() > before, "a re-watch after timeoutSeconds", 8000);
     expect(informerDump(s, pods).lists).toBe(rv0.lists);
+  });
+
+  it("several clusters merge: a service's instances add up, config is read once (seed 000's multi-cluster gray)", async () => {
+    api = await new KubeApiFake().start();
+    const east = api;
+    const west = await new KubeApiFake().start();
+    try {
+      seed(east);
+      // The gray version runs only in the second cluster, which replicates the same config.
+      west.apply(service("reviews"));
+      west.apply(pod("reviews-v2-0", "default", { app: "reviews", version: "v2", ASM_TRAFFIC_TAG: "gray" }));
+      west.apply(slice("reviews", "reviews-v2", 9082, [{ ip: "127.0.0.1", pod: "reviews-v2-0" }]));
+      west.apply(LANES_TRAFFIC_LABEL());
+      west.apply(destinationRule("reviews"));
+      west.apply(laneVirtualService("reviews"));
+      const kc = join(mkdtempSync(join(tmpdir(), "lanecar-kc-")), "kubeconfig");
+      writeFileSync(kc, twoContexts(east, west));
+      source = await KubernetesSource.start({
+        clusters: [
+          { kubeconfig: kc, context: "east" },
+          { kubeconfig: kc, context: "west" },
+        ],
+        paths: [],
+        namespace: "default",
+        batchMs: 5,
+      });
+      source.start();
+      expect(route(source.current, "gray")).toEqual({ ports: [9082], fallback: null, flag: "" });
+      expect(route(source.current, "prod")).toEqual({ ports: [9081], fallback: null, flag: "" });
+      expect(source.current.resources.filter((r) => r.kind === "VirtualService")).toHaveLength(1);
+      expect((source.dump() as { rejected: unknown[] }).rejected).toEqual([]);
+      // Scaling the west gray pod to 0 falls back to the east prod one.
+      west.delete("discovery.k8s.io/v1", "EndpointSlice", "default", "reviews-v2");
+      await until(() => route(source!.current, "gray").fallback === "noinstances", "the west scale-down");
+    } finally {
+      source?.stop();
+      await west.close();
+    }
   });
 
   it("an API server that cannot be reached fails start-up with one line naming the cluster", async () => {
