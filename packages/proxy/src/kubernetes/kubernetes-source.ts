@@ -13,6 +13,7 @@
 import { EventEmitter } from "node:events";
 import {
   buildSnapshot,
+  ConfigError,
   type ConfigSnapshot,
   type ConfigText,
   type Diagnostic,
@@ -71,6 +72,7 @@ export class KubernetesSource extends EventEmitter<ConfigSourceEvents> {
   loadedAt = new Date().toISOString();
   /** Time the last snapshot took to build, ms (bench and config_dump). */
   lastBuildMs = 0;
+  private initialErrors: Diagnostic[] = [];
 
   private constructor(private readonly opts: KubernetesSourceOptions) {
     super();
@@ -214,7 +216,17 @@ export class KubernetesSource extends EventEmitter<ConfigSourceEvents> {
       if (fileErrors.length > 0) {
         this.counts.error++;
         this.lastError = { at: new Date().toISOString(), errors: fileErrors.map(formatDiagnostic) };
-        if (!initial) this.emit("error", this.lastError);
+        if (initial) {
+          this.initialErrors = fileErrors;
+          return false;
+        }
+        this.emit("error", this.lastError);
+        // The last good config keeps serving, but endpoints still follow the cluster.
+        if (this.snap.discovered !== discovered) {
+          this.snap = this.snap.withServices(discovered, `${this.baseVersion()}.e${++this.endpointSwaps}`);
+          this.endpointCounts.swaps++;
+          this.emit("reload", this.snap);
+        }
         return false;
       }
       const apiErrors = errors.filter((d) => d.file.startsWith("kubernetes:"));

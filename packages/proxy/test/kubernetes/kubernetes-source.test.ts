@@ -192,6 +192,38 @@ describe("KubernetesSource", () => {
     expect(route(s.current, "gray")).toEqual({ ports: [9081], fallback: null, flag: "" });
   });
 
+  it("config files are read with the API objects; an invalid file change is rejected whole while endpoints still follow", async () => {
+    api = await new KubeApiFake().start();
+    seed(api);
+    // The TrafficLabel lives in a file here, not in the API.
+    api.delete("istio.alibabacloud.com/v1beta1", "TrafficLabel", "default", "lanes");
+    const dir = mkdtempSync(join(tmpdir(), "lanecar-files-"));
+    const file = join(dir, "labels.yaml");
+    const tl = `apiVersion: istio.alibabacloud.com/v1beta1
+kind: TrafficLabel
+metadata: {name: lanes}
+spec:
+  rules:
+  - labels:
+    - name: x-asm-prefer-tag
+      valueFrom: [$getInboundRequestHeader(x-asm-prefer-tag)]
+`;
+    writeFileSync(file, tl);
+    const s = await startSource(api, { paths: [dir], pollMs: 20 });
+    const rejected: string[] = [];
+    s.on("error", (e) => rejected.push(...e.errors));
+    expect(s.current.resources.map((r) => r.id)).toContain("TrafficLabel/default/lanes");
+    expect(s.current.resources.find((r) => r.kind === "TrafficLabel")?.source.file).toBe(file);
+    // A bad file and a new endpoint at once: the file is rejected, the endpoint still applies.
+    writeFileSync(file, tl.replace("valueFrom: [", "valueFrom: [$nope(), "));
+    api.apply(pod("reviews-v2-0", "default", { app: "reviews", version: "v2", ASM_TRAFFIC_TAG: "gray" }));
+    api.apply(slice("reviews", "reviews-v2", 9082, [{ ip: "127.0.0.1", pod: "reviews-v2-0" }]));
+    await until(() => rejected.length > 0, "the rejection");
+    expect(rejected[0]).toContain("labels.yaml");
+    expect(s.current.resources.map((r) => r.id)).toContain("TrafficLabel/default/lanes");
+    await until(() => route(s.current, "gray").ports[0] === 9082, "the endpoints despite the bad file");
+  });
+
   it("reads the Istio kinds in the version the server serves (v1alpha3 only here)", async () => {
     api = await new KubeApiFake([...BUILTIN_TYPES, ...crdTypes(["v1alpha3"])]).start();
     seed(api, { istioVersion: "v1alpha3" });
