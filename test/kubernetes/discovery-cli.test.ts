@@ -1,6 +1,10 @@
 /** `--discovery` flags of `lanecar sidecar|gateway`: misuse is one clear line, never a stack trace. */
 import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { KubeApiFake } from "../support/kube-api-fake.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 
 function lanecar(args: string[], env = process.env): Promise<{ code: number | null; err: string }> {
@@ -69,5 +73,37 @@ describe("lanecar sidecar|gateway --discovery", () => {
     expect(r.err.trim()).toBe(
       "lanecar gateway: kubernetes: cannot load the in-cluster service account: not running in a cluster (KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig FILE",
     );
+  });
+
+  it("an invalid config file read with discovery is reported as config errors, one line each", async () => {
+    const api = await new KubeApiFake().start();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "lanecar-kube-cli-"));
+      writeFileSync(join(dir, "kubeconfig"), api.kubeconfig());
+      writeFileSync(
+        join(dir, "bad.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec: {hosts: [r], http: [{route: [{destination: {host: r}, weight: -1}]}]}\n",
+      );
+      const r = await lanecar([
+        "sidecar",
+        "--service",
+        "reviews",
+        "--discovery",
+        "kubernetes",
+        "--kubeconfig",
+        join(dir, "kubeconfig"),
+        "--config",
+        join(dir, "bad.yaml"),
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.err.trim().split("\n")).toEqual([
+        "lanecar sidecar: config is invalid:",
+        expect.stringMatching(
+          /bad\.yaml:4:\d+ VirtualService\/default\/r: spec\.http\[0\]\.route\[0\]\.weight: /,
+        ),
+      ]);
+    } finally {
+      await api.close();
+    }
   });
 });

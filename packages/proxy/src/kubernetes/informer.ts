@@ -43,11 +43,12 @@ class BookmarkWatch<T> extends Watch {
     private readonly timeoutSeconds: number,
     private readonly slim: ((o: T) => T) | undefined,
     private readonly seen: () => void,
+    private readonly stopped: () => boolean,
   ) {
     super(client.kc);
   }
 
-  override watch(
+  override async watch(
     path: string,
     queryParams: Record<string, unknown>,
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
@@ -55,7 +56,7 @@ class BookmarkWatch<T> extends Watch {
   ): Promise<AbortController> {
     // Jitter spreads re-watches of many sidecars after an API server restart, as client-go does.
     const timeout = Math.round(this.timeoutSeconds * (1 + Math.random()));
-    return super.watch(
+    const ctl = await super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: timeout },
       (phase, obj, raw) => {
@@ -70,6 +71,10 @@ class BookmarkWatch<T> extends Watch {
       },
       done,
     );
+    // The informer was stopped while this watch was connecting: the client's stop() found no
+    // request to abort, so this one would stay open (and keep the process alive).
+    if (this.stopped()) ctl.abort();
+    return ctl;
   }
 }
 
@@ -94,9 +99,15 @@ export class ResilientInformer<T extends KubernetesObject> {
     private readonly opts: InformerOptions<T>,
   ) {
     this.backoff = opts.backoffMs ?? 200;
-    const watch = new BookmarkWatch<T>(client, opts.timeoutSeconds ?? 300, opts.slim, () => {
-      this.backoff = this.opts.backoffMs ?? 200;
-    });
+    const watch = new BookmarkWatch<T>(
+      client,
+      opts.timeoutSeconds ?? 300,
+      opts.slim,
+      () => {
+        this.backoff = this.opts.backoffMs ?? 200;
+      },
+      () => this.stopped,
+    );
     this.lw = new ListWatch<T>(path, watch, () => this.listAll(), false);
     this.lw.on("add", (o) => opts.onChange("add", o));
     this.lw.on("update", (o) => opts.onChange("update", o));

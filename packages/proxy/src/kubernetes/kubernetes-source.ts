@@ -93,8 +93,11 @@ export class KubernetesSource extends EventEmitter<ConfigSourceEvents> {
       const deadline = Date.now() + (opts.syncTimeoutMs ?? 60_000);
       await Promise.all(s.clusters.map((c) => c.start(deadline)));
       s.readFiles();
-      if (!s.buildConfig(true))
-        throw new KubernetesSyncError(s.lastError?.errors.join("\n") ?? "config is invalid");
+      if (!s.buildConfig(true)) {
+        // Invalid files: reported as file config errors are, one line each.
+        if (s.initialErrors.length > 0) throw new ConfigError(s.initialErrors);
+        throw new KubernetesSyncError("kubernetes: the API objects could not be validated");
+      }
       return s;
     } catch (err) {
       s.stop();
