@@ -213,6 +213,13 @@ describe("sidecars and a gateway discover Bookinfo from the Kubernetes API", () 
       fallback: "noavailabled",
     });
     expect(after).toBeGreaterThan(before);
+    const clusters = (await (
+      await fetch(`http://127.0.0.1:${find("productpage", "v1").ports.admin}/clusters?format=json`)
+    ).json()) as { host: string; subset: string | null; endpoints: { port: number; ready: boolean }[] }[];
+    const grayReviews = clusters.find((c) => c.host.startsWith("reviews.") && c.subset === "gray");
+    expect(grayReviews?.endpoints).toEqual([
+      expect.objectContaining({ port: v2.ports.inbound, ready: false }),
+    ]);
     api.delete("discovery.k8s.io/v1", "EndpointSlice", "default", podName(v2));
     api.delete("v1", "Pod", "default", podName(v2));
     process.stdout.write(
