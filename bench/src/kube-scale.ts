@@ -41,12 +41,12 @@ function arg(name: string, def: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
-interface Size {
+export interface Size {
   services: number;
   pods: number;
 }
 
-interface Figures extends Size {
+export interface Figures extends Size {
   sourceStartMs: number;
   sourceHeapMB: number;
   configRebuildMs: number;
@@ -263,7 +263,7 @@ async function measureSidecar(api: KubeApiFake, requests: number): Promise<Parti
   }
 }
 
-async function run(size: Size, requests: number): Promise<Figures & { snapshot: ConfigSnapshot }> {
+export async function run(size: Size, requests: number): Promise<Figures & { snapshot: ConfigSnapshot }> {
   const prod = await serve("prod");
   const api = await new KubeApiFake().start();
   try {
@@ -322,10 +322,13 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    process.stderr.write(`kube-scale: ${err.message}\n`);
-    process.exit(1);
-  },
-);
+// Imported by its test (bench/test) under vitest: only the script runs the whole bench.
+if (!process.env.VITEST) {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`kube-scale: ${err.message}\n`);
+      process.exit(1);
+    },
+  );
+}
