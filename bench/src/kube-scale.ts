@@ -188,16 +188,8 @@ function get(agent: Agent, port: number): Promise<string> {
 async function measureSidecar(api: KubeApiFake, requests: number): Promise<Partial<Figures>> {
   const gray = await serve("gray");
   const grayPort = (gray.address() as AddressInfo).port;
-  const ports = await Promise.all(
-    [0, 1, 2].map(() =>
-      serve("").then((s) => {
-        const p = (s.address() as AddressInfo).port;
-        return new Promise<number>((r) => s.close(() => r(p)));
-      }),
-    ),
-  );
-  const [inbound, outbound, admin] = ports as [number, number, number];
   const t0 = performance.now();
+  // Every listener on port 0 (no race for ports): the "ready" log line says where they are.
   const child = spawn(
     process.execPath,
     [
@@ -212,11 +204,11 @@ async function measureSidecar(api: KubeApiFake, requests: number): Promise<Parti
       "--pod-labels",
       "app=client,ASM_TRAFFIC_TAG=gray",
       "--inbound",
-      `127.0.0.1:${inbound}`,
+      "127.0.0.1:0",
       "--outbound",
-      `127.0.0.1:${outbound}`,
+      "127.0.0.1:0",
       "--admin",
-      `127.0.0.1:${admin}`,
+      "127.0.0.1:0",
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
@@ -225,15 +217,16 @@ async function measureSidecar(api: KubeApiFake, requests: number): Promise<Parti
     err += c;
   });
   try {
+    let outbound = 0;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`sidecar exited: ${err}`);
-      const ok = await fetch(`http://127.0.0.1:${admin}/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ok) break;
+      const m = /ready: .*outbound=127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) {
+        outbound = Number(m[1]);
+        break;
+      }
       if (performance.now() - t0 > 120_000) throw new Error(`sidecar not ready: ${err}`);
-      await sleep(20);
+      await sleep(10);
     }
     const sidecarReadyMs = performance.now() - t0;
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
