@@ -53,7 +53,8 @@ export class KubeCluster {
   private readonly slices = new Map<string, EndpointSliceObject>();
   private readonly slicesOf = new Map<string, Set<string>>();
   private readonly podLabels = new Map<string, Record<string, string>>();
-  private readonly servicesOfPod = new Map<string, Set<string>>();
+  /** pod `ns/name` → service `ns/name` → how many slice endpoints refer to the pod. */
+  private readonly servicesOfPod = new Map<string, Map<string, number>>();
   private readonly built = new Map<string, DiscoveredService>();
   private readonly dirty = new Set<string>();
   private readonly config = new Map<string, { raw: RawResource; cluster: string; version: string }>();
@@ -157,38 +158,52 @@ export class KubeCluster {
     this.markService(k);
   }
 
+  /** The service (`ns/name`) a slice belongs to, by its `kubernetes.io/service-name` label. */
+  private ownerOf(sl: EndpointSliceObject | undefined): string | undefined {
+    const name = sl?.metadata?.labels?.[SERVICE_NAME_LABEL];
+    return name ? `${sl?.metadata?.namespace ?? ""}/${name}` : undefined;
+  }
+
+  /**
+   * Counts, per pod, the slice endpoints of each service that refer to it (+1 / -1 for every
+   * endpoint of `sl`), so a pod's label change marks exactly those services, and the index
+   * forgets a pod once no slice refers to it (pods churn; the index must not grow with them).
+   */
+  private indexPods(sl: EndpointSliceObject, svc: string, delta: 1 | -1): void {
+    for (const ep of sl.endpoints ?? []) {
+      const r = ep.targetRef;
+      if (r?.kind !== "Pod" || !r.name) continue;
+      const pk = `${r.namespace ?? sl.metadata?.namespace ?? ""}/${r.name}`;
+      let refs = this.servicesOfPod.get(pk);
+      if (!refs) this.servicesOfPod.set(pk, (refs = new Map()));
+      const n = (refs.get(svc) ?? 0) + delta;
+      if (n > 0) refs.set(svc, n);
+      else refs.delete(svc);
+      if (refs.size === 0) this.servicesOfPod.delete(pk);
+    }
+  }
+
   private onSlice(type: string, o: EndpointSliceObject): void {
     const k = keyOf(o);
     const prior = this.slices.get(k);
-    const svcName =
-      (type === "delete" ? prior : o)?.metadata?.labels?.[SERVICE_NAME_LABEL] ??
-      prior?.metadata?.labels?.[SERVICE_NAME_LABEL];
-    const svc = svcName ? `${o.metadata?.namespace ?? ""}/${svcName}` : undefined;
-    const priorSvc = prior?.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (priorSvc) {
-      const ps = `${o.metadata?.namespace ?? ""}/${priorSvc}`;
-      this.slicesOf.get(ps)?.delete(k);
-      this.markService(ps);
+    const priorSvc = this.ownerOf(prior);
+    if (prior && priorSvc) {
+      this.slicesOf.get(priorSvc)?.delete(k);
+      this.indexPods(prior, priorSvc, -1);
+      this.markService(priorSvc);
     }
-    if (type === "delete") this.slices.delete(k);
-    else {
-      this.slices.set(k, o);
-      if (svc) {
-        let set = this.slicesOf.get(svc);
-        if (!set) this.slicesOf.set(svc, (set = new Set()));
-        set.add(k);
-        // Index the pods behind it, so a pod relabel marks this service dirty.
-        for (const ep of o.endpoints ?? []) {
-          const r = ep.targetRef;
-          if (r?.kind !== "Pod" || !r.name) continue;
-          const pk = `${r.namespace ?? o.metadata?.namespace ?? ""}/${r.name}`;
-          let s = this.servicesOfPod.get(pk);
-          if (!s) this.servicesOfPod.set(pk, (s = new Set()));
-          s.add(svc);
-        }
-      }
+    if (type === "delete") {
+      this.slices.delete(k);
+      return;
     }
-    if (svc) this.markService(svc);
+    this.slices.set(k, o);
+    const svc = this.ownerOf(o);
+    if (!svc) return;
+    let set = this.slicesOf.get(svc);
+    if (!set) this.slicesOf.set(svc, (set = new Set()));
+    set.add(k);
+    this.indexPods(o, svc, 1);
+    this.markService(svc);
   }
 
   private onPod(type: string, o: KObject): void {
@@ -200,8 +215,9 @@ export class KubeCluster {
       if (before && sameLabels(before, labels)) return;
       this.podLabels.set(k, labels);
     }
-    for (const s of this.servicesOfPod.get(k) ?? []) this.markService(s);
-    if (type === "delete") this.servicesOfPod.delete(k);
+    // A pod deleted and created again under the same name (StatefulSets) keeps its entry:
+    // the slices still refer to it.
+    for (const s of this.servicesOfPod.get(k)?.keys() ?? []) this.markService(s);
   }
 
   private onConfig(type: string, o: KObject): void {

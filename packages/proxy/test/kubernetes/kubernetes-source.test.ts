@@ -144,6 +144,23 @@ describe("KubernetesSource", () => {
     expect(s.endpointCounts.swaps).toBeGreaterThan(0);
   });
 
+  it("a pod deleted and recreated under the same name (a StatefulSet) with other labels moves lanes", async () => {
+    api = await new KubeApiFake().start();
+    seed(api);
+    api.apply(pod("reviews-1", "default", { app: "reviews", ASM_TRAFFIC_TAG: "prod" }));
+    api.apply(slice("reviews", "reviews-sts", 9083, [{ ip: "127.0.0.1", pod: "reviews-1" }]));
+    const s = await startSource(api);
+    expect(route(s.current, "prod").ports.sort()).toEqual([9081, 9083]);
+    expect(route(s.current, "gray").fallback).toBe("noinstances");
+    // Deleted: the endpoint (still in the slice) has no pod, hence no labels, hence no lane.
+    api.delete("v1", "Pod", "default", "reviews-1");
+    await until(() => route(s.current, "prod").ports.length === 1, "the swap after the delete");
+    api.apply(pod("reviews-1", "default", { app: "reviews", ASM_TRAFFIC_TAG: "gray" }));
+    await until(() => route(s.current, "gray").fallback === null, "the recreated pod's lane");
+    expect(route(s.current, "gray").ports).toEqual([9083]);
+    expect(route(s.current, "prod").ports).toEqual([9081]);
+  });
+
   it("a not-ready endpoint is an instance that is unavailable: noavailabled fallback", async () => {
     api = await new KubeApiFake().start();
     seed(api);
