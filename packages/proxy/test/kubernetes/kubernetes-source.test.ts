@@ -268,6 +268,26 @@ spec:
     expect(after.lists).toBe(lists);
   });
 
+  it("an API server outage keeps the last snapshot serving; watches come back with backoff and catch up", async () => {
+    api = await new KubeApiFake().start();
+    seed(api);
+    const s = await startSource(api);
+    await until(() => api!.openWatches >= 10, "every watch");
+    api.down = true;
+    api.cutWatches();
+    const refused = () => api!.requests.filter((r) => r.includes("watch=true")).length;
+    const before = refused();
+    await until(() => refused() >= before + 20, "retries while down");
+    expect(route(s.current, "prod").ports).toEqual([9081]);
+    const errors = (s.dump() as { clusters: { informers: { lastError: string | null }[] }[] }).clusters[0]!
+      .informers[0]!.lastError;
+    expect(errors).toMatch(/Service Unavailable|503/);
+    api.down = false;
+    api.apply(pod("reviews-v2-0", "default", { app: "reviews", version: "v2", ASM_TRAFFIC_TAG: "gray" }));
+    api.apply(slice("reviews", "reviews-v2", 9082, [{ ip: "127.0.0.1", pod: "reviews-v2-0" }]));
+    await until(() => route(s.current, "gray").ports[0] === 9082, "catching up after the outage");
+  });
+
   it("410 Gone re-lists: deletions made while the watch was expired are seen", async () => {
     api = await new KubeApiFake().start();
     seed(api);
