@@ -10,89 +10,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { BUILTIN_TYPES, crdTypes, type KubeObject, type ResourceType, status } from "./kube-api-resources.js";
 
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; [k: string]: unknown };
-  [k: string]: unknown;
-}
-
-export interface ResourceType {
-  group: string; // "" for the core group
-  versions: string[];
-  plural: string;
-  singular: string;
-  kind: string;
-  namespaced: boolean;
-  shortNames?: string[];
-}
-
-export const BUILTIN_TYPES: ResourceType[] = [
-  {
-    group: "",
-    versions: ["v1"],
-    plural: "pods",
-    singular: "pod",
-    kind: "Pod",
-    namespaced: true,
-    shortNames: ["po"],
-  },
-  {
-    group: "",
-    versions: ["v1"],
-    plural: "services",
-    singular: "service",
-    kind: "Service",
-    namespaced: true,
-    shortNames: ["svc"],
-  },
-  {
-    group: "",
-    versions: ["v1"],
-    plural: "namespaces",
-    singular: "namespace",
-    kind: "Namespace",
-    namespaced: false,
-    shortNames: ["ns"],
-  },
-  {
-    group: "discovery.k8s.io",
-    versions: ["v1"],
-    plural: "endpointslices",
-    singular: "endpointslice",
-    kind: "EndpointSlice",
-    namespaced: true,
-  },
-];
-
-/** The Istio and ASM kinds as CRDs; `istioVersions` picks what the fake serves for networking.istio.io. */
-export function crdTypes(istioVersions: string[] = ["v1", "v1beta1", "v1alpha3"]): ResourceType[] {
-  const net = (kind: string, plural: string): ResourceType => ({
-    group: "networking.istio.io",
-    versions: istioVersions,
-    plural,
-    singular: kind.toLowerCase(),
-    kind,
-    namespaced: true,
-  });
-  return [
-    net("VirtualService", "virtualservices"),
-    net("DestinationRule", "destinationrules"),
-    net("Gateway", "gateways"),
-    net("ServiceEntry", "serviceentries"),
-    net("WorkloadEntry", "workloadentries"),
-    net("WorkloadGroup", "workloadgroups"),
-    {
-      group: "istio.alibabacloud.com",
-      versions: ["v1beta1", "v1"],
-      plural: "trafficlabels",
-      singular: "trafficlabel",
-      kind: "TrafficLabel",
-      namespaced: true,
-    },
-  ];
-}
+export { BUILTIN_TYPES, crdTypes, type KubeObject, type ResourceType };
 
 interface WatchEvent {
   rv: number;
@@ -105,10 +25,6 @@ interface Watcher {
   namespace: string | undefined;
   res: ServerResponse;
   sent: number;
-}
-
-function status(code: number, reason: string, message: string): object {
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, code };
 }
 
 export class KubeApiFake {
