@@ -12,14 +12,33 @@ export default defineConfig({
     },
   },
   test: {
-    include: [
-      "packages/*/test/**/*.test.ts",
-      "test/**/*.test.ts",
-      "examples/*/test/**/*.test.ts",
-      "bench/test/**/*.test.ts",
-    ],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: "forks",
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "lanecar",
+          include: [
+            "packages/*/test/**/*.test.ts",
+            "test/**/*.test.ts",
+            "examples/*/test/**/*.test.ts",
+            "bench/test/**/*.test.ts",
+          ],
+        },
+      },
+      {
+        // The end-to-end and hardening suites again on the public-API fallback data path
+        // (node:http + undici), the one Lanecar takes when Node's parser binding is gone.
+        extends: true,
+        test: {
+          name: "fallback-data-path",
+          include: ["test/e2e/**/*.test.ts", "test/hardening/**/*.test.ts"],
+          exclude: ["test/e2e/data-path.test.ts"],
+          env: { LANECAR_DATA_PATH: "node" },
+        },
+      },
+    ],
   },
 });

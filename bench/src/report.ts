@@ -24,7 +24,7 @@ function ratio(n: number | null): string {
 export const GENERATOR_BOUND_PCT = 90;
 
 function row(s: ScenarioResult): string {
-  if (s.rps === null) return `| ${s.name} | unavailable | | | | | | | | | |`;
+  if (s.rps === null) return `| ${s.name} | unavailable | | | | | | | | | | |`;
   const spread = s.rounds.length > 1 ? ` (${num(s.rpsMin)}–${num(s.rpsMax)})` : "";
   return [
     "",
@@ -36,6 +36,7 @@ function row(s: ScenarioResult): string {
     ` ${signed(s.addedP99)} `,
     ` ${num(s.cpuUsPerReq, 1)} `,
     ` ${num(s.rssMb, 1)} `,
+    ` ${s.rssAfterTtlMb == null ? "–" : num(s.rssAfterTtlMb, 1)} `,
     ` ${s.errors} `,
     ` ${num(s.generatorCpuPct)} `,
     "",
@@ -57,16 +58,18 @@ export function markdownReport(r: BenchResults, bar: BarLine[]): string {
     `Latency columns are at a fixed ${num(m.rate)} req/s (${m.rateBasis}), paced evenly over the connections; ` +
       "added p99 is over `direct` at the same rate. Every number is the median of the rounds " +
       "(req/s also shows the min–max of the rounds); CPU is the proxy processes' user+system time per " +
-      "request during the max-throughput phase; RSS is the processes' peak (VmHWM, summed for chains). " +
+      "request during the max-throughput phase; RSS is the processes' peak (VmHWM, summed for chains); " +
+      "RSS after load+TTL is the Lanecar processes' resident set (VmRSS), idle, once the last round's " +
+      "load is over and the correlation TTL has passed. " +
       "Every scenario is loaded with the same request stream by autocannon in a process of its own; " +
       "its CPU during the max-throughput phase is the last column (near 100% of a core, the generator " +
       "was the limit, not the proxy).",
   );
   out.push("");
   out.push(
-    "| scenario | req/s (median) | vs nginx | vs best Node | p50 / p99 / p99.9 ms | added p99 ms | CPU µs/req | peak RSS MB | errors | load gen CPU % |",
+    "| scenario | req/s (median) | vs nginx | vs best Node | p50 / p99 / p99.9 ms | added p99 ms | CPU µs/req | peak RSS MB | RSS after load+TTL MB | errors | load gen CPU % |",
   );
-  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const s of r.scenarios) out.push(row(s));
   out.push("");
   out.push("![req/s and latency](latest.svg)");

@@ -67,6 +67,12 @@ export interface ScenarioResult {
   /** Highest over rounds. */
   rssMb: number | null;
   rssMaxProcMb: number | null;
+  /**
+   * Lanecar scenarios: resident set (VmRSS, summed for chains, and the largest process) after the
+   * last round's load plus the correlation TTL, idle (idle-rss.ts); absent when not measured.
+   */
+  rssAfterTtlMb?: number | null;
+  rssAfterTtlMaxProcMb?: number | null;
   /** Errors + timeouts + non-2xx over the measured phases of all rounds. */
   errors: number;
   ratioVsNginx: number | null;

@@ -1,23 +1,27 @@
 /**
  * The proxy harness: every scenario against one upstream, loaded by autocannon from this process.
  *
- *   node bench/dist/run.js                 # quick: 2 rounds × 2 s per phase (< 3 minutes)
+ *   node bench/dist/run.js                 # quick: 2 rounds × 2 s per phase (< 3 minutes, + 62 s idle RSS)
  *   node bench/dist/run.js --full          # 5 rounds × 10 s per phase
  *   options: --scenarios a,b  --duration S  --rounds N  --warmup S  --connections N
  *            --rate N (latency phase rate; default 50% of nginx's max)  --path /large
  *            --out DIR  --check (exit 1 unless every bar line passes)  --list
+ *            --correlation-ttl S (Lanecar processes)  --rss-after-ttl S (0: skip the idle RSS)
  *
  * Method: rounds are interleaved — each round runs every scenario once, in an order rotated by
  * one per round — and the report gives medians over rounds. Per scenario and round: start the
  * proxy (child processes), warm up, measure max throughput (closed loop) with the CPU time of
  * the proxy processes, then latency at a fixed rate, then read peak RSS, then stop it. The fixed
  * rate is 50% of nginx's max throughput, measured first in round 1 (nginx opens round 1).
+ * The last round's Lanecar processes are kept idle afterwards and their RSS read once the
+ * correlation TTL has passed since their load (`--rss-after-ttl S`, 0 to skip; idle-rss.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BarLine, evaluateBar, formatBar } from "./bar.js";
+import { IdleRssProbe } from "./idle-rss.js";
 import {
   closedLoop,
   fixedRate,
@@ -33,6 +37,7 @@ import { cpuSeconds, failureSummary, processTree, statusKb } from "./proc.js";
 import { markdownReport } from "./report.js";
 import { type BenchResults, type RoundSample, type ScenarioResult, summarize } from "./results.js";
 import { type BenchContext, SCENARIOS, type Scenario, scenarioByName } from "./scenarios/index.js";
+import type { Running } from "./scenarios/types.js";
 import { svgChart } from "./svg.js";
 import { startUpstream, type Upstream } from "./upstream.js";
 
@@ -49,7 +54,17 @@ export interface BenchOptions {
   path: string;
   outDir: string;
   log: (line: string) => void;
+  /**
+   * Seconds after the last round's load at which Lanecar processes' idle RSS is read; 0 skips.
+   * Default: Lanecar's correlation TTL (60 s, or `--correlation-ttl`) + 2 s (one purge tick).
+   */
+  rssAfterTtlS: number;
+  /** Correlation TTL the Lanecar processes run with (seconds); default Lanecar's own, 60. */
+  correlationTtlS?: number;
 }
+
+/** Lanecar's default correlation TTL (SPEC section 4), seconds. */
+export const LANECAR_CORRELATION_TTL_S = 60;
 
 export const QUICK = { rounds: 2, durationS: 2, warmupS: 1 } as const;
 export const FULL = { rounds: 5, durationS: 10, warmupS: 1 } as const;
@@ -63,6 +78,7 @@ export function defaultOptions(): BenchOptions {
     rateFraction: 0.5,
     path: "/small",
     outDir: RESULTS_DIR,
+    rssAfterTtlS: LANECAR_CORRELATION_TTL_S + 2,
     log: (l) => process.stdout.write(`${l}\n`),
   };
 }
@@ -75,6 +91,7 @@ export function parseArgs(
 ): BenchOptions & { check: boolean; list: boolean } {
   const o = { ...base, check: false, list: false };
   let explicit = false;
+  let rssExplicit = false;
   const value = (i: number, name: string): string => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith("--")) throw new UsageError(`--${name} needs a value`);
@@ -137,6 +154,17 @@ export function parseArgs(
       case "--out":
         o.outDir = take("out");
         break;
+      case "--correlation-ttl": {
+        o.correlationTtlS = positive(take("correlation-ttl"), "correlation-ttl");
+        if (!rssExplicit) o.rssAfterTtlS = o.correlationTtlS + 2;
+        break;
+      }
+      case "--rss-after-ttl": {
+        const v = take("rss-after-ttl");
+        o.rssAfterTtlS = v === "0" ? 0 : positive(v, "rss-after-ttl");
+        rssExplicit = true;
+        break;
+      }
       case "--check":
         o.check = true;
         break;
@@ -228,6 +256,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
 
   const tmpRoot = mkdtempSync(join(tmpdir(), "lanecar-bench-"));
   const ids = requestIds();
+  const lanecarEnv: Record<string, string> =
+    opts.correlationTtlS !== undefined ? { LANECAR_CORRELATION_TTL: `${opts.correlationTtlS}s` } : {};
+  const idle = new IdleRssProbe(opts.rssAfterTtlS);
   let upstream: Upstream | undefined;
   const orders: string[][] = [];
   try {
@@ -249,9 +280,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
           path: opts.path,
           tmp: mkdtempSync(join(tmpRoot, `${sc.name}-`)),
           requestIds: ids,
+          lanecarEnv,
         };
+        const keep =
+          round === opts.rounds - 1 && sc.kind === "lanecar" && opts.rssAfterTtlS > 0
+            ? (running: Running, pids: number[]) => idle.keep(sc.name, running, pids)
+            : undefined;
         try {
-          const sample = await measure(sc, ctx, opts, round, position++, (measuredRps) => {
+          const sample = await measure(sc, ctx, opts, round, position++, keep, (measuredRps) => {
             // Normally the basis (nginx) sets the rate; if it could not run, the first scenario that did.
             if (rate === undefined) {
               rate = Math.max(1, Math.round(measuredRps * opts.rateFraction));
@@ -287,7 +323,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchRun> {
         }
       }
     }
+    for (const [name, r] of await idle.readAll(log)) {
+      const res = results.get(name)!;
+      res.rssAfterTtlMb = r.sumMb;
+      res.rssAfterTtlMaxProcMb = r.maxProcMb;
+    }
   } finally {
+    await idle.stopAll();
     await stopLoadGenerator();
     await upstream?.child.stop();
     rmSync(tmpRoot, { recursive: true, force: true });
@@ -338,9 +380,11 @@ async function measure(
   opts: BenchOptions,
   round: number,
   position: number,
+  keep: ((running: Running, pids: number[]) => void) | undefined,
   rateFor: (maxRps: number) => number,
 ): Promise<RoundSample> {
   const running = await sc.start(ctx);
+  let kept = false;
   try {
     const tree = () => running.pids.flatMap((p) => processTree(p));
     // Every scenario is loaded with the same request stream; the scenario only says where.
@@ -363,7 +407,7 @@ async function measure(
     const p = percentiles(lat.latenciesMs ?? new Float64Array(0));
     const rss = rssOf(tree());
     const notes = [...running.notes, ...((await running.inspect?.()) ?? [])];
-    return {
+    const sample: RoundSample = {
       round,
       position,
       warmup: { rps: warm.rps, ...phaseErrors(warm) },
@@ -389,8 +433,14 @@ async function measure(
       rssMaxProcMb: rss.max,
       notes,
     };
+    if (keep) {
+      // Left running, idle, for the RSS after load + TTL (stopped by the probe).
+      keep(running, tree());
+      kept = true;
+    }
+    return sample;
   } finally {
-    await running.stop();
+    if (!kept) await running.stop();
   }
 }
 

@@ -1,7 +1,9 @@
 /**
- * Smoke test of the proxy harness, in-process: a 0.5-second, one-round run of `direct` and
- * `http-proxy` (and `nginx` when the binary is installed) must write the JSON, Markdown and SVG
- * results with sane numbers and no errors. Child processes run the compiled bench (bench/dist).
+ * Smoke test of the proxy harness, in-process: a 0.5-second, one-round run of `direct`,
+ * `http-proxy` and `lanecar-passthrough` (and `nginx` when the binary is installed) must write the
+ * JSON, Markdown and SVG results with sane numbers and no errors, ratios between scenarios that
+ * are what their req/s say, and the Lanecar process's RSS after load + TTL (a 2 s TTL here).
+ * Child processes run the compiled bench (bench/dist) and CLI (packages/cli/dist).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +18,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 describe("proxy harness", () => {
   it("runs direct + http-proxy (+ nginx) and writes sane JSON, Markdown and SVG", async () => {
-    const scenarios = ["direct", "http-proxy"];
+    const scenarios = ["direct", "http-proxy", "lanecar-passthrough"];
     if (which("nginx")) scenarios.push("nginx");
     else
       console.log(
@@ -32,6 +34,8 @@ describe("proxy harness", () => {
       warmupS: 0.2,
       outDir: out,
       log: (l) => lines.push(l),
+      correlationTtlS: 2,
+      rssAfterTtlS: 4,
     });
 
     const json = JSON.parse(readFileSync(run.files.json, "utf8")) as BenchResults & { bar: unknown[] };
@@ -56,15 +60,27 @@ describe("proxy harness", () => {
         expect(s.rssMb).toBeGreaterThan(1);
         expect(s.addedP99).not.toBeNull();
       }
+      if (s.kind === "lanecar") {
+        // Read from the live process after its load and the TTL: a resident set, not the peak.
+        expect(s.rssAfterTtlMb, lines.join("\n")).toBeGreaterThan(10);
+        expect(s.rssAfterTtlMaxProcMb).toBe(s.rssAfterTtlMb);
+      } else expect(s.rssAfterTtlMb ?? null).toBeNull();
     }
+    // Ratios of other scenarios against the reference, recomputed from the req/s in the JSON.
+    const by = (n: string) => json.scenarios.find((s) => s.name === n)!;
+    const node = by("http-proxy").rps!;
+    for (const n of ["direct", "lanecar-passthrough"])
+      expect(by(n).ratioVsBestNode).toBeCloseTo(by(n).rps! / node, 6);
     if (scenarios.includes("nginx")) {
       expect(json.meta.rateBasis).toContain("nginx");
-      expect(json.scenarios.find((s) => s.name === "nginx")!.ratioVsNginx).toBe(1);
-    }
-    expect(json.scenarios.find((s) => s.name === "http-proxy")!.ratioVsBestNode).toBe(1);
+      const nginx = by("nginx").rps!;
+      for (const n of ["direct", "http-proxy", "lanecar-passthrough"])
+        expect(by(n).ratioVsNginx).toBeCloseTo(by(n).rps! / nginx, 6);
+    } else expect(by("lanecar-passthrough").ratioVsNginx).toBeNull();
 
     const md = readFileSync(run.files.md, "utf8");
     expect(md).toContain("| scenario | req/s (median) |");
+    expect(md).toContain("RSS after load+TTL MB");
     for (const n of scenarios) expect(md).toMatch(new RegExp(`^\\| ${n} \\| [0-9,]+`, "m"));
 
     const svg = readFileSync(run.files.svg, "utf8");

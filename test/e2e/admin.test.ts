@@ -122,12 +122,13 @@ describe("admin API of a sidecar", () => {
     const until = Date.now() + 6000;
     let refused = false;
     while (!refused && Date.now() < until) {
+      // Refused means ECONNREFUSED: a reset, a timeout or a 5xx is not "stopped accepting".
       refused = await fetch(`http://127.0.0.1:${a.inbound}/`).then(
         async (x) => {
           await x.text();
           return false;
         },
-        () => true,
+        (err: Error & { cause?: { code?: string } }) => err.cause?.code === "ECONNREFUSED",
       );
       if (!refused) await new Promise((res) => setTimeout(res, 100));
     }

@@ -5,10 +5,12 @@
  * timeout.
  */
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startApp, type TestApp } from "../support/apps.js";
+import { type Hop, path, startApp, type TestApp } from "../support/apps.js";
 import { type Running, startLanecar } from "../support/lanecar.js";
 import { eventually, sleep, startLoad } from "../support/load.js";
 import { metric } from "../support/metrics.js";
@@ -175,8 +177,84 @@ spec:
     expect(took).toBeLessThan(3000 + 1000);
     expect(r.ok).toBeGreaterThan(8);
     // Every request that reached the gateway got its full response: nothing but 200s, and the
-    // only failures are new connections refused after the listener closed.
+    // only failures are new connections refused after the listener closed (ECONNREFUSED, not a
+    // reset or a connection closed under a request).
     expect([...r.statuses.keys()]).toEqual([200]);
-    expect(r.errors.filter((e) => !/ECONNREFUSED|connect/i.test(e))).toEqual([]);
+    expect(r.errors.filter((e) => !/^connect ECONNREFUSED /.test(e))).toEqual([]);
   }, 20_000);
 });
+
+describe("SIGTERM while the app still has outbound calls to make", () => {
+  // Issue 11 item 4: as Istio, only inbound drains; the outbound listener keeps serving the
+  // calls in-flight inbound work makes, then everything closes and the process exits 0.
+  it("the in-flight request's outbound call succeeds, inbound refuses new connections, exit 0", async () => {
+    const [frontPort, webPort, inbound, outbound, admin] = (await freePorts(5)) as number[];
+    const web = await startApp({ service: "web", version: "v1", port: webPort! });
+    const front = await startApp({
+      service: "front",
+      version: "v1",
+      port: frontPort!,
+      calls: ["web:9080"],
+      proxy: `127.0.0.1:${outbound}`,
+      delayMs: 1500,
+    });
+    const dir = mkdtempSync(join(tmpdir(), "lanecar-drain-out-"));
+    writeFileSync(
+      join(dir, "c.yaml"),
+      `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web}
+spec:
+  hosts: [web]
+  ports: [{number: 9080, name: http}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${webPort}}}]
+`,
+    );
+    const sc = await startLanecar(
+      [
+        "sidecar",
+        ...["--config", dir, "--service", "front", "--app", `http://127.0.0.1:${frontPort}`],
+        ...["--inbound", `127.0.0.1:${inbound}`, "--outbound", `127.0.0.1:${outbound}`],
+        ...["--drain-timeout", "5s"],
+      ],
+      `127.0.0.1:${admin}`,
+    );
+    try {
+      const answer = request(`http://127.0.0.1:${inbound}/`, { headers: { host: "front:9080" } }).then(
+        async (r) => ({ status: r.statusCode, body: await r.body.text() }),
+      );
+      // Positive signal first: the request is in the app, which has not called web yet.
+      expect(await eventually(() => front.received === 1, 5000, 10)).toBe(true);
+      expect(web.received).toBe(0);
+      const exited = sc.stop("SIGTERM");
+      // Draining: inbound refuses new connections (ECONNREFUSED, nothing else).
+      expect(await eventually(async () => (await connectError(inbound!)) === "ECONNREFUSED", 1000, 20)).toBe(
+        true,
+      );
+      const r = await answer;
+      expect(r.status).toBe(200);
+      const hop = JSON.parse(r.body) as Hop;
+      expect(path(hop)).toEqual(["front=v1", "web=v1"]);
+      expect(web.received).toBe(1);
+      expect(await exited).toBe(0);
+      // Then everything is closed, outbound included.
+      expect(await connectError(outbound!)).toBe("ECONNREFUSED");
+    } finally {
+      await sc.stop("SIGKILL");
+      await front.close();
+      await web.close();
+    }
+  }, 20_000);
+});
+
+/** The error code of a TCP connect to a loopback port, or "connected". */
+function connectError(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve("connected");
+    });
+    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}

@@ -182,6 +182,15 @@ spec:
   });
 
   const lastSeen = (path: string) => web.seen.filter((s) => s.url === path).at(-1);
+  /**
+   * Absence checks wait for a positive signal first: a forwarded request sent after the local
+   * reply has reached the upstream, so a late forward of the answered one would have too.
+   */
+  const barrier = async (tag: string) => {
+    const r = await call(outbound, `/old/barrier-${tag}`);
+    expect(r.status).toBe(200);
+    expect(lastSeen(`/new/barrier-${tag}`)).toBeDefined();
+  };
 
   it("applies request and response header operations", async () => {
     const r = await call(outbound, "/headers", { "x-drop": "secret", "x-added": "zero", "x-keep": "k" });
@@ -214,6 +223,7 @@ spec:
     const r = await call(outbound, "/abort");
     expect(r.status).toBe(418);
     expect(r.headers["x-lanecar-flags"]).toBe("FI");
+    await barrier("abort");
     expect(lastSeen("/abort")).toBeUndefined();
   });
 
@@ -245,6 +255,7 @@ spec:
     const r = await call(outbound, "/moved");
     expect(r.status).toBe(308);
     expect(r.headers.location).toMatch(/\/elsewhere$/);
+    await barrier("moved");
     expect(lastSeen("/moved")).toBeUndefined();
   });
 
@@ -252,6 +263,7 @@ spec:
     const r = await call(outbound, "/maintenance");
     expect(r.status).toBe(503);
     expect(r.body).toBe("down for maintenance");
+    await barrier("maintenance");
     expect(lastSeen("/maintenance")).toBeUndefined();
   });
 

@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/load.js";
 import { metric } from "../support/metrics.js";
 import { rssKb } from "./support/proc.js";
 import { alive, LANES_LABEL, type Started, serviceEntry, startSidecarProcess } from "./support/proxy.js";
@@ -138,6 +139,51 @@ describe("correlation store bounds", () => {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const grown = median(rss.slice(5)) - median(rss.slice(1, 5));
     expect(grown, `RSS per round (KiB): ${rss.join(", ")}`).toBeLessThan(32 * 1024);
+    expect(alive(sc)).toBe(true);
+  }, 60_000);
+});
+
+describe("memory returns after load", () => {
+  // Issue 11 item 11: expired entries are purged in the background and the entries metric
+  // counts live ones, so an idle sidecar goes back to an empty store and gives the memory back.
+  const TTL_S = 2;
+  let app: Awaited<ReturnType<typeof fastApp>>;
+  let sc: Started;
+  beforeAll(async () => {
+    app = await fastApp();
+    const label = LANES_LABEL.replace(
+      "      - $getContext(x-request-id)\n",
+      `      - $getContext(x-request-id)\n${CONTEXTS.map((c) => `      - $getContext(${c})\n`).join("")}`,
+    );
+    sc = await startSidecarProcess({
+      yaml: [label, serviceEntry("up", [{ port: app.port }])],
+      appPort: app.port,
+      args: ["--correlation-ttl", `${TTL_S}s`],
+    });
+  });
+  afterAll(async () => {
+    await sc?.stop();
+    app?.server.close();
+  });
+
+  it("after load and the TTL, the store is empty and RSS falls back", async () => {
+    const idle = rssKb(sc.pid);
+    // 5,000 requests × 40 ids: the store reaches its 100,000-entry default bound.
+    expect(await drive(sc.port, 0, 5000)).toBe(5000);
+    const loaded = await metric(sc.admin, "lanecar_correlation_entries");
+    const rssLoaded = rssKb(sc.pid);
+    expect(loaded).toBeGreaterThan(50_000);
+    // No request from here on: nothing reads or pushes entries out but the background purge.
+    const emptied = await eventually(
+      async () => (await metric(sc.admin, "lanecar_correlation_entries")) === 0,
+      TTL_S * 1000 + 10_000,
+      250,
+    );
+    expect(emptied).toBe(true);
+    // V8 returns the freed heap when idle: RSS comes back down most of the way it went up.
+    const grew = rssLoaded - idle;
+    const back = await eventually(() => rssKb(sc.pid) < rssLoaded - grew / 3, 20_000, 500);
+    expect(back, `RSS KiB idle ${idle}, loaded ${rssLoaded}, now ${rssKb(sc.pid)}`).toBe(true);
     expect(alive(sc)).toBe(true);
   }, 60_000);
 });

@@ -36,6 +36,16 @@ async function send(port: number, path: string, headers: Record<string, string>)
   return r.statusCode;
 }
 
+/**
+ * A positive signal before an absence check: a request the route `jason` sends to gray, answered
+ * by gray. A spoofed request that leaked to gray (a late mirror, a retry) was sent before it on
+ * the same path; after it, gray must hold nothing but the barriers.
+ */
+async function grayBarrier(port: number, gray: RecordingUpstream): Promise<ParsedRequest[]> {
+  expect(await send(port, "/barrier", { "end-user": "jason" })).toBe(200);
+  return gray.requests.filter((q) => header(q, "end-user") !== "jason");
+}
+
 /** Every header whose name is the lane label in any case or with `_` for `-`. */
 function laneHeaders(q: ParsedRequest): string[] {
   return q.headers
@@ -124,8 +134,8 @@ spec:
       prod.reset();
       gray.reset();
       expect(await send(gw.port, "/other", headers)).toBe(200);
-      expect(gray.requests).toHaveLength(0);
       expect(prod.requests).toHaveLength(1);
+      expect(await grayBarrier(gw.port, gray)).toEqual([]);
       const q = prod.requests[0]!;
       expect(laneHeaders(q)).toEqual([]);
       expect(laneMembers(q)).toEqual([]);
@@ -181,7 +191,8 @@ spec:
     const expired = mintLaneToken(readFileSync(keyFile), LABEL, "gray", Date.now() / 1000 - 1);
     expect(await send(gw.port, "/other", { "x-lanecar-lane-token": expired })).toBe(200);
     expect(prod.requests).toHaveLength(2);
-    expect(gray.requests).toHaveLength(1);
+    // Only the valid token's request ever reached gray (checked after a barrier).
+    expect(await grayBarrier(gw.port, gray)).toHaveLength(1);
   });
 });
 
@@ -232,5 +243,111 @@ describe("egress to MESH_EXTERNAL hosts", () => {
     });
     await r2.body.text();
     expect(laneHeaders(internal.requests[0]!)).toEqual([`${LABEL}: gray`]);
+  });
+});
+
+describe("lane spoofing at a gateway no TrafficLabel selects", () => {
+  // Issue 11 item 5: the TrafficLabels select app workloads only (and one lives in another
+  // namespace), so the gateway resolves no label itself; their label names are still lanes.
+  const OTHER = "x-team-lane";
+  let prod: RecordingUpstream;
+  let gray: RecordingUpstream;
+  let gw: Started;
+
+  beforeAll(async () => {
+    prod = await startRecordingUpstream("echo");
+    gray = await startRecordingUpstream("echo");
+    const route = `route: [{destination: {host: web, subset: prod}}]`;
+    gw = await startGatewayProcess({
+      yaml: [
+        `apiVersion: istio.alibabacloud.com/v1beta1
+kind: TrafficLabel
+metadata: {name: lanes}
+spec:
+  workloadSelector: {labels: {app: front}}
+  rules:
+  - labels:
+    - name: ${LABEL}
+      valueFrom: [$getInboundRequestHeader(${LABEL})]
+    attachTo: [opentracing]`,
+        `apiVersion: istio.alibabacloud.com/v1
+kind: TrafficLabel
+metadata: {name: team, namespace: other}
+spec:
+  workloadSelector: {labels: {app: back}}
+  rules:
+  - labels:
+    - name: ${OTHER}
+      valueFrom: [$getInboundRequestHeader(${OTHER})]`,
+        EDGE_GATEWAY,
+        serviceEntry("web", [
+          { port: prod.port, labels: { ASM_TRAFFIC_TAG: "prod" } },
+          { port: gray.port, labels: { ASM_TRAFFIC_TAG: "gray" } },
+        ]),
+        laneSubsets("web"),
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge}
+spec:
+  hosts: ["*"]
+  gateways: [edge]
+  http:
+  - name: testers
+    match: [{uri: {prefix: /granted}, headers: {${LABEL}: {regex: "[a-z]+"}}}]
+    route: [{destination: {host: web, subset: gray}}]
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}}]
+    headers: {request: {set: {${LABEL}: gray}}}
+    route: [{destination: {host: web, subset: gray}}]
+  - name: default
+    ${route}`,
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await prod?.close();
+    await gray?.close();
+  });
+
+  const teamHeaders = (q: ParsedRequest) =>
+    q.headers.filter(([k]) => k.toLowerCase().replaceAll("_", "-") === OTHER).map(([k, v]) => `${k}: ${v}`);
+
+  const spoofs: [string, Record<string, string>][] = [
+    ["the lane header", { [LABEL]: "gray" }],
+    ["the lane header in another case", { "X-ASM-Prefer-Tag": "gray" }],
+    ["the lane header with underscores", { X_ASM_PREFER_TAG: "gray" }],
+    ["a lane baggage member", { baggage: `X_Asm_Prefer_Tag=gray,k=v` }],
+    ["another namespace's label", { [OTHER]: "gray", X_TEAM_LANE: "gray" }],
+    ["another namespace's label as baggage", { baggage: `k=v,${OTHER}=gray` }],
+  ];
+  for (const [what, headers] of spoofs) {
+    it(`${what} is removed when no route grants the lane`, async () => {
+      prod.reset();
+      gray.reset();
+      expect(await send(gw.port, "/other", headers)).toBe(200);
+      expect(prod.requests).toHaveLength(1);
+      expect(await grayBarrier(gw.port, gray)).toEqual([]);
+      const q = prod.requests[0]!;
+      expect(laneHeaders(q)).toEqual([]);
+      expect(laneMembers(q)).toEqual([]);
+      expect(teamHeaders(q)).toEqual([]);
+      expect(header(q, "baggage") ?? "").not.toContain(OTHER);
+      if (headers.baggage) expect(header(q, "baggage")).toContain("k=v");
+    });
+  }
+
+  it("a route that tests the lane header grants the client's value (one header)", async () => {
+    gray.reset();
+    expect(await send(gw.port, "/granted", { [LABEL]: "gray", x_asm_prefer_tag: "dev" })).toBe(200);
+    expect(gray.requests).toHaveLength(1);
+    expect(laneHeaders(gray.requests[0]!)).toEqual([`${LABEL}: gray`]);
+  });
+
+  it("a route that sets the lane grants it, whatever the client sent", async () => {
+    gray.reset();
+    expect(await send(gw.port, "/x", { "end-user": "jason", [LABEL]: "dev" })).toBe(200);
+    expect(gray.requests).toHaveLength(1);
+    expect(laneHeaders(gray.requests[0]!)).toEqual([`${LABEL}: gray`]);
   });
 });

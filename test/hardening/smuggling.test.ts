@@ -10,6 +10,7 @@ import { cmdline } from "./support/proc.js";
 import { type Started, startListenersFor } from "./support/proxy.js";
 import { rawExchange, statuses } from "./support/raw-client.js";
 import { type RecordingUpstream, startRecordingUpstream } from "./support/recording-upstream.js";
+import { header } from "./support/strict-http.js";
 
 const H = "Host: up:9080\r\n";
 const VECTORS: [string, string][] = [
@@ -71,6 +72,24 @@ const VECTORS: [string, string][] = [
   ],
 ];
 
+/** Issue 11, item 3: RFC 9112 framing beyond the parser's, with the status each must get. */
+const FRAMING: [string, string, number][] = [
+  [
+    "a coding before chunked (gzip, chunked)",
+    `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n`,
+    501,
+  ],
+  [
+    "HTTP/1.0 with Transfer-Encoding",
+    `POST / HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n`,
+    400,
+  ],
+  ["Host: a, b", "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n", 400],
+  ["Host: user@host", "GET / HTTP/1.1\r\nHost: user@up:9080\r\n\r\n", 400],
+  ["a #fragment", `GET /x#frag HTTP/1.1\r\n${H}\r\n`, 400],
+  ["an HTTP/0.9 request line", "GET /\r\n", 400],
+];
+
 describe("smuggling and desync vectors", () => {
   let up: RecordingUpstream;
   let sc: Started;
@@ -114,6 +133,61 @@ describe("smuggling and desync vectors", () => {
       });
     }
   }
+
+  for (const listener of ["inbound", "outbound", "gateway"] as const) {
+    for (const [name, bytes, status] of FRAMING) {
+      it(`${listener}: ${name} → ${status} at once, closed, nothing upstream`, async () => {
+        const port = portOf(listener);
+        const warm = await rawExchange(port, `GET /warm HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+        expect(statuses(warm.data)).toEqual([200]);
+        up.reset();
+        // The headers timeout is 10 s: an answer within 3 s is not the timeout's.
+        const r = await rawExchange(port, bytes, 3000);
+        expect(statuses(r.data)).toEqual([status]);
+        expect(r.closed).toBe(true);
+        await new Promise((res) => setTimeout(res, 50));
+        expect({ bytes: up.bytes, requests: up.requests.length }).toEqual({ bytes: 0, requests: 0 });
+      });
+    }
+  }
+
+  for (const listener of ["inbound", "outbound", "gateway"] as const) {
+    it(`${listener}: the chunk-extension limit is per chunk: 3 × 8 KiB of extensions pass`, async () => {
+      up.reset();
+      const ext = `;${"ab=cd;".repeat(2048)}x`;
+      const chunks = ["1", "2", "3"].map((d) => `1${ext}\r\n${d}\r\n`).join("");
+      const r = await rawExchange(
+        portOf(listener),
+        `POST /ext HTTP/1.1\r\n${H}Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n`,
+        3000,
+      );
+      expect(statuses(r.data)).toEqual([200]);
+      expect(up.requests.map((q) => `${q.target} ${q.body.toString("latin1")}`)).toEqual(["/ext 123"]);
+    });
+  }
+
+  it("inbound: an absolute-form target goes to the app in origin form, Host from the target", async () => {
+    up.reset();
+    const r = await rawExchange(
+      sc.port,
+      "GET http://Up:9080/abs?q=1 HTTP/1.1\r\nHost: up:9080\r\n\r\n" +
+        "GET http://other:9080 HTTP/1.1\r\nHost: other:9080\r\nConnection: close\r\n\r\n",
+      3000,
+    );
+    expect(statuses(r.data)).toEqual([200, 200]);
+    expect(up.requests.map((q) => `${q.target} ${header(q, "host")}`)).toEqual([
+      "/abs?q=1 Up:9080",
+      "/ other:9080",
+    ]);
+  });
+
+  it("inbound: an absolute-form target with a conflicting Host → 400, nothing to the app", async () => {
+    up.reset();
+    const r = await rawExchange(sc.port, "GET http://up:9080/abs HTTP/1.1\r\nHost: evil:9080\r\n\r\n", 3000);
+    expect(statuses(r.data)).toEqual([400]);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(up.requests.length).toBe(0);
+  });
 
   for (const listener of ["inbound", "outbound", "gateway"] as const) {
     it(`${listener}: a pipelined probe and a GET are exactly the two requests the client meant`, async () => {

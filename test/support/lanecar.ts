@@ -53,6 +53,11 @@ export async function startLanecar(
   });
   const stderr = () => err;
   await waitReady(admin, 15_000, child, stderr);
+  // The fallback-data-path test project must really run on the fallback.
+  const forced = env.LANECAR_DATA_PATH ?? process.env.LANECAR_DATA_PATH;
+  if (forced === "node" && !err.includes("data path: node:http + undici fallback")) {
+    throw new Error(`LANECAR_DATA_PATH=node but lanecar did not take the fallback: ${err}`);
+  }
   return {
     child,
     admin,

@@ -2,7 +2,7 @@
 import { direct } from "./direct.js";
 import { haproxy } from "./haproxy.js";
 import { lanecarChain } from "./lanecar-chain.js";
-import { lanecarLanes } from "./lanecar-lanes.js";
+import { lanecarLanes, lanecarLanesFallback } from "./lanecar-lanes.js";
 import { lanecarPassthrough } from "./lanecar-passthrough.js";
 import { nginx, nginxChain } from "./nginx.js";
 import { fastifyHttpProxy, httpProxy, undiciDispatch } from "./node-peer.js";
@@ -14,6 +14,7 @@ export const SCENARIOS: readonly Scenario[] = [
   direct,
   lanecarPassthrough,
   lanecarLanes,
+  lanecarLanesFallback,
   lanecarChain,
   nginxChain,
   nginx,

@@ -55,20 +55,26 @@ export const lanecarChain: Scenario = {
       "lanecar-sidecar",
       "sidecar",
       sidecarArgs(s, config, SERVICE, "app=upstream,version=v1", ctx.upstream.url),
+      ctx.lanecarEnv,
     );
     const listen = await freePort();
     let gateway: Awaited<ReturnType<typeof startLanecar>>;
     try {
-      gateway = await startLanecar("lanecar-gateway", "gateway", [
-        "--config",
-        config,
-        "--gateway",
-        "bench-gateway",
-        "--namespace",
-        "default",
-        "--listen",
-        `127.0.0.1:${listen}`,
-      ]);
+      gateway = await startLanecar(
+        "lanecar-gateway",
+        "gateway",
+        [
+          "--config",
+          config,
+          "--gateway",
+          "bench-gateway",
+          "--namespace",
+          "default",
+          "--listen",
+          `127.0.0.1:${listen}`,
+        ],
+        ctx.lanecarEnv,
+      );
     } catch (err) {
       await sidecar.child.stop();
       throw err;

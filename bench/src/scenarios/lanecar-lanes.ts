@@ -78,69 +78,84 @@ spec:
   ];
 }
 
-export const lanecarLanes: Scenario = {
-  name: "lanecar-lanes",
-  kind: "lanecar",
-  description:
-    "lanecar sidecar outbound, full lane path: $getContext(x-request-id) correlation hit → subset $label → fallback chain, metrics on",
-  unavailable: lanecarUnavailable,
-  async start(ctx) {
-    const s = await sidecarPorts();
-    const config = writeConfig(join(ctx.tmp, "lanecar"), laneConfig(ctx.upstream.port, s.inbound));
-    const podLabels = "app=productpage,version=v1,ASM_TRAFFIC_TAG=prod";
-    const p = await startLanecar(
-      "lanecar-sidecar",
-      "sidecar",
-      sidecarArgs(s, config, "productpage", podLabels, ctx.upstream.url),
-    );
-    const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
-    const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
-    // The load cycles through the run's x-request-ids (the same stream as every scenario's).
-    const ids = ctx.requestIds;
+export const lanecarLanes = lanesScenario(
+  "lanecar-lanes",
+  "lanecar sidecar outbound, full lane path: $getContext(x-request-id) correlation hit → subset $label → fallback chain, metrics on",
+  {},
+);
 
-    /** Inbound requests carrying label gray: the sidecar records them under their x-request-id. */
-    const seed = async () => {
-      for (let i = 0; i < ids.length; i += 32) {
-        await Promise.all(
-          ids.slice(i, i + 32).map(async (id) => {
-            const r = await httpGet(inbound, { "x-request-id": id, [LANE_HEADER]: "gray" });
-            if (r.status !== 200)
-              throw new Error(
-                `seeding through the inbound listener: HTTP ${r.status} ${r.body.slice(0, 200)}`,
-              );
-          }),
-        );
-      }
-    };
-    const notes: string[] = [];
-    try {
-      await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
-      await seed();
-      const probe = await httpGet(url, {
-        host: SERVICE_AUTHORITY,
-        "x-request-id": ids[0]!,
-        [ECHO_HEADER]: "1",
-      });
-      const lane = probe.headers["x-bench-lane"];
-      notes.push(
-        probe.status === 200 && lane === "gray"
-          ? "lane check: correlated request reached the upstream labelled gray"
-          : `LANE CHECK FAILED: HTTP ${probe.status}, upstream saw ${LANE_HEADER}=${lane ?? "(none)"} (want gray)`,
+/** The same lane path on the public-API fallback data path (node:http + undici). */
+export const lanecarLanesFallback = lanesScenario(
+  "lanecar-lanes-fallback",
+  "lanecar-lanes on the fallback data path (LANECAR_DATA_PATH=node: node:http server + undici pools)",
+  { LANECAR_DATA_PATH: "node" },
+);
+
+function lanesScenario(name: string, description: string, env: Record<string, string>): Scenario {
+  return {
+    name,
+    kind: "lanecar",
+    description,
+    unavailable: lanecarUnavailable,
+    async start(ctx) {
+      const s = await sidecarPorts();
+      const config = writeConfig(join(ctx.tmp, "lanecar"), laneConfig(ctx.upstream.port, s.inbound));
+      const podLabels = "app=productpage,version=v1,ASM_TRAFFIC_TAG=prod";
+      const p = await startLanecar(
+        "lanecar-sidecar",
+        "sidecar",
+        sidecarArgs(s, config, "productpage", podLabels, ctx.upstream.url),
+        { ...ctx.lanecarEnv, ...env },
       );
-    } catch (err) {
-      await p.child.stop();
-      const e = err as Error;
-      // Readiness errors carry the child's output already; seeding errors need it.
-      throw e.message.includes("\n") ? e : new Error(`${e.message}\n${p.child.output()}`);
-    }
-    return {
-      target: { url },
-      pids: [p.child.pid],
-      notes,
-      prepare: seed,
-      inspect: () =>
-        metricNotes(p.admin, ["lanecar_correlation_lookups_total", "lanecar_correlation_entries"]),
-      stop: () => p.child.stop(),
-    };
-  },
-};
+      const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
+      const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
+      // The load cycles through the run's x-request-ids (the same stream as every scenario's).
+      const ids = ctx.requestIds;
+
+      /** Inbound requests carrying label gray: the sidecar records them under their x-request-id. */
+      const seed = async () => {
+        for (let i = 0; i < ids.length; i += 32) {
+          await Promise.all(
+            ids.slice(i, i + 32).map(async (id) => {
+              const r = await httpGet(inbound, { "x-request-id": id, [LANE_HEADER]: "gray" });
+              if (r.status !== 200)
+                throw new Error(
+                  `seeding through the inbound listener: HTTP ${r.status} ${r.body.slice(0, 200)}`,
+                );
+            }),
+          );
+        }
+      };
+      const notes: string[] = [];
+      try {
+        await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
+        await seed();
+        const probe = await httpGet(url, {
+          host: SERVICE_AUTHORITY,
+          "x-request-id": ids[0]!,
+          [ECHO_HEADER]: "1",
+        });
+        const lane = probe.headers["x-bench-lane"];
+        notes.push(
+          probe.status === 200 && lane === "gray"
+            ? "lane check: correlated request reached the upstream labelled gray"
+            : `LANE CHECK FAILED: HTTP ${probe.status}, upstream saw ${LANE_HEADER}=${lane ?? "(none)"} (want gray)`,
+        );
+      } catch (err) {
+        await p.child.stop();
+        const e = err as Error;
+        // Readiness errors carry the child's output already; seeding errors need it.
+        throw e.message.includes("\n") ? e : new Error(`${e.message}\n${p.child.output()}`);
+      }
+      return {
+        target: { url },
+        pids: [p.child.pid],
+        notes,
+        prepare: seed,
+        inspect: () =>
+          metricNotes(p.admin, ["lanecar_correlation_lookups_total", "lanecar_correlation_entries"]),
+        stop: () => p.child.stop(),
+      };
+    },
+  };
+}

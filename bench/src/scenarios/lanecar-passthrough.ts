@@ -31,6 +31,7 @@ export const lanecarPassthrough: Scenario = {
       "lanecar-sidecar",
       "sidecar",
       sidecarArgs(s, config, SERVICE, "app=client,version=v1", ctx.upstream.url),
+      ctx.lanecarEnv,
     );
     const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
     try {

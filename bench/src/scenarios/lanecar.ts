@@ -56,6 +56,7 @@ export async function startLanecar(
   name: string,
   mode: "sidecar" | "gateway",
   args: string[],
+  env: Record<string, string> = {},
   readyTimeoutMs = 15_000,
 ): Promise<LanecarProcess> {
   const adminPort = await freePort();
@@ -66,7 +67,7 @@ export async function startLanecar(
     [LANECAR_BIN, mode, ...args, "--admin", `127.0.0.1:${adminPort}`],
     {
       cwd: REPO_ROOT,
-      env: { NODE_ENV: "production" },
+      env: { ...env, NODE_ENV: "production" },
     },
   );
   try {

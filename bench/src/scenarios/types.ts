@@ -13,6 +13,8 @@ export interface BenchContext {
   tmp: string;
   /** The x-request-ids the load cycles through (the same for every scenario of a run). */
   requestIds: readonly string[];
+  /** Environment for Lanecar processes (e.g. `LANECAR_CORRELATION_TTL` from `--correlation-ttl`). */
+  lanecarEnv: Record<string, string>;
 }
 
 export interface Running {

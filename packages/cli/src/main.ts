@@ -23,6 +23,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
     run: async (argv, io) => (await import("./commands/lane-token.js")).laneTokenCommand(argv, io),
     help: "mint a signed token that admits a tester to a lane at the gateway",
   },
+  ca: {
+    run: async (argv, io) => (await import("./commands/ca.js")).caCommand(argv, io),
+    help: "a file-based CA for laptops and tests: ca init | ca issue (workload certificates)",
+  },
   validate: { run: validateCommand, help: "check config files; exit 1 with one line per error" },
   explain: { run: explainCommand, help: "show where a request goes and why" },
 };

@@ -3,6 +3,17 @@
  * Read in data-path order: resources → label → route → endpoint → explain.
  */
 export {
+  type AuthorizationPolicySpec,
+  Authorizer,
+  type AuthzDecision,
+  type AuthzRequest,
+  checkAuthorizationPolicy,
+  checkPeerAuthentication,
+  type MtlsMode,
+  mtlsModeFor,
+  type PeerAuthenticationSpec,
+} from "./authz/index.js";
+export {
   ConfigError,
   type Diagnostic,
   formatDiagnostic,

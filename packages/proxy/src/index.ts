@@ -4,6 +4,13 @@
  */
 export { type AdminSource, dumpClusters, startAdmin } from "./admin/admin-server.js";
 export { ConfigSource, type ConfigSourceOptions, type ReloadError } from "./config-source/config-source.js";
+export {
+  type DataPath,
+  DataPathError,
+  type DataPathKind,
+  dataPath,
+  describeDataPath,
+} from "./fallback/data-path.js";
 export { LaneGuard } from "./gateway/lane-guard.js";
 export {
   type GrantedLane,
@@ -14,6 +21,7 @@ export {
   MIN_KEY_BYTES,
   mintLaneToken,
 } from "./gateway/lane-token.js";
+export type { BodySink, DownstreamStream, ListenerServer } from "./http/downstream.js";
 export { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "./http/local-reply.js";
 export {
   copyRequestHeaders,
@@ -30,6 +38,20 @@ export {
   SERVER_LIMITS,
   type ServerLimits,
 } from "./http/server.js";
+export {
+  CaError,
+  DEFAULT_TRUST_DOMAIN,
+  formatSpiffeId,
+  IdentityError,
+  type IdentityStatus,
+  IdentityWatcher,
+  initCa,
+  issueWorkload,
+  loadWorkloadCert,
+  parseSpiffeId,
+  type SpiffeIdentity,
+  type WorkloadCert,
+} from "./identity/index.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
 // Discovery is loaded on demand (`startDiscovery`): only its types and errors are exported here.
 export type { ClusterSpec } from "./kubernetes/cluster-client.js";

@@ -15,8 +15,10 @@ export interface WorkloadIdentity {
   service: string;
   namespace: string;
   podLabels: Readonly<Record<string, string>>;
-  /** Istio `source_workload`: `<app>-<version>` when labelled, else the service name. */
+  /** Istio's workload name (`source_workload`/`destination_workload`): see `workloadName`. */
   workload: string;
+  /** Istio's cluster id (`--cluster`, else pod label `topology.istio.io/cluster`); "" = unknown. */
+  cluster: string;
 }
 
 export interface CorrelationStoreLike {
@@ -25,18 +27,24 @@ export interface CorrelationStoreLike {
   recordInbound(header: HeaderGetter, correlationHeaders: readonly string[], rec: CorrelationRecord): void;
 }
 
-export interface MetricsSink {
-  request(
-    reporter: "source" | "destination",
-    sourceWorkload: string,
-    destinationService: string,
-    destinationVersion: string,
+/** The series of one edge (who calls whom, which service), bound once; `record` is the hot path. */
+export interface RequestEdge {
+  record(
     code: number,
     flags: string,
     lane: string,
     fallback: string,
     durationMs: number,
+    requestBytes: number,
+    responseBytes: number,
   ): void;
+}
+
+export interface MetricsSink {
+  /** Binds the labels fixed for one edge (telemetry/istio-labels.ts `EDGE_LABELS` order). */
+  edge(labels: readonly string[]): RequestEdge;
+  /** An active health-check probe was answered (kept out of `istio_*`). */
+  probe(): void;
   invalidLabels(n: number): void;
 }
 
@@ -55,7 +63,23 @@ export interface ProxyRuntime {
   readonly accessLog: AccessLog | undefined;
 }
 
-export function workloadName(service: string, podLabels: Readonly<Record<string, string>>): string {
+/** Pod label naming the workload explicitly (Istio reads it on WorkloadEntries too). */
+const WORKLOAD_NAME_LABEL = "service.istio.io/workload-name";
+
+/**
+ * Istio's workload name of this process: `--workload` when given; else the pod label
+ * `service.istio.io/workload-name`; else `<app>-<version>` (the Deployment naming Bookinfo and
+ * most charts use, which Istio would read from the pod's owner), or `<app>` without a version,
+ * with the service's short name standing in for a missing `app` label.
+ */
+export function workloadName(
+  service: string,
+  podLabels: Readonly<Record<string, string>>,
+  explicit?: string,
+): string {
+  if (explicit) return explicit;
+  const labelled = podLabels[WORKLOAD_NAME_LABEL];
+  if (labelled) return labelled;
   const app = podLabels.app ?? service.split(".")[0] ?? service;
   return podLabels.version ? `${app}-${podLabels.version}` : app;
 }

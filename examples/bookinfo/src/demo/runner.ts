@@ -43,6 +43,8 @@ export interface RunnerOptions {
   log?: (line: string) => void;
   /** How long one process may take to become ready. Default 20 s. */
   readyTimeoutMs?: number;
+  /** Extra environment of apps, by instance name, e.g. `{ "reviews-v2": { FAIL_PERCENT: "25" } }`. */
+  appEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** One child process with its log and the tail of its output for error messages. */
@@ -111,6 +113,7 @@ export class BookinfoRunner {
   private readonly pods = new Map<string, Pod>();
   private gateway: Child | undefined;
   private stopped = false;
+  private appExtraEnv: Readonly<Record<string, Readonly<Record<string, string>>>> = {};
 
   private constructor(
     readonly plan: ReadonlyMap<string, Ports>,
@@ -126,6 +129,12 @@ export class BookinfoRunner {
 
   /** Chooses ports and config; checks the default plan's ports are free. Starts nothing. */
   static async create(opts: RunnerOptions = {}): Promise<BookinfoRunner> {
+    const runner = await BookinfoRunner.choosePorts(opts);
+    runner.appExtraEnv = opts.appEnv ?? {};
+    return runner;
+  }
+
+  private static async choosePorts(opts: RunnerOptions): Promise<BookinfoRunner> {
     const log = opts.log ?? (() => {});
     const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
     if ((opts.ports ?? "default") === "default") {
@@ -231,7 +240,7 @@ export class BookinfoRunner {
     if (existing?.app.alive && existing.sidecar.alive) return;
     if (existing) await this.kill(name);
     const ports = this.portsOf(name);
-    const app = this.spawn(name, SERVICE_JS, [], appEnv(i, ports));
+    const app = this.spawn(name, SERVICE_JS, [], { ...appEnv(i, ports), ...this.appExtraEnv[name] });
     const sidecar = this.spawn(
       `${name}-sidecar`,
       LANECAR_BIN,

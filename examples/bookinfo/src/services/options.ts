@@ -1,7 +1,7 @@
 /**
  * Options of one Bookinfo service process, from flags (`--service reviews --version v2
  * --port 9083`) or the environment (`SERVICE`, `VERSION`, `PORT`, `BIND`, `HTTP_PROXY`,
- * `DOWNSTREAM_TIMEOUT_MS`). A flag wins over the environment.
+ * `DOWNSTREAM_TIMEOUT_MS`, `FAIL_PERCENT`). A flag wins over the environment.
  */
 import { SERVICES, type ServiceName } from "../topology.js";
 
@@ -16,6 +16,8 @@ export interface ServiceOptions {
   proxy: URL | undefined;
   /** Timeout of each call to another service. */
   timeoutMs: number;
+  /** Share (0–100) of requests answered 500 on purpose (`--fail-percent`, `FAIL_PERCENT`); default 0. */
+  failPercent?: number;
 }
 
 export class OptionsError extends Error {
@@ -27,10 +29,11 @@ export const USAGE = `usage: node dist/service.js --service NAME --version vN --
   --version   v1, v2, v3 as the service has them          (env VERSION)
   --port      port to listen on                           (env PORT, default 9080)
   --bind      address to listen on                        (env BIND, default 127.0.0.1)
+  --fail-percent  answer 500 to this share (0-100) of requests, /health excepted (env FAIL_PERCENT, default 0)
   calls to other services go through HTTP_PROXY when set (the sidecar's outbound listener),
   else straight to http://<service>:9080; DOWNSTREAM_TIMEOUT_MS (default 3000) bounds each call.`;
 
-const FLAGS = new Set(["service", "version", "port", "bind"]);
+const FLAGS = new Set(["service", "version", "port", "bind", "fail-percent"]);
 
 function parseFlags(argv: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -40,7 +43,7 @@ function parseFlags(argv: readonly string[]): Record<string, string> {
       out.help = "1";
       continue;
     }
-    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    const m = /^--([a-z]+(?:-[a-z]+)*)(?:=(.*))?$/.exec(a);
     if (!m || !FLAGS.has(m[1]!)) throw new OptionsError(`unknown argument "${a}"\n${USAGE}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new OptionsError(`--${m[1]} needs a value\n${USAGE}`);
@@ -85,5 +88,9 @@ export function parseServiceOptions(
   const timeoutMs = Number(timeoutText);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
     throw new OptionsError(`DOWNSTREAM_TIMEOUT_MS "${timeoutText}" is not a positive integer`);
-  return { service: service as ServiceName, version, port, bind, proxy, timeoutMs };
+  const failText = f["fail-percent"] ?? env.FAIL_PERCENT ?? "0";
+  const failPercent = Number(failText);
+  if (!/^\d+(\.\d+)?$/.test(failText) || failPercent > 100)
+    throw new OptionsError(`--fail-percent "${failText}" is not a share between 0 and 100`);
+  return { service: service as ServiceName, version, port, bind, proxy, timeoutMs, failPercent };
 }

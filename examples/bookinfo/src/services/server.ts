@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import type { ServiceName } from "../topology.js";
 import { details } from "./details.js";
 import { Downstream } from "./downstream.js";
+import { FailureInjector } from "./failure-injection.js";
 import { SERVED_BY_HEADER, sendJson, sendText } from "./http-kit.js";
 import type { ServiceOptions } from "./options.js";
 import { OptionsError } from "./options.js";
@@ -48,6 +49,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     downstream,
   };
 
+  const failures = opts.failPercent ? new FailureInjector(opts.failPercent) : undefined;
+
   const server = createServer((req, res) => {
     res.setHeader(SERVED_BY_HEADER, ctx.servedBy);
     let url: URL;
@@ -59,6 +62,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     }
     if (url.pathname === "/health") {
       sendJson(res, 200, { status: "ok", service: ctx.service, version: ctx.version });
+      return;
+    }
+    if (failures?.next()) {
+      sendJson(res, 500, { error: "injected failure (FAIL_PERCENT)", served_by: ctx.servedBy });
       return;
     }
     def.handle(ctx, req, res, url).then(

@@ -11,17 +11,21 @@ const TSC = fileURLToPath(new URL("../../../../node_modules/.bin/tsc", import.me
 
 let buildOutput: string | undefined;
 
-/** Builds the CLI (and what it depends on) once per test file; returns tsc's complaints, if any. */
-export function buildCli(): string {
-  if (buildOutput !== undefined) return buildOutput;
-  try {
-    execFileSync(TSC, ["-b", "packages/cli"], { cwd: REPO_ROOT, encoding: "utf8", stdio: "pipe" });
-    buildOutput = "";
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    buildOutput = `${e.stdout ?? ""}${e.stderr ?? ""}`;
+/**
+ * Builds the CLI (and what it depends on) once per test file. A failed build throws with tsc's
+ * complaints: tests must not go on to run a stale dist/ and pass or fail for the wrong reason.
+ */
+export function buildCli(): void {
+  if (buildOutput === undefined) {
+    try {
+      execFileSync(TSC, ["-b", "packages/cli"], { cwd: REPO_ROOT, encoding: "utf8", stdio: "pipe" });
+      buildOutput = "";
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message?: string };
+      buildOutput = `${e.stdout ?? ""}${e.stderr ?? ""}` || (e.message ?? "tsc failed");
+    }
   }
-  return buildOutput;
+  if (buildOutput !== "") throw new Error(`tsc -b packages/cli failed:\n${buildOutput.slice(0, 4000)}`);
 }
 
 export interface CliResult {
@@ -49,8 +53,7 @@ export function lanecar(args: readonly string[]): Promise<CliResult> {
   });
 }
 
-/** A failure message that says why the CLI could not run, including a failed build. */
+/** A failure message that says why the CLI could not run. */
 export function explainFailure(r: CliResult): string {
-  const build = buildOutput ? `\n(tsc -b packages/cli reported:\n${buildOutput.slice(0, 2000)})` : "";
-  return `lanecar exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(0, 2000)}${build}`;
+  return `lanecar exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(0, 2000)}`;
 }

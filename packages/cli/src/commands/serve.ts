@@ -4,6 +4,7 @@
  */
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
+  DataPathError,
   type DiscoveryOptions,
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
@@ -47,6 +48,14 @@ const COMMON: FlagSpec[] = [
   },
   { name: "pod-labels", help: "this pod's labels, k=v,k=v" },
   { name: "pod-labels-file", help: 'this pod\'s labels, downward-API file of key="value" lines' },
+  {
+    name: "workload",
+    help: "Istio workload name in metrics (source_workload/destination_workload); default <app>-<version> from the pod labels",
+  },
+  {
+    name: "cluster",
+    help: "Istio cluster id in metrics (source_cluster/destination_cluster); default pod label topology.istio.io/cluster",
+  },
   { name: "drain-timeout", default: "5s", help: "how long in-flight requests may take to finish on SIGTERM" },
   { name: "correlation-max-entries", default: "100000", help: "correlation store entry bound" },
   { name: "correlation-ttl", default: "60s", help: "correlation store entry lifetime" },
@@ -81,7 +90,7 @@ const COMMON: FlagSpec[] = [
 const SIDECAR_FLAGS: FlagSpec[] = [
   COMMON[0]!,
   { name: "service", short: "s", help: "the service this sidecar serves, e.g. reviews" },
-  ...COMMON.slice(1, 4),
+  ...COMMON.slice(1, 6),
   { name: "inbound", default: SIDECAR_DEFAULTS.inbound, help: "inbound listener (requests to the app)" },
   { name: "app", default: SIDECAR_DEFAULTS.app, help: "the local app" },
   {
@@ -90,7 +99,7 @@ const SIDECAR_FLAGS: FlagSpec[] = [
     help: "outbound listener (the app's calls; HTTP_PROXY target)",
   },
   { name: "admin", default: SIDECAR_DEFAULTS.admin, help: "admin API" },
-  ...COMMON.slice(4),
+  ...COMMON.slice(6),
 ];
 
 const GATEWAY_FLAGS: FlagSpec[] = [
@@ -100,14 +109,14 @@ const GATEWAY_FLAGS: FlagSpec[] = [
     short: "g",
     help: "the Gateway resource to serve (name or ns/name); default: the only one",
   },
-  ...COMMON.slice(1, 4),
+  ...COMMON.slice(1, 6),
   { name: "listen", default: GATEWAY_DEFAULTS.listen, help: "listener for client requests" },
   {
     name: "lane-token-key-file",
     help: "HMAC key (>= 32 bytes) for signed lane tokens (x-lanecar-lane-token); see `lanecar lane-token`",
   },
   { name: "admin", default: GATEWAY_DEFAULTS.admin, help: "admin API" },
-  ...COMMON.slice(4),
+  ...COMMON.slice(6),
 ];
 
 function duration(a: ParsedArgs, name: string): number {
@@ -159,6 +168,15 @@ function discoveryFlags(a: ParsedArgs): DiscoveryOptions | undefined {
   throw new UsageError("give one --context per --kubeconfig, or one --kubeconfig with several --context");
 }
 
+/** `--workload`/`--cluster`: a label value (Kubernetes rules), as it appears in every series. */
+function metricLabel(a: ParsedArgs, name: string): string | undefined {
+  const v = one(a, name);
+  if (v === undefined) return undefined;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(v))
+    throw new UsageError(`--${name} "${v}" is not a valid name (letters, digits, '.', '_', '-'; at most 63)`);
+  return v;
+}
+
 function common(a: ParsedArgs) {
   const config = [...all(a, "config"), ...a.positionals];
   const discovery = discoveryFlags(a);
@@ -169,6 +187,8 @@ function common(a: ParsedArgs) {
     discovery,
     namespace: namespaceFlag(a),
     podLabels: loadPodLabels(one(a, "pod-labels"), one(a, "pod-labels-file")),
+    workload: metricLabel(a, "workload"),
+    cluster: metricLabel(a, "cluster"),
     drainTimeoutMs: duration(a, "drain-timeout"),
     correlation: { maxEntries: count(a, "correlation-max-entries"), ttlMs: duration(a, "correlation-ttl") },
     accessLog: bool(a, "access-log"),
@@ -192,6 +212,10 @@ async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Pr
       return 1;
     }
     if (err instanceof GatewayNotFoundError) throw new UsageError(err.message);
+    if (err instanceof DataPathError) {
+      io.err(`lanecar ${what}: ${err.message}`);
+      return 1;
+    }
     if (err instanceof KubernetesSyncError || err instanceof KubeApiError || isDiscoveryError(err)) {
       io.err(`lanecar ${what}: ${(err as Error).message}`);
       return 1;

@@ -32,6 +32,9 @@ function ioReason(err: unknown): string {
 function walk(dir: string, out: string[]): void {
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const e of entries) {
+    // Kubernetes ConfigMap/Secret volumes keep their data in `..<timestamp>/` behind a `..data`
+    // symlink the kubelet swaps atomically; the files to read are the links beside them.
+    if (e.name.startsWith("..")) continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) walk(p, out);
     else if ((e.isFile() || e.isSymbolicLink()) && YAML_FILE.test(e.name)) out.push(p);

@@ -5,6 +5,13 @@
  * editors and ConfigMap volumes replace files in ways watchers miss, by a cheap poll that hashes
  * the texts. An invalid change is rejected: the last good snapshot keeps serving and the error is
  * kept for `/config_dump`, logged, and counted. Requests in flight keep the snapshot they took.
+ *
+ * A change is applied only once it has settled: the same texts on two reads at least `settleMs`
+ * apart. `cat new > file` or an editor truncates, then writes, so a single read can see an empty
+ * or half-written file that still parses (a VirtualService missing → requests routed to every
+ * lane). Kubernetes ConfigMap volumes swap a `..data` symlink atomically; their files are read
+ * through it and the `..`-prefixed directories beside them are skipped (load-files.ts), so a swap
+ * reads as one change that settles at once.
  */
 import { EventEmitter } from "node:events";
 import { type FSWatcher, watch } from "node:fs";
@@ -24,6 +31,8 @@ export interface ConfigSourceOptions {
   pollMs?: number;
   /** Debounce after a watch event. Default 100 ms. */
   debounceMs?: number;
+  /** A change is applied once the texts read the same this long apart. Default 500 ms. */
+  settleMs?: number;
 }
 
 export interface ReloadError {
@@ -46,6 +55,9 @@ export class ConfigSource extends EventEmitter<ConfigSourceEvents> {
   private watchers: FSWatcher[] = [];
   private poll: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
+  /** A change seen but not yet settled: its key and when it was first read so. */
+  private pending: { key: string; since: number } | undefined;
+  private settle: NodeJS.Timeout | undefined;
   lastError: ReloadError | undefined;
   readonly counts = { success: 0, error: 0 };
   loadedAt = new Date().toISOString();
@@ -98,11 +110,24 @@ export class ConfigSource extends EventEmitter<ConfigSourceEvents> {
     this.debounce.unref();
   }
 
-  /** Re-reads the config; swaps it in if it changed and is valid. Returns what happened. */
-  check(): "unchanged" | "reloaded" | "rejected" {
+  /**
+   * Re-reads the config; swaps it in if it changed, has settled and is valid. A change seen for
+   * the first time (or still moving) is `settling`: it is read again `settleMs` later.
+   */
+  check(now = Date.now()): "unchanged" | "settling" | "reloaded" | "rejected" {
     const { texts, diagnostics: io } = readConfigTexts(this.paths);
     const key = textsKey(texts) + io.map(formatDiagnostic).join("\n");
-    if (key === this.lastKey) return "unchanged";
+    if (key === this.lastKey) {
+      this.pending = undefined;
+      return "unchanged";
+    }
+    const settleMs = this.opts.settleMs ?? 500;
+    if (!this.pending || this.pending.key !== key) this.pending = { key, since: now };
+    if (now - this.pending.since < settleMs) {
+      this.recheck(this.pending.since + settleMs - now);
+      return "settling";
+    }
+    this.pending = undefined;
     this.lastKey = key;
     const built = buildSnapshot(texts, { namespace: this.opts.namespace });
     const diagnostics: Diagnostic[] = [...io, ...built.diagnostics];
@@ -123,10 +148,20 @@ export class ConfigSource extends EventEmitter<ConfigSourceEvents> {
     return "reloaded";
   }
 
+  private recheck(inMs: number): void {
+    if (this.settle) clearTimeout(this.settle);
+    this.settle = setTimeout(() => {
+      this.settle = undefined;
+      this.check();
+    }, inMs);
+    this.settle.unref();
+  }
+
   stop(): void {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.poll) clearInterval(this.poll);
     if (this.debounce) clearTimeout(this.debounce);
+    if (this.settle) clearTimeout(this.settle);
   }
 }

@@ -6,14 +6,28 @@
  * or one of its match blocks tests that header, which admits the client's value — or by a valid
  * signed lane token (lane-token.ts).
  */
-import type { CompiledRoute, HeaderGetter } from "@lanecar/core";
+import type { CompiledRoute, ConfigSnapshot, HeaderGetter } from "@lanecar/core";
 import { isValidLabelValue } from "@lanecar/core";
 import { removeBaggageMemberVariants } from "../propagation/baggage.js";
 import { LANE_TOKEN_HEADER, type LaneTokenVerifier } from "./lane-token.js";
 
+/**
+ * The label names the edge treats as lanes: every label of every TrafficLabel loaded (any
+ * namespace, any workload selector), plus those the gateway itself resolves. A TrafficLabel that
+ * selects only app workloads still names a header the first sidecar trusts, so the gateway must
+ * not let clients set it.
+ */
+export function edgeLaneLabels(snap: ConfigSnapshot, resolved: Iterable<string>): Set<string> {
+  const names = new Set<string>();
+  for (const n of resolved) names.add(n.toLowerCase());
+  for (const tl of snap.ofKind("TrafficLabel"))
+    for (const rule of tl.spec.rules) for (const l of rule.labels) names.add(l.name.toLowerCase());
+  return names;
+}
+
 export class LaneGuard {
   constructor(
-    /** Lane label names (lower-case): the TrafficLabel labels of the gateway. */
+    /** Lane label names (lower-case): every TrafficLabel label loaded (edgeLaneLabels). */
     readonly owned: ReadonlySet<string>,
     private readonly tokens: LaneTokenVerifier | undefined,
   ) {}

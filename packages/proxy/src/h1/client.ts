@@ -15,9 +15,16 @@
  *   and the gap between body chunks (`bodyTimeoutMs`); the long ones are checked by a sweep,
  *   short ones (per-try timeouts) by a timer.
  * - A connection is reused only after a complete response to a completely sent request, with
- *   keep-alive on both sides; anything else closes it.
+ *   keep-alive on both sides; anything else closes it. Response trailers are dropped, never
+ *   carried into the next response.
+ * - A request lost on a reused connection before any response byte (the upstream closed it as
+ *   it was being reused) is sent once more on a new connection when it is idempotent and none of
+ *   its body was read (as HTTP clients do), transparently to the handler.
+ * - Idle connections close below Lanecar's own inbound keep-alive timeout (`MAX_IDLE_MS`), so
+ *   sidecar-to-sidecar pools never reuse a connection the peer is closing.
  */
 import net, { type Socket } from "node:net";
+import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import {
   allocParser,
   kOnBody,
@@ -30,7 +37,7 @@ import {
   RESPONSE,
   releaseParser,
 } from "./llhttp.js";
-import type { BodySink, ServerStream } from "./stream.js";
+import { SERVER_LIMITS } from "./server.js";
 
 export const CONNECT_TIMEOUT = "LANECAR_CONNECT_TIMEOUT";
 export const HEADERS_TIMEOUT = "LANECAR_HEADERS_TIMEOUT";
@@ -67,7 +74,7 @@ export interface UpstreamRequest {
   /** Flat name/value list, Host included, without hop-by-hop headers. */
   headers: readonly string[];
   /** The downstream request whose body is forwarded, or null for none. */
-  body: ServerStream | null;
+  body: DownstreamStream | null;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
 }
@@ -84,7 +91,16 @@ export interface PoolOptions {
 const UNSAFE = /[\0\r\n]/;
 /** Timeouts at least this long are checked by the sweep (±SWEEP_MS); shorter ones get a timer. */
 const SWEPT_TIMEOUT_MS = 30_000;
-const SWEEP_MS = 500;
+export const SWEEP_MS = 500;
+/**
+ * Upper bound of an idle upstream connection's life: below Lanecar's inbound keep-alive timeout
+ * by more than both sweeps' granularity (this one, ±SWEEP_MS; the server's, up to 1 s), so a
+ * Lanecar upstream always closes an idle connection before a Lanecar listener would.
+ */
+export const MAX_IDLE_MS = SERVER_LIMITS.keepAliveTimeoutMs - 5_000;
+
+/** RFC 9110 §9.2.2: a request with these methods can be sent again. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** One request in a pool: queued, then on a connection, then done. */
 class Attempt {
@@ -92,6 +108,8 @@ class Attempt {
   done = false;
   bodySent = false;
   gotHeaders = false;
+  /** Sent once more after being lost on a reused connection (only ever once). */
+  retried = false;
   timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -142,6 +160,8 @@ class Connection {
   private flushed: string[] = [];
   private error: (Error & { code?: string }) | undefined;
   closed = false;
+  /** The upstream ended its side: never handed another request. */
+  ended = false;
   /** A response ended in the current read: reported (and the connection released) by settle(). */
   private completed: Attempt | undefined;
   private reusable = false;
@@ -149,10 +169,12 @@ class Connection {
   private tainted = false;
   /** Why onHeadersComplete refused the response. */
   private refused: string | undefined;
+  /** A response byte arrived for the current request. */
+  private answered = false;
 
   constructor(readonly pool: UpstreamPool) {
     const o = pool.opts;
-    this.idleMs = o.idleTimeoutMs;
+    this.idleMs = Math.min(o.idleTimeoutMs, MAX_IDLE_MS);
     const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true });
     this.socket = socket;
     this.connectTimer = setTimeout(() => {
@@ -187,6 +209,7 @@ class Connection {
   private readonly onData = (data: Buffer): void => {
     const p = this.parser;
     if (!p) return;
+    this.answered = true;
     const ret = p.execute(data);
     const x = this.cur;
     if (typeof ret !== "number" || this.refused !== undefined) {
@@ -223,7 +246,7 @@ class Connection {
     this.reusable = false;
     this.settle();
     const x = this.cur;
-    if (x) {
+    if (x && !this.retry(x)) {
       this.fail(
         x,
         err
@@ -231,6 +254,7 @@ class Connection {
           : new UpstreamError(RESET, "upstream closed the connection"),
       );
     }
+    this.ended = true;
     this.socket.destroy();
   };
 
@@ -242,7 +266,7 @@ class Connection {
     this.closed = true;
     if (this.connectTimer) clearTimeout(this.connectTimer);
     const x = this.cur;
-    if (x) {
+    if (x && !this.retry(x)) {
       const e = this.error;
       this.fail(
         x,
@@ -256,6 +280,29 @@ class Connection {
     if (p) setImmediate(releaseParser, p);
     this.pool.removed(this);
   };
+
+  /**
+   * The connection was lost under `x`. When it had served a request before (the upstream closed
+   * it just as it was reused), no byte of the response came and `x` can be sent again
+   * (idempotent, no body byte read), `x` moves to a new connection once. True if it did.
+   */
+  private retry(x: Attempt): boolean {
+    if (this.served === 0 || this.answered || x.retried || x.done || this.connecting) return false;
+    const body = x.req.body;
+    if (!IDEMPOTENT.has(x.req.method) || body?.bodyTouched) return false;
+    x.retried = true;
+    this.cur = undefined;
+    this.pool.running--;
+    if (x.timer) {
+      clearTimeout(x.timer);
+      x.timer = undefined;
+    }
+    body?.detachBody();
+    x.conn = undefined;
+    this.socket.destroy();
+    this.pool.retry(x, this);
+    return true;
+  }
 
   private readonly onDrain = (): void => {
     const body = this.cur?.req.body;
@@ -320,6 +367,9 @@ class Connection {
   };
 
   private readonly onMessageComplete = (): void => {
+    // Trailers: flushed through onHeaders right before this call. Dropped (see decisions.md),
+    // and never left in `flushed` for the next response's head.
+    if (this.flushed.length > 0) this.flushed.length = 0;
     if (this.info) {
       this.info = false;
       return;
@@ -366,6 +416,7 @@ class Connection {
 
   private send(x: Attempt): void {
     const r = x.req;
+    this.answered = false;
     let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
     let length = false;
     const h = r.headers;
@@ -489,9 +540,30 @@ export class UpstreamPool {
       handler.onError(new UpstreamError(CLOSED, "upstream pool closed"));
       return;
     }
-    const c = this.idle.pop() ?? (this.conns.size < this.opts.connections ? this.open() : undefined);
+    let c = this.idle.pop();
+    // One the upstream has ended (or that is closing) is never handed a request.
+    while (c !== undefined && (c.ended || c.closed || c.socket.destroyed)) c = this.idle.pop();
+    c ??= this.conns.size < this.opts.connections ? this.open() : undefined;
     if (c) c.assign(x);
     else this.queue.push(x);
+  }
+
+  /** The effective idle timeout of this pool's connections (see MAX_IDLE_MS). */
+  get idleMs(): number {
+    return Math.min(this.opts.idleTimeoutMs, MAX_IDLE_MS);
+  }
+
+  /** `x` was lost on `dead` (closing): sends it on a new connection, or first in the queue. */
+  retry(x: Attempt, dead: Connection): void {
+    this.removed(dead);
+    if (this.closed) {
+      x.finish();
+      x.handler.onError(new UpstreamError(CLOSED, "upstream pool closed"));
+      return;
+    }
+    if (this.conns.size < this.opts.connections) this.open().assign(x);
+    else if (this.queueHead > 0) this.queue[--this.queueHead] = x;
+    else this.queue.unshift(x);
   }
 
   private open(): Connection {
@@ -502,6 +574,7 @@ export class UpstreamPool {
 
   /** A connection is free: next queued request, or idle. */
   release(c: Connection): void {
+    if (c.ended || c.closed) return;
     const x = this.dequeue();
     if (x) c.assign(x);
     else this.idle.push(c);

@@ -40,10 +40,41 @@ interface ParserClass {
   kOnExecute: number;
 }
 
-const common = createRequire(import.meta.url)("_http_common") as {
+interface HttpCommon {
   HTTPParser: ParserClass;
   methods: string[];
-};
+}
+
+/** Stands in when the binding cannot be loaded, so this module still loads (fallback data path). */
+class Unavailable {
+  static REQUEST = 1;
+  static RESPONSE = 2;
+  static kOnMessageBegin = 0;
+  static kOnHeaders = 1;
+  static kOnHeadersComplete = 2;
+  static kOnBody = 3;
+  static kOnMessageComplete = 4;
+  static kOnExecute = 5;
+  constructor() {
+    throw new Error(unavailable);
+  }
+}
+
+let unavailable = "";
+
+/** `_http_common`, or why it could not be had (a Node that removed it: see DEP0199). */
+function loadCommon(): HttpCommon {
+  try {
+    const c = createRequire(import.meta.url)("_http_common") as Partial<HttpCommon>;
+    if (typeof c.HTTPParser === "function" && Array.isArray(c.methods)) return c as HttpCommon;
+    unavailable = "_http_common no longer exports HTTPParser and methods";
+  } catch (err) {
+    unavailable = `_http_common cannot be loaded (${(err as Error).message.split("\n")[0]})`;
+  }
+  return { HTTPParser: Unavailable as unknown as ParserClass, methods: [] };
+}
+
+const common = loadCommon();
 
 export const HTTPParser = common.HTTPParser;
 /** Method names by llhttp's method index (the `method` argument of onHeadersComplete). */
@@ -106,6 +137,22 @@ export function releaseParser(p: Parser): void {
  * at startup instead of on traffic.
  */
 export function assertParser(): void {
+  const problem = parserProblem();
+  if (problem) throw new Error(problem);
+}
+
+/** Why this Node's parser binding cannot serve Lanecar's codec, or undefined when it can. */
+export function parserProblem(): string | undefined {
+  if (unavailable) return `this Node (${process.version}) has no usable HTTP parser binding: ${unavailable}`;
+  try {
+    checkParser();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function checkParser(): void {
   const p = new HTTPParser();
   p.initialize(REQUEST, {}, 0, STRICT);
   let seen = "";
@@ -125,7 +172,7 @@ export function assertParser(): void {
   bad.close();
   if (ok !== input.length || seen !== "GET /x 1.1 Host=a done" || typeof lf === "number") {
     throw new Error(
-      `this Node (${process.version}) has an HTTP parser binding Lanecar does not support; use Node 20 or 22`,
+      `this Node (${process.version}) has an HTTP parser binding that behaves differently from what Lanecar's codec relies on`,
     );
   }
 }

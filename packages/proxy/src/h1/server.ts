@@ -12,9 +12,15 @@
  *   HTTP/1.1, else 400), CONNECT refused (405); malformed input is answered 400 (after the
  *   responses already owed on the connection) and the connection closed, with nothing of the
  *   malformed request forwarded;
- * - timeouts, checked by one sweep per server: the header section (408), the whole request
- *   (408, or a reset if its response started), idle keep-alive connections;
- * - a client closing its side aborts its in-flight requests (as node:http does by default);
+ * - timeouts, checked by one sweep per server: the header section (408; a connection that never
+ *   sends a byte is closed at the same deadline), the whole request (408, or a reset if its
+ *   response started), idle keep-alive connections;
+ * - a client that half-closes (FIN) still gets the responses to its complete requests; a request
+ *   cut short by the FIN is answered 400; a client that goes away aborts its in-flight requests;
+ * - framing checks beyond llhttp's (RFC 9112): a version is required (HTTP/0.9 → 400 as soon as
+ *   its line is in), Transfer-Encoding only as a lone `chunked` on HTTP/1.1 (else 501, or 400 on
+ *   HTTP/1.0), a valid Host, no `#fragment`; trailers are dropped, never carried into the next
+ *   request;
  * - drain: responses carry `Connection: close`, idle connections are closed, new ones refused.
  */
 import { STATUS_CODES } from "node:http";
@@ -34,6 +40,7 @@ import {
   releaseParser,
 } from "./llhttp.js";
 import { ServerStream } from "./stream.js";
+import { VersionLineCheck } from "./version-line.js";
 
 export interface ServerLimits {
   /** Max bytes of the request header section (431 above). Default 60 KiB, like Envoy. */
@@ -58,7 +65,7 @@ export const SERVER_LIMITS: ServerLimits = {
 
 export type Handler = (stream: ServerStream) => void;
 
-function errorReply(status: 400 | 405 | 408 | 431, text?: string): string {
+function errorReply(status: 400 | 405 | 408 | 431 | 501, text?: string): string {
   const body =
     text ??
     (status === 431
@@ -67,7 +74,9 @@ function errorReply(status: 400 | 405 | 408 | 431, text?: string): string {
         ? "Request Timeout"
         : status === 405
           ? "Method Not Allowed"
-          : "Bad Request");
+          : status === 501
+            ? "Not Implemented"
+            : "Bad Request");
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain\r\nx-lanecar-flags: DPE\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
@@ -76,6 +85,14 @@ const REPLY_408 = errorReply(408);
 const REPLY_431 = errorReply(431);
 const REPLY_431_COUNT = errorReply(431, "too many request headers");
 const REPLY_CONNECT = errorReply(405, "CONNECT is not supported");
+const REPLY_CODING = errorReply(501, "transfer coding not supported");
+const REPLY_VERSION = errorReply(400, "unsupported HTTP version");
+
+/**
+ * A Host value (RFC 9110 §7.2: uri-host [":" port]): an IP literal or a reg-name. A comma (a
+ * list, e.g. two Host headers joined) and userinfo (`@`) are refused, as is any whitespace.
+ */
+const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+;=%]*)(?::[0-9]*)?$/;
 const CONTINUE = "HTTP/1.1 100 Continue\r\n\r\n";
 
 const IDLE = 0;
@@ -105,6 +122,10 @@ export class ServerConnection {
   private blockedBy: ServerStream | undefined;
   private headWaiting: ServerStream | undefined;
   private flushScheduled = false;
+  /** Requests read on this connection (none yet: the headers timeout applies while idle). */
+  requests = 0;
+  /** HTTP/0.9 request lines are refused when their line end arrives (version-line.ts). */
+  private readonly versionLine = new VersionLineCheck();
 
   constructor(
     readonly server: H1Server,
@@ -130,6 +151,7 @@ export class ServerConnection {
   private readonly onMessageBegin = (): void => {
     this.phase = HEAD;
     this.since = Date.now();
+    this.versionLine.begin();
   };
 
   private readonly onHeaders = (headers: string[], url: string): void => {
@@ -138,7 +160,7 @@ export class ServerConnection {
   };
 
   private readonly onHeadersComplete: OnHeadersComplete = (
-    _major,
+    major,
     minor,
     headers,
     method,
@@ -164,6 +186,11 @@ export class ServerConnection {
       // A request after `Connection: close` (or after an error): not read.
       return -1;
     }
+    if (major !== 1) {
+      // HTTP/0.9 (`GET /` then an empty line): no version, no headers worth the name.
+      this.fatal = REPLY_VERSION;
+      return -1;
+    }
     const limits = this.server.limits;
     if (headers.length > limits.maxHeadersCount * 2) {
       this.fatal = REPLY_431_COUNT;
@@ -175,13 +202,19 @@ export class ServerConnection {
       return -1;
     }
     let hosts = 0;
+    let host = "";
     let body = false;
+    let codings = 0;
+    let coding = "";
     let expect: string | undefined;
     for (let i = 0; i < headers.length; i += 2) {
       const k = headers[i]!;
       switch (k.length) {
         case 4:
-          if (k.toLowerCase() === "host") hosts++;
+          if (k.toLowerCase() === "host") {
+            hosts++;
+            host = headers[i + 1]!;
+          }
           break;
         case 6:
           if (k.toLowerCase() === "expect") expect = headers[i + 1]!;
@@ -190,15 +223,43 @@ export class ServerConnection {
           if (headers[i + 1] !== "0" && k.toLowerCase() === "content-length") body = true;
           break;
         case 17:
-          if (k.toLowerCase() === "transfer-encoding") body = true;
+          if (k.toLowerCase() === "transfer-encoding") {
+            body = true;
+            codings++;
+            coding = headers[i + 1]!;
+          }
           break;
       }
     }
-    // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on HTTP/1.0.
-    if (hosts > 1 || (hosts === 0 && minor === 1)) {
+    // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on HTTP/1.0, and a valid one.
+    if (hosts > 1 || (hosts === 0 && minor === 1) || (hosts === 1 && !VALID_HOST.test(host))) {
       this.fatal = REPLY_400;
       return -1;
     }
+    if (codings > 0) {
+      // RFC 9112 §6.1/§6.3: HTTP/1.0 has no Transfer-Encoding, and a last coding other than
+      // chunked leaves the length unknown: the framing is faulty (400). A coding before chunked
+      // (`gzip, chunked`) is one Lanecar does not implement: 501, never silently dropped.
+      if (codings > 1 || (coding !== "chunked" && coding.toLowerCase() !== "chunked")) {
+        const last = coding
+          .slice(coding.lastIndexOf(",") + 1)
+          .trim()
+          .toLowerCase();
+        this.fatal = minor === 0 || last !== "chunked" ? REPLY_400 : REPLY_CODING;
+        return -1;
+      }
+      if (minor === 0) {
+        this.fatal = REPLY_400;
+        return -1;
+      }
+    }
+    // A fragment is never part of a request target (RFC 9112 §3.2): refused, as Envoy does.
+    if (url.includes("#")) {
+      this.fatal = REPLY_400;
+      return -1;
+    }
+    this.requests++;
+    this.versionLine.headers(body && codings === 0);
     const s = new ServerStream(this, name, url, headers, minor, keepAlive, body);
     this.parsing = s;
     this.streams.push(s);
@@ -215,6 +276,12 @@ export class ServerConnection {
   };
 
   private readonly onMessageComplete = (): void => {
+    // Trailers: llhttp flushes them through onHeaders right before this call. They are dropped
+    // (as Envoy does by default for HTTP/1.1, see decisions.md) and, with the URL, must never
+    // be taken for part of the next message's head: per-message state ends here.
+    if (this.flushedHeaders.length > 0) this.flushedHeaders.length = 0;
+    this.flushedUrl = "";
+    this.versionLine.complete();
     const s = this.parsing;
     this.parsing = undefined;
     this.phase = IDLE;
@@ -231,6 +298,7 @@ export class ServerConnection {
       this.phase = HEAD;
       this.since = Date.now();
     }
+    this.versionLine.read();
     let ret = p.execute(data);
     while (this.upgraded && typeof ret === "number" && this.fatal === undefined) {
       // llhttp stops after an upgrade request's head; Lanecar proxies it as a plain request
@@ -243,21 +311,38 @@ export class ServerConnection {
     // A callback may have refused the request (`fatal`): llhttp reports that as an error, except
     // for a message it flagged as an upgrade (CONNECT, Upgrade + Connection: upgrade), where the
     // binding returns a byte count. Either way the refusal is what counts.
+    if (
+      this.phase === HEAD &&
+      this.parsing === undefined &&
+      this.fatal === undefined &&
+      typeof ret === "number" &&
+      this.versionLine.watching &&
+      !this.versionLine.ok(data)
+    ) {
+      this.fatal = REPLY_VERSION;
+    }
     if (this.fatal !== undefined) this.parseError(undefined);
     else if (typeof ret !== "number") this.parseError(ret);
     this.pump();
   };
 
   private readonly onEnd = (): void => {
-    // The client half-closed: a request cut short is malformed; in-flight requests are aborted.
-    const p = this.parser;
-    const err = p?.finish();
-    if (err && this.parsing) {
+    // The client half-closed (FIN). A request cut short (head or body) is malformed: 400 after
+    // the responses owed. Complete requests still get their responses, then the connection
+    // closes; with nothing owed it closes now.
+    const err = this.parser?.finish();
+    if (err && (this.parsing || (this.phase === HEAD && !this.closing))) {
       this.parseError(err);
       this.pump();
       return;
     }
-    this.socket.destroy();
+    this.closing = true;
+    if (this.streams.length === 0) {
+      if (this.owed !== undefined) this.sendOwed();
+      else this.socket.end();
+      return;
+    }
+    this.updateReading();
   };
 
   private readonly onClose = (): void => {
@@ -299,7 +384,7 @@ export class ServerConnection {
   responseDone(s: ServerStream): void {
     if (this.streams[0] !== s) return;
     this.streams.shift();
-    if (!s.keepAlive || !s.requestComplete) {
+    if (!s.keepAlive || !s.requestComplete || (this.closing && this.streams.length === 0 && !this.parsing)) {
       // Connection: close, or the response ended before the request body was read: close after it.
       this.closing = true;
       this.parsing = undefined;
@@ -477,8 +562,10 @@ export class H1Server {
         if (l.headersTimeoutMs > 0 && age >= l.headersTimeoutMs) c.timedOut();
       } else if (c.phase === BODY) {
         if (l.requestTimeoutMs > 0 && age >= l.requestTimeoutMs) c.timedOut();
-      } else if (c.streams.length === 0 && l.keepAliveTimeoutMs > 0 && age >= l.keepAliveTimeoutMs) {
-        c.timedOut();
+      } else if (c.streams.length === 0) {
+        // A connection that has not sent a request yet gets the headers timeout, not keep-alive.
+        const limit = c.requests === 0 ? l.headersTimeoutMs : l.keepAliveTimeoutMs;
+        if (limit > 0 && age >= limit) c.timedOut();
       }
     }
   }

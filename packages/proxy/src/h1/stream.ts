@@ -6,12 +6,10 @@
  * response in one write.
  */
 import { STATUS_CODES } from "node:http";
+import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import type { ServerConnection } from "./server.js";
-/** Receives the request body of a stream, in order; `data` returning false pauses the client. */
-export interface BodySink {
-  data(chunk: Buffer): boolean;
-  end(): void;
-}
+
+export type { BodySink } from "../http/downstream.js";
 
 /** Pipelined or not-yet-consumed request body bytes above this pause reading from the client. */
 const BODY_BUFFER_LIMIT = 64 * 1024;
@@ -37,7 +35,7 @@ function withHead(head: string, body: Buffer, chunked: boolean): Buffer {
 }
 
 /** One request and its response. */
-export class ServerStream {
+export class ServerStream implements DownstreamStream {
   // ---- request ----
   /** Request body bytes go upstream: Content-Length > 0 or Transfer-Encoding. */
   readonly hasBody: boolean;
@@ -51,6 +49,8 @@ export class ServerStream {
   dispatched = false;
   /** Sent `Expect: 100-continue` with a body. */
   expectContinue = false;
+  /** Request body bytes received (decoded: no chunk framing), for `istio_request_bytes`. */
+  bodyBytesIn = 0;
 
   // ---- response ----
   headersSent = false;
@@ -66,6 +66,8 @@ export class ServerStream {
   private pendingHead: string | undefined;
   /** Called once if the client goes away before the response ends. */
   onAbort: (() => void) | undefined;
+  /** Response body bytes written (before chunk framing), for `istio_response_bytes`. */
+  bodyBytesOut = 0;
   private drainWaiter: (() => void) | undefined;
 
   constructor(
@@ -92,6 +94,7 @@ export class ServerStream {
 
   /** Called by the connection's parser. */
   pushBody(chunk: Buffer): void {
+    this.bodyBytesIn += chunk.length;
     const sink = this.sink;
     if (sink) {
       this.bodyTouched = true;
@@ -168,6 +171,9 @@ export class ServerStream {
     // The last request a closing (or draining) connection answers says so.
     if ((conn.closing || conn.server.draining) && conn.streams[conn.streams.length - 1] === this)
       this.keepAlive = false;
+    // A response that starts before its request was read whole (an early 413/401/503): the
+    // connection closes after it (responseDone), so the response must say so.
+    if (!this.requestComplete) this.keepAlive = false;
     if (!this.keepAlive) head += "connection: close\r\n";
     else if (this.httpMinor === 0) head += "connection: keep-alive\r\n";
     head += "\r\n";
@@ -191,6 +197,7 @@ export class ServerStream {
     const body = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     const len = body.length;
     if (len === 0) return true;
+    this.bodyBytesOut += len;
     const socket = this.conn.socket;
     const head = this.pendingHead;
     if (head !== undefined) {

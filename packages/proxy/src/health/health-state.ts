@@ -5,7 +5,9 @@
  *
  * An endpoint is available unless one of these holds it down:
  * - `probe`: its WorkloadGroup probe reports unhealthy (ActiveProber → `probeResult`);
- * - `outlier`: ejected by outlier detection, until the ejection time passes;
+ * - `outlier`: ejected by outlier detection, until the ejection time passes or, for an actively
+ *   probed endpoint, until a probe passes while the probe holds it healthy (Envoy's
+ *   `successful_active_health_check_uneject_host`, default true);
  * - `connect-failure`: a connection to it was just refused, so `noavailabled` fallback follows at
  *   once when every endpoint of a subset is known down (SPEC §5). It ends when a probe succeeds if
  *   the endpoint is actively probed, else after `connectFailureBackoffMs` (default 1 s); the next
@@ -102,7 +104,11 @@ export class HealthState implements UpstreamHealth, ProbeSink {
     this.now = opts.now ?? (() => performance.now());
     this.epochOrigin = Date.now() - this.now();
     this.outlier = new OutlierDetector(
-      { isEjected: (k) => this.isEjected(k), eject: (k, ms) => this.eject(k, ms) },
+      {
+        isEjected: (k) => this.isEjected(k),
+        eject: (k, ms) => this.eject(k, ms),
+        isHealthy: (k) => !this.down.has(k) || this.settle(k),
+      },
       { now: this.now },
     );
   }
@@ -169,6 +175,14 @@ export class HealthState implements UpstreamHealth, ProbeSink {
     if (ok && r.connectDownUntil !== 0) {
       r.connectDownUntil = 0;
       this.emit(key, "up", "connect-failure", r);
+    }
+    if (ok && healthy && r.ejectedUntil !== 0) {
+      // Envoy's successful_active_health_check_uneject_host (default true, which Istio keeps): a
+      // passing probe of an endpoint its probe holds healthy ends an outlier ejection at once,
+      // counters cleared, so a restarted instance gets its traffic back within a probe period.
+      r.ejectedUntil = 0;
+      this.outlier.unejected(key);
+      this.emit(key, "up", "outlier", r);
     }
     if (!healthy && !wasDown) {
       this.down.add(key);

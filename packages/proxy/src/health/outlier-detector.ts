@@ -8,20 +8,25 @@
  * - Any response below 500 resets both counters; a 5xx that is not a gateway error resets the
  *   gateway counter. A threshold of 0 disables that detector (Istio: `consecutiveGatewayErrors`
  *   defaults to 0).
- * - On reaching a threshold the counters reset and the endpoint is ejected if the pool allows it:
- *   Envoy (1.31+, what Istio ships) ejects only when `100 × (ejected + 1) / poolSize ≤
- *   maxEjectionPercent`; Istio cannot set `always_eject_one_host`. So a one-instance lane is ejected
- *   only with `maxEjectionPercent: 100`; with the default 10 % a pool needs ≥ 10 endpoints before
- *   one can be ejected. (A refused connection still takes an endpoint out at once: that is
- *   HealthState's connect-failure mark, not an ejection.)
+ * - On reaching a threshold the counters reset and the endpoint is ejected if the pool (the
+ *   cluster: one subset, as Istio makes one Envoy cluster per subset) allows it:
+ *   - `maxEjectionPercent` (Istio default 10, Envoy's): Envoy ≥ 1.31 ejects only when
+ *     `100 × (ejected + 1) / poolSize ≤ maxEjectionPercent`; Istio never sets
+ *     `always_eject_one_host`. So a one-instance lane is ejected only with `maxEjectionPercent:
+ *     100`, and with the default a pool needs ≥ 10 endpoints before one can be ejected.
+ *   - `minHealthPercent` (Istio default 0 = off): Istio sets it as Envoy's panic threshold, below
+ *     which Envoy balances over every host, ejected ones included — an ejection that leaves fewer
+ *     than `minHealthPercent` % of the pool healthy would not take effect, so it is not made.
+ *     (Hosts down for another reason — probe, refused connection — count as unhealthy.)
+ *   (A refused connection still takes an endpoint out at once: that is HealthState's
+ *   connect-failure mark, not an ejection.)
  * - An ejection lasts `baseEjectionTime × n`, n = 1 + (earlier ejections, decayed by one for each
  *   `interval` spent back in service), capped at max(300 s, baseEjectionTime) as Envoy's
- *   `max_ejection_time` default. Un-ejection is lazy: the target checks the deadline on read.
+ *   `max_ejection_time` default. It ends at that deadline (lazily, on read) or earlier when the
+ *   endpoint's active probe passes (HealthState; Envoy's `successful_active_health_check_uneject_host`).
  *
  * Counters are kept per endpoint key (not per cluster), so an endpoint shared by several subsets
- * has one history, and they survive config reloads. `minHealthPercent` (the load balancer's panic
- * threshold) is not applied here: it would defeat the `noavailabled` fallback, and Istio's default
- * of 0 disables it anyway.
+ * has one history, and they survive config reloads.
  */
 import type { OutlierDetection } from "@lanecar/core";
 
@@ -34,6 +39,8 @@ export interface EjectionTarget {
   isEjected(key: string): boolean;
   /** Takes `key` out of service for `durationMs`. */
   eject(key: string, durationMs: number): void;
+  /** Is `key` available for load balancing (not down for any reason)? */
+  isHealthy(key: string): boolean;
 }
 
 /** Envoy's `max_ejection_time` default (Istio does not expose it). */
@@ -109,7 +116,7 @@ export class OutlierDetector {
     // Envoy resets the counter that fired whether or not the ejection is allowed.
     if (by5xx) r.consecutive5xx = 0;
     if (byGateway) r.consecutiveGateway = 0;
-    if (!this.ejectionAllowed(ep.key, od.maxEjectionPercent, pool)) {
+    if (!this.ejectionAllowed(ep.key, od, pool)) {
       this.overflows++;
       return false;
     }
@@ -151,20 +158,27 @@ export class OutlierDetector {
     return this.records.keys();
   }
 
+  /** maxEjectionPercent and minHealthPercent over the pool, counting `key` as ejected. */
   private ejectionAllowed(
     key: string,
-    maxPercent: number,
+    od: OutlierDetection,
     pool: readonly { readonly key: string }[] | undefined,
   ): boolean {
-    if (!pool || pool.length === 0) return maxPercent >= 100;
     let ejected = 0;
-    let size = pool.length;
+    let healthy = 0;
+    let size = pool?.length ?? 0;
     let member = false;
-    for (const p of pool) {
-      if (p.key === key) member = true;
-      else if (this.target.isEjected(p.key)) ejected++;
+    if (pool) {
+      for (const p of pool) {
+        if (p.key === key) member = true;
+        else {
+          if (this.target.isEjected(p.key)) ejected++;
+          if (this.target.isHealthy(p.key)) healthy++;
+        }
+      }
     }
     if (!member) size++;
-    return (100 * (ejected + 1)) / size <= maxPercent;
+    if ((100 * (ejected + 1)) / size > od.maxEjectionPercent) return false;
+    return od.minHealthPercent <= 0 || (100 * healthy) / size >= od.minHealthPercent;
   }
 }

@@ -14,6 +14,13 @@ import { request as httpsRequest } from "node:https";
 import type { Endpoint, Probe } from "@lanecar/core";
 
 export const PROBE_USER_AGENT = "lanecar-probe/1";
+/**
+ * Marks a request as an active health check, so the called sidecar's inbound listener keeps it
+ * out of `istio_*` (health probes are not traffic). Set after the probe's own headers, so
+ * `httpHeaders` cannot remove it; the inbound listener strips it before the app, and the gateway
+ * and outbound listener drop copies clients or apps send.
+ */
+export const PROBE_HEADER = "x-lanecar-probe";
 
 export interface ProbeOutcome {
   ok: boolean;
@@ -39,6 +46,7 @@ export function sendProbe(ep: Endpoint, probe: Probe, done: (o: ProbeOutcome) =>
 
   const headers: OutgoingHttpHeaders = { "user-agent": PROBE_USER_AGENT, connection: "close", accept: "*/*" };
   for (const [name, value] of probe.headers) headers[name.toLowerCase()] = value;
+  headers[PROBE_HEADER] = "1";
   const send = probe.scheme === "HTTPS" ? httpsRequest : httpRequest;
   try {
     req = send({

@@ -2,7 +2,7 @@
  * Responses Lanecar writes itself (SPEC section 8): plain-text body and an Envoy-style response
  * flag in `x-lanecar-flags`, so every failure can be explained.
  */
-import type { ServerStream } from "../h1/stream.js";
+import type { DownstreamStream } from "../http/downstream.js";
 
 export type ResponseFlag = "NR" | "UH" | "UF" | "UO" | "UT" | "FI" | "UC" | "URX" | "DC" | "DPE" | "RL" | "";
 
@@ -22,7 +22,7 @@ export const LOCAL_REPLIES = {
 } as const;
 
 export function sendLocalReply(
-  res: ServerStream,
+  res: DownstreamStream,
   status: number,
   flag: ResponseFlag,
   body: string,
@@ -45,7 +45,7 @@ export function sendLocalReply(
   res.end(body);
 }
 
-export function sendFlag(res: ServerStream, flag: keyof typeof LOCAL_REPLIES): void {
+export function sendFlag(res: DownstreamStream, flag: keyof typeof LOCAL_REPLIES): void {
   const r = LOCAL_REPLIES[flag];
   sendLocalReply(res, r.status, flag, r.body);
 }

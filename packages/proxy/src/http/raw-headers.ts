@@ -69,7 +69,9 @@ export function copyRequestHeaders(raw: readonly string[], drop: ReadonlySet<str
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!;
     const lower = k.toLowerCase();
-    if (lower === "connection" && !onlyKeepAlive(raw[i + 1]!)) conn = connectionTokens(raw[i + 1]);
+    // Every Connection field counts (a list may be split over several).
+    if (lower === "connection" && !onlyKeepAlive(raw[i + 1]!))
+      conn = conn ? conn.concat(connectionTokens(raw[i + 1])) : connectionTokens(raw[i + 1]);
     if (HOP_BY_HOP.has(lower) || lower === "host" || lower === "expect" || drop?.has(lower)) continue;
     if (drop && lower.includes("_") && drop.has(lower.replaceAll("_", "-"))) continue;
     out.push(k, raw[i + 1]!);
@@ -110,7 +112,8 @@ export function copyResponseHeaders(raw: string[]): string[] {
     const v = raw[i + 1]!;
     if (HOP_BY_HOP_LENGTHS.has(k.length)) {
       const lower = k.toLowerCase();
-      if (lower === "connection" && !onlyKeepAlive(v)) conn = connectionTokens(v);
+      if (lower === "connection" && !onlyKeepAlive(v))
+        conn = conn ? conn.concat(connectionTokens(v)) : connectionTokens(v);
       if (HOP_BY_HOP.has(lower)) continue;
     }
     raw[w++] = k;

@@ -5,13 +5,19 @@
  * normal traffic.
  */
 import type { AddressInfo } from "node:net";
-import { H1Server, type Handler, SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
+import { createListener } from "../fallback/data-path.js";
+import { SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
+import type { DownstreamHandler, ListenerServer } from "./downstream.js";
 
-export { checkingInterval, type Handler, SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
-export type { ServerStream } from "../h1/stream.js";
+export { checkingInterval, SERVER_LIMITS, type ServerLimits } from "../h1/server.js";
+export type { DownstreamHandler as Handler, DownstreamStream, ListenerServer } from "./downstream.js";
 
-export function createProxyServer(handler: Handler, limits: ServerLimits = SERVER_LIMITS): H1Server {
-  return new H1Server(handler, limits);
+/** A listener on the data path chosen at start-up (fallback/data-path.ts). */
+export function createProxyServer(
+  handler: DownstreamHandler,
+  limits: ServerLimits = SERVER_LIMITS,
+): ListenerServer {
+  return createListener(handler, limits);
 }
 
 /** Parses `host:port` (`[::1]:port` allowed). */
@@ -23,7 +29,7 @@ export function parseListen(addr: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
-export function listen(server: H1Server, addr: string): Promise<AddressInfo> {
+export function listen(server: ListenerServer, addr: string): Promise<AddressInfo> {
   const { host, port } = parseListen(addr);
   return server.listen(host, port);
 }
@@ -32,6 +38,6 @@ export function listen(server: H1Server, addr: string): Promise<AddressInfo> {
  * Stops accepting, lets in-flight requests finish (their responses carry `Connection: close`,
  * idle keep-alive connections are closed), and force-closes what remains after `timeoutMs`.
  */
-export function drainServer(server: H1Server, timeoutMs: number): Promise<void> {
+export function drainServer(server: ListenerServer, timeoutMs: number): Promise<void> {
   return server.drain(timeoutMs);
 }

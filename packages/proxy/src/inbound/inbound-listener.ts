@@ -3,7 +3,8 @@
  * the request has an `x-request-id` (generating one, as Envoy does), resolves this workload's
  * labels from the inbound request, records them and the headers TrafficLabel functions name in
  * the correlation store under every correlation header, and forwards to the app, streaming both
- * ways.
+ * ways. Who called (peer metadata) and whether it is a health probe are read for the metrics
+ * (telemetry/edges.ts) and stripped before the app.
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -14,15 +15,19 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import type { ServerStream } from "../h1/stream.js";
-import type { ResponseFlag } from "../http/local-reply.js";
+import type { DownstreamStream } from "../http/downstream.js";
+import { type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter } from "../http/raw-headers.js";
-import type { ProxyRuntime } from "../runtime.js";
+import { sameAuthority, splitAbsoluteForm } from "../http/target.js";
+import type { ProxyRuntime, RequestEdge } from "../runtime.js";
+import { DestinationEdges, MESH_HEADERS } from "../telemetry/edges.js";
 import { Exchange, type ExchangeOwner } from "../upstream/exchange.js";
 import { NO_HEALTH } from "../upstream/upstream-health.js";
 
 interface InboundTag {
   lane: string;
+  /** Undefined for a health-check probe (not in `istio_*`). */
+  edge: RequestEdge | undefined;
   requestId: string | undefined;
   span: Span | undefined;
 }
@@ -36,11 +41,13 @@ export class InboundListener implements ExchangeOwner {
   readonly health = NO_HEALTH;
   private plans = new WeakMap<ConfigSnapshot, Plan>();
   private readonly app: Endpoint;
+  private readonly edges: DestinationEdges;
 
   constructor(
     private readonly rt: ProxyRuntime,
     appUrl: string,
   ) {
+    this.edges = new DestinationEdges(rt.metrics, rt.identity);
     const u = new URL(appUrl);
     const { host, port } = splitAuthority(u.host);
     const p = port ?? 80;
@@ -71,9 +78,27 @@ export class InboundListener implements ExchangeOwner {
     return p;
   }
 
-  readonly handle = (req: ServerStream): void => {
-    const plan = this.plan(this.rt.config.current);
+  readonly handle = (req: DownstreamStream): void => {
     const raw = req.rawHeaders;
+    // An absolute-form target goes to the app in origin form, Host from the target (RFC 9112
+    // §3.2.2); a Host that names another authority is refused rather than guessed at.
+    let path = req.url;
+    let host = rawHeader(raw, "host");
+    if (path.charCodeAt(0) !== 47 /* / */ && path !== "*") {
+      const t = splitAbsoluteForm(path);
+      if (t === undefined || (host !== undefined && !sameAuthority(host, t.authority))) {
+        sendLocalReply(
+          req,
+          400,
+          "DPE",
+          t ? "Host does not match the request target" : "invalid request target",
+        );
+        return;
+      }
+      path = t.path;
+      host = t.authority;
+    }
+    const plan = this.plan(this.rt.config.current);
     let getter = rawHeaderGetter(raw);
     let requestId = rawHeader(raw, "x-request-id");
     const generated = requestId === undefined;
@@ -98,13 +123,16 @@ export class InboundListener implements ExchangeOwner {
         break;
       }
     }
-    const headers = copyRequestHeaders(raw, undefined);
-    headers.push("host", rawHeader(raw, "host") ?? this.app.key);
+    // Peer metadata and the probe marker are for this sidecar only: consumed here, never forwarded.
+    const edge = this.edges.forRequest(raw);
+    const headers = copyRequestHeaders(raw, MESH_HEADERS);
+    headers.push("host", host ?? this.app.key);
     if (generated) headers.push("x-request-id", requestId!);
-    const x = new Exchange(this, req, req.method, req.url, headers);
+    const x = new Exchange(this, req, req.method, path, headers);
     x.ep = this.app;
     x.tag = {
       lane,
+      edge,
       requestId,
       span: this.rt.tracer?.start(`inbound ${id.service}`, getter),
     } satisfies InboundTag;
@@ -144,16 +172,16 @@ export class InboundListener implements ExchangeOwner {
         listener: "inbound",
       });
     }
-    this.rt.metrics.request(
-      "destination",
-      "unknown",
-      id.service,
-      id.podLabels.version ?? "unknown",
-      status,
-      flags || "-",
-      tag.lane,
-      "none",
-      x.durationMs,
-    );
+    if (tag.edge)
+      tag.edge.record(
+        status,
+        flags || "-",
+        tag.lane,
+        "none",
+        x.durationMs,
+        x.stream.bodyBytesIn,
+        x.stream.bodyBytesOut,
+      );
+    else this.rt.metrics.probe();
   }
 }

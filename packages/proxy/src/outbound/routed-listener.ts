@@ -10,6 +10,7 @@ import {
   type ConfigSnapshot,
   type Direction,
   decideFault,
+  type Endpoint,
   type HeaderOps,
   hashKeyFor,
   headerOps,
@@ -26,13 +27,15 @@ import {
   splitAuthority,
 } from "@lanecar/core";
 import type { Span } from "@opentelemetry/api";
-import { LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
+import { edgeLaneLabels, LaneGuard, stripLaneBaggage } from "../gateway/lane-guard.js";
 import { LANE_TOKEN_HEADER } from "../gateway/lane-token.js";
-import type { ServerStream } from "../h1/stream.js";
+import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyRequestHeaders, rawHeader, rawHeaderGetter, removeHeader } from "../http/raw-headers.js";
 import { setLaneBaggage } from "../propagation/lane-baggage.js";
 import type { ProxyRuntime } from "../runtime.js";
+import { MESH_HEADERS, SourceEdges } from "../telemetry/edges.js";
+import { PEER_METADATA_HEADER } from "../telemetry/peer-metadata.js";
 import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
 import { retryPolicy } from "../upstream/retry-policy.js";
 
@@ -42,7 +45,10 @@ interface Plan {
   ctx: RouteContext;
   /** Label header names the proxy owns (always replaced, never passed through). */
   owned: ReadonlySet<string>;
-  /** Names never forwarded: the owned labels, plus the lane token header at the gateway. */
+  /**
+   * Names never forwarded: the owned labels, Lanecar's mesh headers (peer metadata, probe marker:
+   * only this proxy writes them), plus the lane token header at the gateway.
+   */
   dropped: ReadonlySet<string>;
   /** Gateway only: client-sent lanes count only when a route or a token grants them. */
   guard: LaneGuard | undefined;
@@ -58,6 +64,12 @@ interface RouteState {
 }
 
 const NO_LABELS: ResolvedLabels = { values: {}, invalid: 0, from: {} };
+
+/** The lane a request is in: the value of its first label, `none` without one. */
+function laneOf(labels: Readonly<Record<string, string>>): string {
+  for (const k in labels) return labels[k]!;
+  return "none";
+}
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   for (const k in a) if (a[k] !== b[k]) return false;
@@ -85,6 +97,7 @@ export type ListenerKind = "outbound" | "gateway";
 export class RoutedListener implements ExchangeOwner {
   private plans = new WeakMap<ConfigSnapshot, Plan>();
   private readonly direction: Direction;
+  private readonly edges: SourceEdges;
 
   constructor(
     readonly kind: ListenerKind,
@@ -93,6 +106,7 @@ export class RoutedListener implements ExchangeOwner {
     private readonly context: string,
   ) {
     this.direction = kind === "outbound" ? "outbound" : "inbound";
+    this.edges = new SourceEdges(rt.metrics, rt.identity);
   }
 
   get health() {
@@ -107,14 +121,15 @@ export class RoutedListener implements ExchangeOwner {
     if (!p) {
       const id = this.rt.identity;
       const resolver = snap.labelResolver(id.namespace, id.podLabels);
-      const owned = new Set(resolver.labels.map((l) => l.name));
       const gateway = this.kind === "gateway";
+      const names = resolver.labels.map((l) => l.name);
+      const owned = gateway ? edgeLaneLabels(snap, names) : new Set(names);
       p = {
         router: snap.router(this.context),
         resolver,
         ctx: { gateway: this.context, namespace: id.namespace, podLabels: id.podLabels },
         owned,
-        dropped: gateway ? new Set([...owned, LANE_TOKEN_HEADER]) : owned,
+        dropped: new Set([...owned, ...MESH_HEADERS, ...(gateway ? [LANE_TOKEN_HEADER] : [])]),
         guard: gateway ? new LaneGuard(owned, this.rt.laneTokens) : undefined,
       };
       this.plans.set(snap, p);
@@ -123,7 +138,7 @@ export class RoutedListener implements ExchangeOwner {
   }
 
   /** The request handler of the listener's server. */
-  readonly handle = (req: ServerStream): void => {
+  readonly handle = (req: DownstreamStream): void => {
     const res = req;
     const plan = this.plan(this.rt.config.current);
     const raw = req.rawHeaders;
@@ -175,7 +190,7 @@ export class RoutedListener implements ExchangeOwner {
     };
     let d = plan.router.route(view, plan.ctx, resolved.values, this.rt.health);
     let labels = resolved.values;
-    if (guard && d.route && !plan.resolver.empty) {
+    if (guard && d.route) {
       // Matching does not depend on labels: route again only if the matched rule granted a lane.
       const granted = guard.grant(labels, d.route, d.matchIndex, getter);
       if (!sameLabels(granted, labels)) {
@@ -183,11 +198,7 @@ export class RoutedListener implements ExchangeOwner {
         d = plan.router.route(view, plan.ctx, labels, this.rt.health);
       }
     }
-    let lane = "none";
-    for (const k in labels) {
-      lane = labels[k]!;
-      break;
-    }
+    const lane = laneOf(labels);
     const span = this.rt.tracer?.start(`${this.kind} ${authority}`, getter);
     const state: RouteState = { plan, req: view, labels, decision: d, lane, span };
     if (d.kind === "noroute") return this.local(res, state, 404, "NR", LOCAL_REPLIES.NR.body);
@@ -220,12 +231,14 @@ export class RoutedListener implements ExchangeOwner {
     headers.push("host", upstreamAuthority);
     if (requestId) headers.push("x-request-id", requestId);
     applyOps(headers, ops.request);
-    if (!plan.resolver.empty) {
+    if (!plan.resolver.empty || guard) {
       // A route's `set` of a label header is that label's value: one header, never two.
       const opsLabels = ownedSets(ops.request, plan.owned);
       if (opsLabels) {
         labels = { ...labels, ...opsLabels };
         for (const name of plan.owned) removeHeader(headers, name);
+        // The lane the request goes on in is the one the route set (a weighted destination's `set`).
+        state.lane = laneOf(labels);
       }
       if (guard) guard.stripBaggage(headers);
       else if (external) stripLaneBaggage(headers, plan.owned);
@@ -233,6 +246,8 @@ export class RoutedListener implements ExchangeOwner {
       if (!external) for (const k in labels) headers.push(k, labels[k]!);
       setLaneBaggage(headers, plan.resolver.baggageLabels, external ? {} : labels);
     }
+    // Who is calling, for the called sidecar's `source_*` labels; never sent out of the mesh.
+    if (!external) headers.push(PEER_METADATA_HEADER, this.edges.peerHeader);
     if (route?.spec.rewrite) path = rewritePath(route.spec.rewrite, path, matchedPrefix);
 
     const x = new Exchange(
@@ -285,20 +300,21 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep?.labels.version, x.durationMs, x.ep?.key);
+    this.record(s, status, flags, x.ep, x.durationMs, x.stream);
   }
 
   private record(
     s: RouteState,
     status: number,
     flags: string,
-    version: string | undefined,
+    ep: Endpoint | undefined,
     ms: number,
-    upstream?: string,
+    stream: DownstreamStream,
   ): void {
     const d = s.decision;
     const dest = d.cluster?.host ?? d.host;
-    const v = version ?? d.cluster?.subset ?? "unknown";
+    const v = ep?.labels.version ?? d.cluster?.subset ?? "unknown";
+    const upstream = ep?.key;
     const log = this.rt.accessLog;
     if (log) {
       log.log({
@@ -325,21 +341,21 @@ export class RoutedListener implements ExchangeOwner {
         listener: this.kind,
       });
     }
-    this.rt.metrics.request(
-      "source",
-      this.rt.identity.workload,
-      dest,
-      v,
-      status,
-      flags || "-",
-      s.lane,
-      d.fallback ? d.fallback.reason : "none",
-      ms,
-    );
+    this.edges
+      .edge(dest, d.cluster?.service.namespace ?? "", ep)
+      .record(
+        status,
+        flags || "-",
+        s.lane,
+        d.fallback ? d.fallback.reason : "none",
+        ms,
+        stream.bodyBytesIn,
+        stream.bodyBytesOut,
+      );
   }
 
   private local(
-    res: ServerStream,
+    res: DownstreamStream,
     s: RouteState,
     status: number,
     flag: ResponseFlag,
@@ -351,7 +367,7 @@ export class RoutedListener implements ExchangeOwner {
       res.writeHead(status, undefined, [...extra, "content-length", "0"]);
       res.end();
     } else sendLocalReply(res, status, flag, body, extra);
-    this.record(s, status, flag, undefined, performance.now() - start);
+    this.record(s, status, flag, undefined, performance.now() - start, res);
   }
 
   /** Fire-and-forget copies to mirror targets (bodyless requests only; bodies are not buffered). */

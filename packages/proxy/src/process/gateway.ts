@@ -13,6 +13,10 @@ export interface GatewayOptions extends Omit<ProcessOptions, "identity"> {
   gateway: string | undefined;
   namespace: string;
   podLabels: Record<string, string>;
+  /** Istio workload name (`--workload`); default from the pod labels (`workloadName`). */
+  workload?: string;
+  /** Istio cluster id (`--cluster`); default the pod label `topology.istio.io/cluster`, else unknown. */
+  cluster?: string;
   listen: string;
   /** `--discovery kubernetes`: services, endpoints and config (the Gateway too) from these clusters. */
   discovery?: DiscoveryOptions;
@@ -75,7 +79,8 @@ export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
     service: name,
     namespace: o.namespace,
     podLabels: o.podLabels,
-    workload: workloadName(name, o.podLabels),
+    workload: workloadName(name, o.podLabels, o.workload),
+    cluster: o.cluster ?? "",
   };
   return ProxyProcess.start({ ...o, identity, source }, [
     {

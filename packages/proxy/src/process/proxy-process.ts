@@ -2,20 +2,21 @@
  * One Lanecar process: the shared runtime (config source, health, pools, correlation store,
  * metrics), its listeners, and the admin API — with the life cycle of SPEC section 10:
  * `/ready` is 503 until every listener is up and while draining; SIGTERM drains (in-flight
- * requests finish, keep-alive responses carry `Connection: close`) and the process exits 0.
+ * requests finish, keep-alive responses carry `Connection: close`; the outbound listener serves
+ * the app's calls until inbound is done) and the process exits 0.
  */
 import type { AddressInfo } from "node:net";
 import type { ConfigSnapshot } from "@lanecar/core";
 import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
+import { dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
-import { assertParser } from "../h1/llhttp.js";
-import type { H1Server } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
   type Handler,
+  type ListenerServer,
   listen,
   SERVER_LIMITS,
   type ServerLimits,
@@ -43,7 +44,7 @@ export interface ProcessOptions {
   identity: WorkloadIdentity;
   admin: string | undefined;
   drainTimeoutMs?: number;
-  correlation?: { maxEntries?: number; ttlMs?: number };
+  correlation?: { maxEntries?: number; ttlMs?: number; maxBytes?: number };
   pollMs?: number;
   limits?: ServerLimits;
   logger?: Logger;
@@ -59,11 +60,18 @@ export interface ListenerSpec {
   name: string;
   address: string;
   handler: (rt: ProxyRuntime) => Handler;
+  /**
+   * Keeps accepting while the other listeners drain, and drains only once they are done (or the
+   * drain timeout is up): the sidecar's outbound listener, which serves the calls the app makes
+   * for requests still in flight on inbound (Istio drains inbound only).
+   */
+  drainsLast?: boolean;
 }
 
 export class ProxyProcess {
   readonly rt: ProxyRuntime;
-  private readonly servers = new Map<string, H1Server>();
+  private readonly servers = new Map<string, ListenerServer>();
+  private readonly drainLast = new Set<ListenerServer>();
   readonly addresses = new Map<string, AddressInfo>();
   private admin: FastifyInstance | undefined;
   private state: "PRE_INITIALIZING" | "LIVE" | "DRAINING" = "PRE_INITIALIZING";
@@ -111,7 +119,7 @@ export class ProxyProcess {
 
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
-    assertParser();
+    const path = dataPath();
     const config =
       opts.source ??
       ConfigSource.load(opts.config, {
@@ -119,6 +127,7 @@ export class ProxyProcess {
         pollMs: opts.pollMs,
       });
     const p = new ProxyProcess(opts, config);
+    p.log.info(describeDataPath(path));
     try {
       if (opts.admin) {
         const { parseListen } = await import("../http/server.js");
@@ -136,6 +145,7 @@ export class ProxyProcess {
       for (const l of listeners) {
         const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
         p.servers.set(l.name, server);
+        if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
       }
       if (tracingEnabled()) {
@@ -180,13 +190,21 @@ export class ProxyProcess {
     };
   }
 
-  /** Graceful drain: /ready 503, stop accepting, finish in-flight, close. Idempotent. */
+  /**
+   * Graceful drain: /ready 503; the inbound-facing listeners stop accepting and finish their
+   * in-flight requests while the `drainsLast` ones (outbound) keep serving; then those drain too,
+   * within what is left of the same timeout. Idempotent.
+   */
   drain(timeoutMs = this.opts.drainTimeoutMs ?? 5000): Promise<void> {
     if (!this.drained) {
       this.state = "DRAINING";
-      this.drained = Promise.all([...this.servers.values()].map((s) => drainServer(s, timeoutMs))).then(
-        () => undefined,
-      );
+      const deadline = Date.now() + timeoutMs;
+      const servers = [...this.servers.values()];
+      const first = servers.filter((s) => !this.drainLast.has(s));
+      const last = servers.filter((s) => this.drainLast.has(s));
+      this.drained = Promise.all(first.map((s) => drainServer(s, timeoutMs)))
+        .then(() => Promise.all(last.map((s) => drainServer(s, Math.max(0, deadline - Date.now())))))
+        .then(() => undefined);
     }
     return this.drained;
   }

@@ -12,6 +12,10 @@ export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
   service: string;
   namespace: string;
   podLabels: Record<string, string>;
+  /** Istio workload name (`--workload`); default from the pod labels (`workloadName`). */
+  workload?: string;
+  /** Istio cluster id (`--cluster`); default the pod label `topology.istio.io/cluster`, else unknown. */
+  cluster?: string;
   inbound: string;
   app: string;
   outbound: string;
@@ -32,7 +36,8 @@ export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
     service: o.service,
     namespace: o.namespace,
     podLabels: o.podLabels,
-    workload: workloadName(o.service, o.podLabels),
+    workload: workloadName(o.service, o.podLabels, o.workload),
+    cluster: o.cluster ?? "",
   };
   const source = o.discovery ? await startDiscovery(o.discovery, o) : undefined;
   return ProxyProcess.start({ ...o, identity, source }, [
@@ -41,6 +46,8 @@ export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
       name: "outbound",
       address: o.outbound,
       handler: (rt) => new RoutedListener("outbound", rt, "mesh").handle,
+      // The app's calls for requests still in flight on inbound must keep working (SPEC 10).
+      drainsLast: true,
     },
   ]);
 }

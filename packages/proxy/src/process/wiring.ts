@@ -8,6 +8,7 @@ import { HealthMonitor } from "../health/index.js";
 import type { CorrelationStoreLike, MetricsSink } from "../runtime.js";
 import { IstioMetrics } from "../telemetry/index.js";
 import type { UpstreamHealth } from "../upstream/upstream-health.js";
+import { fullGc } from "./idle-gc.js";
 import type { ProcessOptions } from "./proxy-process.js";
 
 export interface Wiring {
@@ -28,8 +29,12 @@ export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions,
   const store = new CorrelationStore({
     maxEntries: opts.correlation?.maxEntries,
     ttlMs: opts.correlation?.ttlMs,
+    maxBytes: opts.correlation?.maxBytes,
+    // After load, once the store has emptied, give the memory back (see idle-gc.ts).
+    onIdleRelease: fullGc(),
   });
   const metrics = new IstioMetrics();
+  // Live entries: expired ones are dropped first (the background purge may not have run yet).
   metrics.correlationEntries.collect = () => store.size;
   monitor.update(initial.registry.allEndpoints());
   return {
@@ -46,6 +51,9 @@ export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions,
     },
     endpointHealth: (key) => monitor.state.describe(key),
     start: () => monitor.start(),
-    stop: () => monitor.stop(),
+    stop: () => {
+      monitor.stop();
+      store.close();
+    },
   };
 }

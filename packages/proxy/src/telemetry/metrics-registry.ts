@@ -12,19 +12,31 @@ function escapeValue(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 }
 
-function labelText(names: readonly string[], values: readonly string[], extra?: string): string {
+/** `a="x",b="y"` (no braces): computed once per series, when it is bound. */
+function labelPairs(names: readonly string[], values: readonly string[]): string {
   const parts: string[] = [];
   for (let i = 0; i < names.length; i++) parts.push(`${names[i]}="${escapeValue(values[i] ?? "")}"`);
-  if (extra) parts.push(extra);
-  return parts.length ? `{${parts.join(",")}}` : "";
+  return parts.join(",");
+}
+
+/** `{pairs}`, `{pairs,extra}`, or nothing. */
+function braces(pairs: string, extra?: string): string {
+  if (extra) return pairs ? `{${pairs},${extra}}` : `{${extra}}`;
+  return pairs ? `{${pairs}}` : "";
 }
 
 function num(n: number): string {
   return Number.isInteger(n) ? String(n) : n === Number.POSITIVE_INFINITY ? "+Inf" : String(n);
 }
 
+interface Series<C> {
+  /** Rendered `name="value"` pairs. */
+  pairs: string;
+  child: C;
+}
+
 abstract class Metric<C> {
-  protected readonly children = new Map<string, { values: string[]; child: C }>();
+  protected readonly children = new Map<string, Series<C>>();
   private overflow: C | undefined;
 
   constructor(
@@ -38,6 +50,11 @@ abstract class Metric<C> {
 
   /** The series for these label values (cached). */
   labels(...values: string[]): C {
+    return this.labelsOf(values);
+  }
+
+  /** As `labels`, from an array (in label-name order). */
+  labelsOf(values: readonly string[]): C {
     const key = values.length === 1 ? values[0]! : values.join("\u0001");
     const hit = this.children.get(key);
     if (hit) return hit.child;
@@ -46,13 +63,20 @@ abstract class Metric<C> {
       return this.overflow;
     }
     const child = this.make();
-    this.children.set(key, { values, child });
+    this.children.set(key, { pairs: labelPairs(this.labelNames, values), child });
     return child;
   }
 
-  protected series(): { values: readonly string[]; child: C }[] {
+  protected series(): Series<C>[] {
     const out = [...this.children.values()];
-    if (this.overflow) out.push({ values: this.labelNames.map(() => OVERFLOW), child: this.overflow });
+    if (this.overflow)
+      out.push({
+        pairs: labelPairs(
+          this.labelNames,
+          this.labelNames.map(() => OVERFLOW),
+        ),
+        child: this.overflow,
+      });
     return out;
   }
 
@@ -80,8 +104,7 @@ export class Counter extends Metric<CounterChild> {
   }
   render(out: string[]): void {
     this.header(out, "counter");
-    for (const s of this.series())
-      out.push(`${this.name}${labelText(this.labelNames, s.values)} ${num(s.child.value)}`);
+    for (const s of this.series()) out.push(`${this.name}${braces(s.pairs)} ${num(s.child.value)}`);
   }
 }
 
@@ -104,8 +127,7 @@ export class Gauge extends Metric<GaugeChild> {
   render(out: string[]): void {
     if (this.collect) this.labels().set(this.collect());
     this.header(out, "gauge");
-    for (const s of this.series())
-      out.push(`${this.name}${labelText(this.labelNames, s.values)} ${num(s.child.value)}`);
+    for (const s of this.series()) out.push(`${this.name}${braces(s.pairs)} ${num(s.child.value)}`);
   }
 }
 
@@ -117,13 +139,16 @@ export class HistogramChild {
     this.counts = new Array(bounds.length).fill(0);
   }
   observe(v: number): void {
+    // Binary search for the first bound >= v (values above every bound count only in +Inf).
     const b = this.bounds;
-    for (let i = 0; i < b.length; i++) {
-      if (v <= b[i]!) {
-        this.counts[i]!++;
-        break;
-      }
+    let lo = 0;
+    let hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v <= b[mid]!) hi = mid;
+      else lo = mid + 1;
     }
+    if (lo < b.length) this.counts[lo]!++;
     this.sum += v;
     this.count++;
   }
@@ -148,11 +173,11 @@ export class Histogram extends Metric<HistogramChild> {
       let cum = 0;
       this.buckets.forEach((le, i) => {
         cum += s.child.counts[i]!;
-        out.push(`${this.name}_bucket${labelText(this.labelNames, s.values, `le="${num(le)}"`)} ${cum}`);
+        out.push(`${this.name}_bucket${braces(s.pairs, `le="${num(le)}"`)} ${cum}`);
       });
-      out.push(`${this.name}_bucket${labelText(this.labelNames, s.values, 'le="+Inf"')} ${s.child.count}`);
-      out.push(`${this.name}_sum${labelText(this.labelNames, s.values)} ${num(s.child.sum)}`);
-      out.push(`${this.name}_count${labelText(this.labelNames, s.values)} ${s.child.count}`);
+      out.push(`${this.name}_bucket${braces(s.pairs, 'le="+Inf"')} ${s.child.count}`);
+      out.push(`${this.name}_sum${braces(s.pairs)} ${num(s.child.sum)}`);
+      out.push(`${this.name}_count${braces(s.pairs)} ${s.child.count}`);
     }
   }
 }

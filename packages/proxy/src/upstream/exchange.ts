@@ -1,14 +1,23 @@
 /**
- * One proxied request: its state and the upstream pool's response handler for it. It streams
- * the response back with backpressure, retries what is safe to retry on another target, turns failures into
- * local replies with response flags, and aborts the upstream when the client goes away.
+ * One proxied request: its state and the upstream pool's response handler for its attempts. It
+ * streams the response back with backpressure, retries what is safe to retry on another target,
+ * turns failures into local replies with response flags, and aborts the upstream when the client
+ * goes away or the route timeout fires.
  *
- * Rules: nothing is replayed once a byte of the request body was read; a response is never cut
- * short silently — a failure after headers destroys the client connection so it sees an abort.
+ * Rules:
+ * - Whether a retry is allowed is decided at the moment of the retry, on what was actually sent:
+ *   never once a byte of the request body went to an upstream (the body is not buffered). A retry
+ *   decided on response headers closes that attempt at once, so no body byte follows.
+ * - One attempt at a time; an attempt the proxy ends itself (client gone, route timeout, a
+ *   retry) is aborted and reported to nobody: health only hears what upstreams did.
+ * - Once the exchange has answered (a local reply or the end of the response) nothing more is
+ *   sent upstream and no further attempt starts.
+ * - A response is never cut short silently: a failure after headers destroys the client
+ *   connection so it sees an abort.
  */
 import type { Cluster, Endpoint, HeaderOps } from "@lanecar/core";
-import { CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
-import type { ServerStream } from "../h1/stream.js";
+import { ABORTED, CLOSED, CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
+import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
 import type { UpstreamPools } from "./pools.js";
@@ -40,8 +49,19 @@ const CONNECT_ERRORS = new Set([
   "EADDRNOTAVAIL",
 ]);
 
+/** Why the proxy itself ended an attempt (what the aborted attempt's onError carries). */
+const ABANDONED = Object.assign(new Error("attempt abandoned by the proxy"), { code: ABORTED });
+
+/** Timer callbacks take the exchange as argument: no closure per request. */
+function redispatch(x: Exchange): void {
+  x.dispatch();
+}
+function routeTimedOut(x: Exchange): void {
+  x.fail(504, "UT", LOCAL_REPLIES.UT.body);
+}
+
 export class Exchange implements ResponseHandler {
-  // Per-attempt target
+  /** The target of the next attempt (set by the owner, then by `retarget`). */
   ep!: Endpoint;
   cluster: Cluster | undefined;
   /** `lane` label value, destination version etc. are kept by the owner in `tag`. */
@@ -54,9 +74,11 @@ export class Exchange implements ResponseHandler {
   /** Upstream endpoints tried, in order (for logs and the retry host predicate). */
   readonly tried: Endpoint[] = [];
 
+  /** The attempt in flight (undefined between attempts and once it ended): what health hears about. */
+  private upstream: Endpoint | undefined;
+  private upstreamCluster: Cluster | undefined;
   private abortUpstream: Abort | undefined;
   private resumeUpstream: (() => void) | undefined;
-  private discarding = false;
   private ended = false;
   private clientGone = false;
   private routeTimer: NodeJS.Timeout | undefined;
@@ -66,7 +88,7 @@ export class Exchange implements ResponseHandler {
   constructor(
     readonly owner: ExchangeOwner,
     /** The downstream request, and its response. */
-    readonly stream: ServerStream,
+    readonly stream: DownstreamStream,
     readonly method: string,
     public path: string,
     readonly headers: string[],
@@ -78,24 +100,19 @@ export class Exchange implements ResponseHandler {
 
   /** The client went away (or its request broke) before the response ended. */
   private readonly responseClosed = (): void => {
-    if (!this.ended) {
-      // Downstream disconnect: record it first, so the abort's onError finds the exchange ended.
-      this.clientGone = true;
-      this.end(499, "DC");
-      this.abortUpstream?.(new Error("client closed"));
-    }
+    if (this.ended) return;
+    // A downstream disconnect is nobody's fault upstream: the attempt is abandoned, not reported.
+    this.clientGone = true;
+    this.end(499, "DC");
   };
 
   /** Starts the overall route timeout (Istio `timeout`); 0/undefined = none. */
   setRouteTimeout(ms: number | undefined): void {
     if (!ms) return;
-    this.routeTimer = setTimeout(() => {
-      this.abortUpstream?.(new Error("route timeout"));
-      this.fail(504, "UT", LOCAL_REPLIES.UT.body);
-    }, ms);
+    this.routeTimer = setTimeout(routeTimedOut, ms, this);
   }
 
-  /** Sends the current attempt to `this.ep`. */
+  /** Sends the next attempt to `this.ep` (nothing once the exchange has ended). */
   dispatch(): void {
     if (this.ended) return;
     const entry = this.owner.pools.get(this.ep, this.cluster?.policy.connectionPool);
@@ -105,8 +122,9 @@ export class Exchange implements ResponseHandler {
     }
     this.attempts++;
     this.tried.push(this.ep);
-    this.discarding = false;
     this.abortUpstream = undefined;
+    this.upstream = this.ep;
+    this.upstreamCluster = this.cluster;
     this.owner.health.begin(this.ep);
     entry.pool.dispatch(
       {
@@ -121,26 +139,29 @@ export class Exchange implements ResponseHandler {
     );
   }
 
-  // ---- response handler -------------------------------------------------------------
+  // ---- response handler (calls for an attempt that is no longer in flight are ignored) ----
 
   onConnect(abort: Abort): void {
     this.abortUpstream = abort;
-    if (this.clientGone || this.ended || this.stream.aborted) {
+    if (this.stream.aborted && !this.ended) {
       this.clientGone = true;
       this.end(499, "DC");
-      abort(new Error("client closed"));
     }
   }
 
   onHeaders(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
-    if (this.ended) return false;
-    if (this.canRetry() && retriableStatus(this.retry, statusCode)) {
-      this.discarding = true;
-      this.status = statusCode;
-      return true;
-    }
+    if (this.upstream === undefined) return false;
     this.status = statusCode;
+    // Envoy's outlier detection hears the status at the response headers.
+    this.report(statusCode);
+    if (retriableStatus(this.retry, statusCode) && this.canRetry() && this.owner.retarget(this)) {
+      // Decided now, on what was sent so far (no body byte): close this attempt before another
+      // body byte can go to it, then retry on the new target.
+      this.abandon();
+      this.retryNext();
+      return false;
+    }
     this.resumeUpstream = resume;
     const headers = copyResponseHeaders(rawHeaders);
     const ops = this.responseOps;
@@ -150,39 +171,41 @@ export class Exchange implements ResponseHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.discarding || this.ended) return true;
+    if (this.upstream === undefined) return true;
     const ok = this.stream.write(chunk);
     if (!ok) this.stream.onDrain((this.onDrain ??= () => this.resumeUpstream?.()));
     return ok;
   }
 
   onComplete(): void {
-    this.owner.health.end(this.ep);
-    this.report(this.status);
-    if (this.ended) return;
-    if (this.discarding) {
-      if (this.owner.retarget(this)) this.dispatch();
-      else this.fail(this.status, "URX", `upstream returned ${this.status} after ${this.attempts} attempts`);
-      return;
-    }
+    if (this.upstream === undefined) return;
+    this.endAttempt();
     this.stream.end();
     this.end(this.status, this.flags);
   }
 
   onError(err: Error): void {
-    this.owner.health.end(this.ep);
-    if (this.ended) return;
+    if (this.upstream === undefined) return;
     const code = (err as NodeJS.ErrnoException).code ?? "";
+    if (code === CLOSED || code === ABORTED) {
+      // The proxy closed the pool (config reload) before the request was sent: not the
+      // endpoint's fault, and nothing of the request left.
+      this.endAttempt();
+      if (!this.stream.headersSent && this.canRetry() && this.owner.retarget(this)) this.retryNext();
+      else this.fail(503, "UF", LOCAL_REPLIES.UF.body);
+      return;
+    }
     if (CONNECT_ERRORS.has(code)) {
       this.report("connect-failure");
-      // Nothing reached the upstream: safe to replay if the body was not touched.
+      this.endAttempt();
+      // Nothing reached the upstream: safe to replay if no byte of the body was sent before.
       if (
         !this.stream.headersSent &&
         this.retry.connectFailure &&
         this.canRetry() &&
         this.owner.retarget(this)
       ) {
-        this.dispatch();
+        this.retryNext();
         return;
       }
       // Retries spent (say on 503s from an instance that was going away) or off: a refused
@@ -195,7 +218,7 @@ export class Exchange implements ResponseHandler {
         this.replayable() &&
         this.owner.retarget(this, true)
       ) {
-        this.dispatch();
+        this.retryNext();
         return;
       }
       this.fail(503, "UF", LOCAL_REPLIES.UF.body);
@@ -203,12 +226,13 @@ export class Exchange implements ResponseHandler {
     }
     if (code === HEADERS_TIMEOUT) {
       this.report("timeout");
+      this.endAttempt();
       this.fail(504, "UT", LOCAL_REPLIES.UT.body);
       return;
     }
-    if (this.clientGone) return;
-    // Reset or closed by the upstream.
+    // Reset or closed by the upstream, an invalid response, or a body that stalled.
     this.report("reset");
+    this.endAttempt();
     if (
       !this.stream.headersSent &&
       this.retry.reset &&
@@ -216,7 +240,7 @@ export class Exchange implements ResponseHandler {
       this.canRetry() &&
       this.owner.retarget(this)
     ) {
-      this.dispatch();
+      this.retryNext();
       return;
     }
     this.fail(503, "UC", LOCAL_REPLIES.UC.body);
@@ -224,17 +248,43 @@ export class Exchange implements ResponseHandler {
 
   // ---- helpers ----------------------------------------------------------------------
 
-  /** Tells the health model how the attempt went (the cluster sizes maxEjectionPercent). */
+  /** Tells the health model how the attempt in flight went (its cluster sizes maxEjectionPercent). */
   private report(result: UpstreamResult): void {
-    const c = this.cluster;
-    this.owner.health.report(this.ep, c?.policy.outlierDetection, result, c?.endpoints);
+    const c = this.upstreamCluster;
+    this.owner.health.report(this.upstream!, c?.policy.outlierDetection, result, c?.endpoints);
+  }
+
+  /** The attempt in flight is over (its terminal call came, or the proxy abandons it). */
+  private endAttempt(): void {
+    const ep = this.upstream;
+    if (ep === undefined) return;
+    this.upstream = undefined;
+    this.abortUpstream = undefined;
+    this.owner.health.end(ep);
+  }
+
+  /** Ends the attempt in flight, if any, and aborts it upstream; its onError is then ignored. */
+  private abandon(): void {
+    const abort = this.abortUpstream;
+    if (this.upstream === undefined) return;
+    this.endAttempt();
+    abort?.(ABANDONED);
+  }
+
+  /**
+   * The next attempt starts once the failed one's connection is gone from its pool: a socket
+   * closes in the event loop's close phase, after immediates, and a timer runs in the next turn.
+   * Until then the pool would still count the dead connection (and queue or overflow the retry).
+   */
+  private retryNext(): void {
+    setTimeout(redispatch, 0, this);
   }
 
   private canRetry(): boolean {
     return this.attempts <= this.retry.attempts && this.replayable();
   }
 
-  /** The request can be sent again: its body was never read, and the client is still there. */
+  /** The request can be sent again: no byte of its body was sent, and the client is still there. */
   private replayable(): boolean {
     return !this.stream.bodyTouched && !this.clientGone;
   }
@@ -252,10 +302,12 @@ export class Exchange implements ResponseHandler {
     this.end(status, flag);
   }
 
+  /** The exchange is over: an attempt still in flight is abandoned, no further attempt starts. */
   private end(status: number, flags: ResponseFlag): void {
     if (this.ended) return;
     this.ended = true;
     if (this.routeTimer) clearTimeout(this.routeTimer);
+    this.abandon();
     this.status = status;
     this.flags = flags;
     this.owner.finish(this, status, flags);

@@ -4,7 +4,7 @@
  * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
  */
 import type { ConnectionPoolSettings, Endpoint } from "@lanecar/core";
-import { UpstreamPool } from "../h1/client.js";
+import { createPool, type PoolLike } from "../fallback/data-path.js";
 
 export interface PoolDefaults {
   /** Connections per endpoint when the DestinationRule sets none. */
@@ -23,7 +23,7 @@ export const POOL_DEFAULTS: PoolDefaults = {
 const MAX_RESPONSE_HEADER_SIZE = 60 * 1024;
 
 interface Entry {
-  pool: UpstreamPool;
+  pool: PoolLike;
   signature: string;
   maxPending: number;
 }
@@ -41,7 +41,7 @@ export class UpstreamPools {
     let e = this.pools.get(ep.key);
     if (e && e.signature === signature) return e;
     if (e) void e.pool.close().catch(() => {});
-    const pool = new UpstreamPool(ep.address, ep.port, {
+    const pool = createPool(ep.address, ep.port, {
       connections: cp?.maxConnections ?? this.defaults.connections,
       connectTimeoutMs: cp?.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
       idleTimeoutMs: Math.min(cp?.idleTimeoutMs ?? 4_000, this.defaults.keepAliveTimeoutMs),

@@ -9,8 +9,10 @@ import {
 import { describe, expect, it } from "vitest";
 import {
   CorrelationStore,
+  DEFAULT_CORRELATION_MAX_BYTES,
   DEFAULT_CORRELATION_MAX_ENTRIES,
   DEFAULT_CORRELATION_TTL_MS,
+  entryBytes,
   MAX_RECORD_HEADERS,
   MAX_RECORD_VALUE_LENGTH,
   recordInbound,
@@ -105,16 +107,96 @@ describe("CorrelationStore", () => {
     expect(s.lookup("x-request-id", "r1")).toBeUndefined();
   });
 
-  it("purgeStale drops expired entries so size reports live ones", () => {
+  it("size counts live entries only; purgeStale drops the expired ones, within a budget", () => {
     const c = clock();
-    const s = new CorrelationStore({ ttlMs: 100, now: c.now });
+    const s = new CorrelationStore({ ttlMs: 100, now: c.now, purgeIntervalMs: 0 });
     for (let i = 0; i < 10; i++) s.record("x-request-id", `r${i}`, rec("gray"));
     c.t += 50;
     for (let i = 10; i < 15; i++) s.record("x-request-id", `r${i}`, rec("gray"));
+    // A lookup moves r0 to the recency tail: expiry still follows the time it was recorded.
+    expect(s.lookup("x-request-id", "r0")).toBeDefined();
     c.t += 60;
-    expect(s.size).toBe(15);
-    expect(s.purgeStale()).toBe(true);
+    expect(s.held).toBe(15);
+    expect(s.purgeStale(4)).toBe(4);
+    expect(s.held).toBe(11);
+    expect(s.lookup("x-request-id", "r0")).toBeUndefined();
     expect(s.size).toBe(5);
+    expect(s.held).toBe(5);
+    expect(s.purgeStale()).toBe(0);
+    c.t += 60;
+    expect(s.size).toBe(0);
+    expect(s.bytes).toBe(0);
+  });
+
+  it("drops expired entries in the background, with no read and no new entry", async () => {
+    const s = new CorrelationStore({ ttlMs: 30, purgeIntervalMs: 10 });
+    try {
+      for (let i = 0; i < 1000; i++) s.record("x-request-id", `r${i}`, rec("gray"));
+      expect(s.held).toBe(1000);
+      const until = Date.now() + 5000;
+      while (s.held > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(s.held).toBe(0);
+      expect(s.bytes).toBe(0);
+    } finally {
+      s.close();
+    }
+  });
+
+  it("reports an idle release once after load, never while entries keep coming", () => {
+    const c = clock();
+    let released = 0;
+    const s = new CorrelationStore({
+      ttlMs: 1000,
+      now: c.now,
+      purgeIntervalMs: 0,
+      onIdleRelease: () => released++,
+    });
+    const fill = (from: number) => {
+      for (let i = from; i < from + 20_000; i++)
+        s.record("x-request-id", `r${i}`, rec("gray", { a: `${i}`.padEnd(1000, "a") }));
+    };
+    // Under load: every tick sees new entries, so nothing is reported even as old ones expire.
+    for (let round = 0; round < 4; round++) {
+      fill(round * 20_000);
+      c.t += 600;
+      s.purgeTick();
+    }
+    expect(released).toBe(0);
+    // Load stops: the next tick with nothing recorded and ≥ 16 MiB dropped reports once.
+    c.t += 2000;
+    s.purgeTick();
+    expect(s.held).toBe(0);
+    expect(released).toBe(1);
+    s.purgeTick();
+    expect(released).toBe(1);
+  });
+
+  it("is bounded by its estimated bytes as well as by count, evicting least recently used", () => {
+    const big = (i: number) => rec("gray", { "x-user": `${i}`.padEnd(1000, "u") });
+    const one = entryBytes("x-request-id\nr0", big(0));
+    const s = new CorrelationStore({ maxEntries: 1000, maxBytes: one * 10 + 10, purgeIntervalMs: 0 });
+    for (let i = 0; i < 50; i++) {
+      s.record("x-request-id", `r${i}`, big(i));
+      if (i === 5) s.lookup("x-request-id", "r1");
+    }
+    expect(s.held).toBe(10);
+    expect(s.bytes).toBeLessThanOrEqual(s.maxBytes);
+    expect(s.lookup("x-request-id", "r49")).toBeDefined();
+    expect(s.lookup("x-request-id", "r0")).toBeUndefined();
+    // Small entries: the count bound applies first.
+    const small = new CorrelationStore({ maxEntries: 10, maxBytes: 1 << 30, purgeIntervalMs: 0 });
+    for (let i = 0; i < 50; i++) small.record("x-request-id", `r${i}`, rec("gray"));
+    expect(small.held).toBe(10);
+    expect(DEFAULT_CORRELATION_MAX_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  it("the byte estimate is of the order of what V8 really holds", () => {
+    // Real bytes (heap after GC) are measured in the docs comment of ENTRY_OVERHEAD_BYTES; here
+    // the estimate grows with what a record holds, so a client cannot fill memory with big values.
+    const smallRec = entryBytes("x-request-id\nabc", rec("gray"));
+    const bigRec = entryBytes("x-request-id\nabc", rec("gray", { a: "x".repeat(1000) }));
+    expect(smallRec).toBeGreaterThan(300);
+    expect(bigRec - smallRec).toBeGreaterThanOrEqual(1000);
   });
 
   it("first write wins while the entry lives", () => {

@@ -645,7 +645,42 @@ describe("H1Server timeouts", () => {
 });
 
 describe("H1Server client going away", () => {
-  it("calls onAbort when the client closes mid-response", async () => {
+  it("calls onAbort when the client resets mid-response", async () => {
+    let stream: ServerStream | undefined;
+    let aborts = 0;
+    const { port } = await startH1((s) => {
+      stream = s;
+      s.onAbort = () => aborts++;
+      s.writeHead(200, undefined, []);
+      s.write("part");
+    });
+    const c = await RawClient.connect(port);
+    await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await c.until((t) => t.endsWith("4\r\npart\r\n"), "the first chunk");
+    c.socket.resetAndDestroy();
+    await waitFor(() => aborts > 0, "onAbort");
+    expect(stream!.aborted).toBe(true);
+    expect(stream!.write("more")).toBe(true); // a no-op now
+    stream!.end();
+    await sleep(20);
+    expect(aborts).toBe(1);
+  });
+
+  it("calls onAbort when the client resets before any response", async () => {
+    let aborts = 0;
+    let dispatched = false;
+    const { port } = await startH1((s) => {
+      dispatched = true;
+      s.onAbort = () => aborts++;
+    });
+    const c = await RawClient.connect(port);
+    await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    await waitFor(() => dispatched, "the request");
+    c.socket.resetAndDestroy();
+    await waitFor(() => aborts === 1, "onAbort");
+  });
+
+  it("calls onAbort once a write finds a client that closed (FIN) mid-response gone", async () => {
     let stream: ServerStream | undefined;
     let aborts = 0;
     const { port } = await startH1((s) => {
@@ -658,26 +693,14 @@ describe("H1Server client going away", () => {
     await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     await c.until((t) => t.endsWith("4\r\npart\r\n"), "the first chunk");
     c.socket.destroy();
-    await waitFor(() => aborts > 0, "onAbort");
-    expect(stream!.aborted).toBe(true);
-    expect(stream!.write("more")).toBe(true); // a no-op now
-    stream!.end();
-    await sleep(20);
+    // A FIN alone may be a half-close (the response is still wanted); the peer's reset to the
+    // next bytes says it is gone.
+    for (let i = 0; i < 100 && aborts === 0; i++) {
+      stream!.write("more");
+      await sleep(10);
+    }
     expect(aborts).toBe(1);
-  });
-
-  it("calls onAbort when the client closes before any response", async () => {
-    let aborts = 0;
-    let dispatched = false;
-    const { port } = await startH1((s) => {
-      dispatched = true;
-      s.onAbort = () => aborts++;
-    });
-    const c = await RawClient.connect(port);
-    await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    await waitFor(() => dispatched, "the request");
-    c.socket.destroy();
-    await waitFor(() => aborts === 1, "onAbort");
+    expect(stream!.aborted).toBe(true);
   });
 });
 
@@ -783,12 +806,8 @@ describe("H1Server response splitting", () => {
     });
     const c = await RawClient.connect(port);
     await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    // Destroyed, or answered without the injected line: either way the line never goes out.
-    await c
-      .until((t) => t.includes("\r\n\r\nok"), "a response")
-      .catch((err: Error) => {
-        if (!c.closed) throw err;
-      });
+    // The unsafe phrase is replaced by the standard one: the response goes out, without the line.
+    await c.expectText("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
     expect(c.text).not.toContain("x-injected");
   });
 });

@@ -1,7 +1,15 @@
 import { buildSnapshot, type ConfigSnapshot, type Endpoint } from "@lanecar/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { HealthMonitor } from "../../src/health/index.js";
-import { closedPort, forward, outlier, statusServer, type TestServer, waitFor } from "./helpers.js";
+import {
+  closedPort,
+  closeForwarder,
+  forward,
+  outlier,
+  statusServer,
+  type TestServer,
+  waitFor,
+} from "./helpers.js";
 
 const servers: TestServer[] = [];
 const monitors: HealthMonitor[] = [];
@@ -9,6 +17,7 @@ afterEach(async () => {
   for (const m of monitors.splice(0)) m.stop();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
+afterAll(closeForwarder);
 
 const HOST = "reviews.default.svc.cluster.local";
 

@@ -1,9 +1,10 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ActiveProber, HEALTH_CHANNEL, type HealthEvent, HealthState } from "../../src/health/index.js";
 import {
   closedPort,
+  closeForwarder,
   endpoint,
   forward,
   outlier,
@@ -21,6 +22,7 @@ afterEach(async () => {
   for (const p of probers.splice(0)) p.stop();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
+afterAll(closeForwarder);
 
 describe("HealthState", () => {
   it("starts with every endpoint available, idle and healthy in the admin view", () => {
@@ -140,6 +142,46 @@ describe("HealthState", () => {
     expect(state.isAvailable(ep)).toBe(false);
     await waitFor(() => probed.length > before, 2000, "next probe");
     expect(state.isAvailable(ep)).toBe(true);
+  });
+
+  it("a passing probe ends an outlier ejection at once, counters cleared (successful_active_health_check_uneject_host)", async () => {
+    const s = await statusServer(500);
+    servers.push(s);
+    const state = new HealthState();
+    const events: HealthEvent[] = [];
+    state.onChange((e) => events.push(e));
+    const ep = endpoint(s.port, probe());
+    state.setProbing(ep.key, true);
+    state.probeResult(ep.key, true, true);
+    const od = outlier({ consecutive5xxErrors: 2, baseEjectionTimeMs: 60_000 });
+    await forward(state, ep, od, [ep]);
+    await forward(state, ep, od, [ep]);
+    expect(state.describe(ep.key)).toMatchObject({ healthy: false, reason: "outlier", probe: "healthy" });
+    // A probe that passes while its thresholds still hold the endpoint unhealthy does not.
+    state.probeResult(ep.key, false, false);
+    state.probeResult(ep.key, true, false);
+    expect(state.describe(ep.key).reason).toBe("probe");
+    expect(state.describe(ep.key).ejectedUntil).not.toBeNull();
+    state.probeResult(ep.key, true, true);
+    expect(state.isAvailable(ep)).toBe(true);
+    expect(state.describe(ep.key)).toMatchObject({ healthy: true, reason: null, ejectedUntil: null });
+    expect(events.map((e) => `${e.change}:${e.reason}`)).toEqual([
+      "down:outlier",
+      "down:probe",
+      "up:outlier",
+      "up:probe",
+    ]);
+    // Counters restarted: one more 500 does not eject again.
+    await forward(state, ep, od, [ep]);
+    expect(state.isAvailable(ep)).toBe(true);
+    // An endpoint without probe stays ejected: only a probe can end it early.
+    const s2 = await statusServer(500);
+    servers.push(s2);
+    const plain = endpoint(s2.port);
+    await forward(state, plain, od, [plain]);
+    await forward(state, plain, od, [plain]);
+    state.probeResult(plain.key, true, true);
+    expect(state.isAvailable(plain)).toBe(false);
   });
 
   it("falls back to the back-off when the probe of a connect-failed endpoint stops", async () => {

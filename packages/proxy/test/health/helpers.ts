@@ -1,9 +1,15 @@
-/** Real loopback servers and a tiny forwarder that reports outcomes the way the Exchange does. */
+/** Real loopback servers, and `forward`: one request through the real Exchange and upstream pool. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Endpoint, endpointKey, type OutlierDetection, type Probe } from "@lanecar/core";
+import { type Cluster, type Endpoint, endpointKey, type OutlierDetection, type Probe } from "@lanecar/core";
 import { request } from "undici";
 import type { HealthState, UpstreamOutcome } from "../../src/health/index.js";
+import type { ListenerServer } from "../../src/http/downstream.js";
+import { type ResponseFlag, sendLocalReply } from "../../src/http/local-reply.js";
+import { createProxyServer } from "../../src/http/server.js";
+import { Exchange, type ExchangeOwner } from "../../src/upstream/exchange.js";
+import { UpstreamPools } from "../../src/upstream/pools.js";
+import { NO_RETRY, type RetryPolicy } from "../../src/upstream/retry-policy.js";
 
 export interface TestServer {
   port: number;
@@ -92,9 +98,74 @@ export function outlier(o: Partial<OutlierDetection> = {}): OutlierDetection {
   };
 }
 
+/** One forwarded request's owner: the HealthState under test and the attempt's target. */
+class ForwardOwner implements ExchangeOwner {
+  constructor(
+    readonly health: HealthState,
+    readonly pools: UpstreamPools,
+    readonly ep: Endpoint,
+    readonly cluster: Cluster,
+    readonly retry: RetryPolicy,
+    readonly done: (o: UpstreamOutcome) => void,
+  ) {}
+
+  retarget(): boolean {
+    return false;
+  }
+
+  finish(_x: Exchange, status: number, flags: ResponseFlag): void {
+    this.done(
+      flags === "UF" ? "connect-failure" : flags === "UT" ? "timeout" : flags === "UC" ? "reset" : status,
+    );
+  }
+}
+
 /**
- * Sends one GET to `ep` with undici and reports the outcome to `state`, mapping errors as the
- * Exchange does: refused → connect-failure, headers timeout → timeout, anything else → reset.
+ * The real forwarding path without routing: a listener whose requests each become an Exchange
+ * on the shared UpstreamPools, aimed at the endpoint and cluster policy `forward` registered.
+ */
+class Forwarder {
+  readonly pools = new UpstreamPools();
+  private readonly pending = new Map<string, ForwardOwner>();
+  private readonly server: ListenerServer;
+  private readonly port: Promise<number>;
+  private next = 0;
+
+  constructor() {
+    this.server = createProxyServer((req) => {
+      const owner = this.pending.get(req.url);
+      if (!owner) {
+        sendLocalReply(req, 404, "NR", "unknown forward id");
+        return;
+      }
+      this.pending.delete(req.url);
+      const x = new Exchange(owner, req, "GET", "/", ["host", "upstream"], owner.retry);
+      x.cluster = owner.cluster;
+      x.ep = owner.ep;
+      x.dispatch();
+    });
+    this.port = this.server.listen("127.0.0.1", 0).then((a) => a.port);
+  }
+
+  async url(owner: ForwardOwner): Promise<string> {
+    const id = `/forward/${this.next++}`;
+    this.pending.set(id, owner);
+    return `http://127.0.0.1:${await this.port}${id}`;
+  }
+
+  async close(): Promise<void> {
+    await this.port;
+    await this.server.drain(100);
+    await this.pools.close();
+  }
+}
+
+let forwarder: Forwarder | undefined;
+
+/**
+ * Sends one GET to `ep` through the real Exchange and upstream pool, which report the outcome to
+ * `state` under `od` and `pool` (the cluster's endpoints) exactly as the listeners do; returns
+ * that outcome (a status, or connect-failure / timeout / reset).
  */
 export async function forward(
   state: HealthState,
@@ -103,20 +174,25 @@ export async function forward(
   pool?: readonly Endpoint[],
   headersTimeout = 2000,
 ): Promise<UpstreamOutcome> {
-  state.begin(ep);
-  let result: UpstreamOutcome;
-  try {
-    const res = await request(`http://127.0.0.1:${ep.port}/`, { headersTimeout, reset: true });
-    await res.body.dump();
-    result = res.statusCode;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    result =
-      code === "ECONNREFUSED" ? "connect-failure" : code === "UND_ERR_HEADERS_TIMEOUT" ? "timeout" : "reset";
-  }
-  state.end(ep);
-  state.report(ep, od, result, pool);
-  return result;
+  forwarder ??= new Forwarder();
+  let done!: (o: UpstreamOutcome) => void;
+  const outcome = new Promise<UpstreamOutcome>((r) => {
+    done = r;
+  });
+  // The two fields of the routed cluster the exchange reads: the policy and the endpoint list.
+  const cluster = { policy: { outlierDetection: od }, endpoints: pool } as unknown as Cluster;
+  const retry: RetryPolicy = { ...NO_RETRY, perTryTimeoutMs: headersTimeout };
+  const f = forwarder;
+  const url = await f.url(new ForwardOwner(state, f.pools, ep, cluster, retry, done));
+  const res = await request(url);
+  await res.body.dump();
+  return outcome;
+}
+
+/** Closes the forwarding server and its pools (afterAll of a file that used `forward`). */
+export async function closeForwarder(): Promise<void> {
+  await forwarder?.close();
+  forwarder = undefined;
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {

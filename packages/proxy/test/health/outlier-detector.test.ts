@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   type HealthEvent,
   HealthState,
@@ -6,6 +6,7 @@ import {
   OutlierDetector,
 } from "../../src/health/index.js";
 import {
+  closeForwarder,
   endpoint,
   forward,
   outlier,
@@ -20,6 +21,7 @@ const servers: TestServer[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
+afterAll(closeForwarder);
 
 async function server(code: number) {
   const s = await statusServer(code);
@@ -174,6 +176,30 @@ describe("OutlierDetector through HealthState, against real upstreams", () => {
     expect(st2.downKeys()).toEqual([ten[0]!.key]);
   });
 
+  it("minHealthPercent: no ejection leaves fewer than that share of the pool healthy", async () => {
+    const ss = await Promise.all([server(503), server(503), server(503)]);
+    const pool = ss.map((s) => endpoint(s.port));
+    // Off (Istio's default 0): all three can go.
+    const all = new HealthState();
+    const off = outlier({ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 0 });
+    for (const ep of pool) expect(await forward(all, ep, off, pool)).toBe(503);
+    expect(all.downKeys()).toHaveLength(3);
+    // 34 %: after the first ejection 2 of 3 are healthy (67 %); a second would leave 33 %.
+    const state = new HealthState();
+    const od = outlier({ consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 34 });
+    for (const ep of pool) await forward(state, ep, od, pool);
+    expect(state.downKeys()).toEqual([pool[0]!.key]);
+    expect(state.ejections).toBe(1);
+    expect(state.outlier.overflows).toBe(2);
+    // An endpoint down for another reason (its probe) counts as unhealthy too.
+    const st2 = new HealthState();
+    st2.setProbing(pool[2]!.key, true);
+    st2.probeResult(pool[2]!.key, false, false);
+    await forward(st2, pool[0]!, od, pool);
+    expect(st2.isAvailable(pool[0]!)).toBe(true);
+    expect(st2.outlier.overflows).toBe(1);
+  });
+
   it("without a pool, a result may eject only when maxEjectionPercent is 100", () => {
     const state = new HealthState();
     const a = endpoint(40100);
@@ -219,6 +245,7 @@ describe("OutlierDetector ejection time", () => {
     const target = {
       isEjected: (k: string) => (ejected.get(k) ?? 0) > clock,
       eject: (k: string, ms: number) => ejected.set(k, clock + ms),
+      isHealthy: (k: string) => (ejected.get(k) ?? 0) <= clock,
     };
     const det = new OutlierDetector(target, { now: () => clock });
     return {

@@ -56,4 +56,15 @@ describe("raw headers", () => {
     ];
     expect(copyResponseHeaders(r)).toEqual(["Content-Type", "x", "X-Keep", "2"]);
   });
+
+  it("removes headers named in any of several Connection fields (found by the differential test)", () => {
+    const r = ["Connection", "x-a", "X-A", "1", "Connection", "close", "X-Keep", "2"];
+    expect(copyResponseHeaders(r)).toEqual(["X-Keep", "2"]);
+    expect(
+      copyRequestHeaders(
+        ["Connection", "x-b", "X-B", "1", "Connection", "keep-alive, x-c", "X-C", "2", "Y", "3"],
+        undefined,
+      ),
+    ).toEqual(["Y", "3"]);
+  });
 });

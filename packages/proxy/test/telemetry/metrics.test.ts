@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { IstioMetrics } from "../../src/telemetry/istio-metrics.js";
+import { EDGE_LABELS } from "../../src/telemetry/istio-labels.js";
+import { ISTIO_BUCKETS, IstioMetrics } from "../../src/telemetry/istio-metrics.js";
 import { MetricsRegistry, OVERFLOW } from "../../src/telemetry/metrics-registry.js";
 
 function lines(text: string, prefix: string): string[] {
@@ -53,20 +54,61 @@ describe("Prometheus registry", () => {
 });
 
 describe("Istio metrics", () => {
-  it("counts each request under Istio's labels plus lane and fallback", () => {
+  const edgeLabels = (reporter: string) =>
+    EDGE_LABELS.map((l) => (l === "reporter" ? reporter : l === "grpc_response_status" ? "" : `${l}-value`));
+
+  it("counts each request under its edge's labels plus code, flags, lane and fallback", () => {
     const m = new IstioMetrics();
-    for (let i = 0; i < 5; i++)
-      m.request("source", "a-v1", "b.default.svc.cluster.local", "v2", 200, "-", "gray", "none", 3);
-    m.request("source", "a-v1", "b.default.svc.cluster.local", "v1", 200, "-", "gray", "noinstances", 12);
+    const e = m.edge(edgeLabels("source"));
+    for (let i = 0; i < 5; i++) e.record(200, "-", "gray", "none", 3, 10, 2000);
+    e.record(200, "-", "gray", "noinstances", 12, 0, 7);
+    e.record(503, "UH", "gray", "none", 0.2, 0, 19);
+    // Back to the first tuple after others: the last-hit shortcut must not stick to a stale tuple.
+    e.record(200, "-", "gray", "none", 3, 10, 2000);
     m.invalidLabels(2);
     const text = m.render();
-    expect(text).toContain(
-      'istio_requests_total{reporter="source",source_workload="a-v1",destination_service="b.default.svc.cluster.local",destination_version="v2",response_code="200",response_flags="-",lane="gray",fallback="none"} 5',
+    const series = lines(text, "istio_requests_total{");
+    expect(series).toHaveLength(3);
+    expect(series[0]).toMatch(
+      /^istio_requests_total\{reporter="source",source_workload="source_workload-value",.*,grpc_response_status="",connection_security_policy="connection_security_policy-value",response_code="200",response_flags="-",lane="gray",fallback="none"\} 6$/,
     );
-    expect(text).toContain('fallback="noinstances"} 1');
-    expect(text).toContain(
-      'istio_request_duration_milliseconds_count{reporter="source",source_workload="a-v1",destination_service="b.default.svc.cluster.local",destination_version="v1",response_code="200",response_flags="-",lane="gray",fallback="noinstances"} 1',
-    );
+    expect(text).toContain('response_code="200",response_flags="-",lane="gray",fallback="noinstances"} 1');
+    expect(text).toContain('response_code="503",response_flags="UH",lane="gray",fallback="none"} 1');
+    expect(lines(text, "istio_request_bytes_sum{").map((l) => l.split(" ")[1])).toEqual(["60", "0", "0"]);
+    expect(lines(text, "istio_response_bytes_sum{").map((l) => l.split(" ")[1])).toEqual([
+      "12000",
+      "7",
+      "19",
+    ]);
     expect(text).toContain("lanecar_invalid_labels_total 2");
+  });
+
+  it("uses Envoy's default buckets, which Istio's request metrics use", () => {
+    const m = new IstioMetrics();
+    m.edge(edgeLabels("destination")).record(200, "-", "none", "none", 0.3, 0, 0);
+    const les = lines(m.render(), "istio_request_duration_milliseconds_bucket{").map(
+      (l) => /le="([^"]+)"/.exec(l)![1],
+    );
+    expect(les).toEqual([...ISTIO_BUCKETS.map(String), "+Inf"]);
+    expect(ISTIO_BUCKETS.slice(0, 3)).toEqual([0.5, 1, 5]);
+  });
+
+  it("has Lanecar's own series at zero from the start", () => {
+    const text = new IstioMetrics().render();
+    for (const s of [
+      'lanecar_config_reloads_total{result="success"} 0',
+      'lanecar_config_reloads_total{result="error"} 0',
+      'lanecar_correlation_lookups_total{result="hit"} 0',
+      'lanecar_correlation_lookups_total{result="miss"} 0',
+      "lanecar_correlation_entries 0",
+      "lanecar_ejections_total 0",
+      "lanecar_invalid_labels_total 0",
+      "lanecar_inbound_probes_total 0",
+    ])
+      expect(text).toContain(`\n${s}\n`);
+  });
+
+  it("refuses an edge with the wrong number of labels", () => {
+    expect(() => new IstioMetrics().edge(["source"])).toThrow(/23 labels/);
   });
 });

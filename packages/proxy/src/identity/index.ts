@@ -1,0 +1,17 @@
+/** Workload identity: SPIFFE IDs, the identity files and their rotation, and `lanecar ca`. */
+export { CaError, type IssueOptions, initCa, issueWorkload } from "./ca.js";
+export {
+  checkIdentityParts,
+  DEFAULT_TRUST_DOMAIN,
+  formatSpiffeId,
+  parseSpiffeId,
+  type SpiffeIdentity,
+  uriSans,
+} from "./spiffe.js";
+export {
+  IdentityError,
+  type IdentityStatus,
+  IdentityWatcher,
+  loadWorkloadCert,
+  type WorkloadCert,
+} from "./workload-identity.js";
