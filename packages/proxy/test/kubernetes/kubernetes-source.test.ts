@@ -251,6 +251,29 @@ spec:
     expect(route(s.current, "prod").ports).toEqual([9081]);
   });
 
+  it("a cluster without the Istio / ASM CRDs: services are discovered, the missing kinds are named, default routes apply", async () => {
+    api = await new KubeApiFake(BUILTIN_TYPES).start();
+    api.apply(service("reviews"));
+    api.apply(pod("reviews-v1-0", "default", { app: "reviews", ASM_TRAFFIC_TAG: "prod" }));
+    api.apply(slice("reviews", "reviews-v1", 9081, [{ ip: "127.0.0.1", pod: "reviews-v1-0" }]));
+    const lines: string[] = [];
+    const s = await startSource(api, { log: { info: (m) => lines.push(m), error: (m) => lines.push(m) } });
+    const d = s.dump() as { clusters: { missingKinds: string[] }[] };
+    expect(d.clusters[0]!.missingKinds).toEqual([
+      "VirtualService",
+      "DestinationRule",
+      "Gateway",
+      "ServiceEntry",
+      "WorkloadEntry",
+      "WorkloadGroup",
+      "TrafficLabel",
+    ]);
+    expect(lines).toContain(
+      "kubernetes:fake serves no virtualservices.networking.istio.io (v1, v1beta1, v1alpha3); no VirtualService is read",
+    );
+    expect(route(s.current, "gray")).toEqual({ ports: [9081], fallback: null, flag: "" });
+  });
+
   it("a cut watch resumes from its resourceVersion (no re-list) and loses nothing", async () => {
     api = await new KubeApiFake().start();
     seed(api);
