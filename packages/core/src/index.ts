@@ -38,7 +38,12 @@ export {
   endpointKey,
 } from "./endpoint/endpoint.js";
 export { hashKeyFor } from "./endpoint/hash-key.js";
-export { type DnsResolution, ServiceRegistry } from "./endpoint/registry.js";
+export {
+  type DiscoveredInstance,
+  type DiscoveredService,
+  type DnsResolution,
+  ServiceRegistry,
+} from "./endpoint/registry.js";
 export {
   type ExplainedEndpoint,
   type ExplainInput,
@@ -118,4 +123,10 @@ export {
   type RouteDecision,
   Router,
 } from "./route/router.js";
-export { type BuildResult, buildSnapshot, ConfigSnapshot, loadSnapshot } from "./snapshot.js";
+export {
+  type BuildResult,
+  buildSnapshot,
+  ConfigSnapshot,
+  loadSnapshot,
+  type SnapshotOptions,
+} from "./snapshot.js";

@@ -3,17 +3,21 @@
  * a change builds a new snapshot and the proxy swaps one reference; requests in flight keep the
  * snapshot they started with. Routers (one per listener context) and label resolvers (one per
  * workload) are built on first use and cached.
+ *
+ * Config and endpoints are split: `withServices` makes a snapshot with other discovered services
+ * (Kubernetes Services / EndpointSlices) that shares this one's validated resources, compiled
+ * route tables and label resolvers, so an endpoint-only change never recompiles routes.
  */
 import { createHash } from "node:crypto";
 import { type Diagnostic, hasErrors, sortDiagnostics } from "./diagnostics.js";
-import { ServiceRegistry } from "./endpoint/registry.js";
-import { fqdn, hostMatches } from "./hosts.js";
+import { type DiscoveredService, ServiceRegistry } from "./endpoint/registry.js";
+import { fqdn, type HostIndex, hostMatches } from "./hosts.js";
 import { type LabelResolver, resolverFor } from "./label/resolver.js";
 import { readConfigTexts } from "./resources/load-files.js";
 import type { ConfigText } from "./resources/source.js";
 import type { KindName } from "./resources/types.js";
 import { type LoadOptions, loadResources, type ValidResource } from "./resources/validate.js";
-import { buildRouteTables, qualifyGateway } from "./route/route-table.js";
+import { buildRouteTables, qualifyGateway, type RouteTable } from "./route/route-table.js";
 import { Router } from "./route/router.js";
 
 export interface BuildResult {
@@ -22,23 +26,53 @@ export interface BuildResult {
   diagnostics: Diagnostic[];
 }
 
+export interface SnapshotOptions extends LoadOptions {
+  /** Services discovered from a platform (Kubernetes), added to the ServiceEntry ones. */
+  discovered?: readonly DiscoveredService[];
+  /** Mixed into the version hash (e.g. the resourceVersions of API objects). */
+  versionSalt?: string;
+}
+
+/** What snapshots of one config share across endpoint-only changes. */
+interface Compiled {
+  tables: Map<string, HostIndex<RouteTable>>;
+  resolvers: Map<string, LabelResolver>;
+}
+
 export class ConfigSnapshot {
   readonly registry: ServiceRegistry;
   private readonly routers = new Map<string, Router>();
-  private readonly resolvers = new Map<string, LabelResolver>();
+  private readonly compiled: Compiled;
 
   constructor(
     readonly version: string,
     readonly files: readonly string[],
     readonly resources: readonly ValidResource[],
     readonly warnings: readonly Diagnostic[],
+    readonly discovered: readonly DiscoveredService[] = [],
+    compiled?: Compiled,
   ) {
+    this.compiled = compiled ?? { tables: new Map(), resolvers: new Map() };
     this.registry = new ServiceRegistry({
       serviceEntries: this.ofKind("ServiceEntry"),
       workloadEntries: this.ofKind("WorkloadEntry"),
       workloadGroups: this.ofKind("WorkloadGroup"),
       destinationRules: this.ofKind("DestinationRule"),
+      discovered,
     });
+  }
+
+  /**
+   * The same config with other discovered services: route tables and label resolvers already
+   * compiled are shared (and any compiled later by either is too); only the registry is rebuilt.
+   */
+  withServices(discovered: readonly DiscoveredService[], version: string): ConfigSnapshot {
+    return new ConfigSnapshot(version, this.files, this.resources, this.warnings, discovered, this.compiled);
+  }
+
+  /** How many route-table sets have been compiled for this config (tests: endpoint swaps add none). */
+  get compiledContexts(): number {
+    return this.compiled.tables.size;
   }
 
   ofKind<K extends KindName>(kind: K): ValidResource<K>[] {
@@ -49,6 +83,16 @@ export class ConfigSnapshot {
   router(context = "mesh"): Router {
     let r = this.routers.get(context);
     if (!r) {
+      r = new Router(context, this.routeTables(context), this.registry);
+      this.routers.set(context, r);
+    }
+    return r;
+  }
+
+  /** The compiled route tables of a context (shared by the snapshots of one config). */
+  routeTables(context: string): HostIndex<RouteTable> {
+    let tables = this.compiled.tables.get(context);
+    if (!tables) {
       let vss = this.ofKind("VirtualService");
       if (context !== "mesh") {
         const gw = this.gateway(context);
@@ -71,10 +115,10 @@ export class ConfigSnapshot {
           },
         }));
       }
-      r = new Router(context, buildRouteTables(vss, context), this.registry);
-      this.routers.set(context, r);
+      tables = buildRouteTables(vss, context);
+      this.compiled.tables.set(context, tables);
     }
-    return r;
+    return tables;
   }
 
   /** The Gateway resource named `ns/name`. */
@@ -93,10 +137,10 @@ export class ConfigSnapshot {
       .sort()
       .map(([k, v]) => `${k}=${v}`)
       .join(",")}`;
-    let r = this.resolvers.get(key);
+    let r = this.compiled.resolvers.get(key);
     if (!r) {
       r = resolverFor(this.ofKind("TrafficLabel"), namespace, podLabels);
-      this.resolvers.set(key, r);
+      this.compiled.resolvers.set(key, r);
     }
     return r;
   }
@@ -107,18 +151,25 @@ export class ConfigSnapshot {
   }
 }
 
-function versionOf(texts: readonly ConfigText[]): string {
+function versionOf(texts: readonly ConfigText[], salt = ""): string {
   const h = createHash("sha256");
   for (const t of texts) h.update(t.file).update("\0").update(t.text).update("\0");
+  h.update(salt);
   return h.digest("hex").slice(0, 12);
 }
 
-/** Validates and compiles config texts. */
-export function buildSnapshot(texts: readonly ConfigText[], opts: LoadOptions = {}): BuildResult {
+/** Validates and compiles config texts (and the API objects and services `opts` adds). */
+export function buildSnapshot(texts: readonly ConfigText[], opts: SnapshotOptions = {}): BuildResult {
   const { resources, diagnostics, files } = loadResources(texts, opts);
   if (hasErrors(diagnostics)) return { snapshot: undefined, diagnostics };
   return {
-    snapshot: new ConfigSnapshot(versionOf(texts), files, resources, diagnostics),
+    snapshot: new ConfigSnapshot(
+      versionOf(texts, opts.versionSalt),
+      files,
+      resources,
+      diagnostics,
+      opts.discovered,
+    ),
     diagnostics,
   };
 }

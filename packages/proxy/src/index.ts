@@ -53,7 +53,12 @@ export {
   type WorkloadCert,
 } from "./identity/index.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
+// Discovery is loaded on demand (`startDiscovery`): only its types and errors are exported here.
+export type { ClusterSpec } from "./kubernetes/cluster-client.js";
+export { KubeApiError, KubernetesSyncError } from "./kubernetes/errors.js";
+export type { KubernetesSource, KubernetesSourceOptions } from "./kubernetes/kubernetes-source.js";
 export { RoutedListener } from "./outbound/routed-listener.js";
+export type { DiscoveryOptions } from "./process/discovery.js";
 export {
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
@@ -63,6 +68,7 @@ export {
 } from "./process/gateway.js";
 export { type Logger, type ProcessOptions, ProxyProcess, stderrLogger } from "./process/proxy-process.js";
 export { SIDECAR_DEFAULTS, type SidecarOptions, startSidecar } from "./process/sidecar.js";
+export type { SnapshotSource } from "./process/snapshot-source.js";
 export type { MetricsSink, ProxyRuntime, WorkloadIdentity } from "./runtime.js";
 export { Exchange } from "./upstream/exchange.js";
 export { UpstreamPools } from "./upstream/pools.js";

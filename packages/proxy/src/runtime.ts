@@ -3,8 +3,8 @@
  * upstream pools, the correlation store, metrics, and who this workload is.
  */
 import type { CorrelationLookup, CorrelationRecord, HeaderGetter } from "@lanecar/core";
-import type { ConfigSource } from "./config-source/config-source.js";
 import type { LaneTokenVerifier } from "./gateway/lane-token.js";
+import type { SnapshotSource } from "./process/snapshot-source.js";
 import type { AccessLog } from "./telemetry/access-log.js";
 import type { HopTracer } from "./tracing/hop-tracer.js";
 import type { UpstreamPools } from "./upstream/pools.js";
@@ -49,7 +49,7 @@ export interface MetricsSink {
 }
 
 export interface ProxyRuntime {
-  readonly config: ConfigSource;
+  readonly config: SnapshotSource;
   readonly health: UpstreamHealth;
   readonly pools: UpstreamPools;
   readonly correlation: CorrelationStoreLike;

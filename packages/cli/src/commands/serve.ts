@@ -5,8 +5,11 @@
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
   DataPathError,
+  type DiscoveryOptions,
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
+  KubeApiError,
+  KubernetesSyncError,
   LaneTokenKeyError,
   loadLaneTokenKey,
   type ProxyProcess,
@@ -72,6 +75,20 @@ const COMMON: FlagSpec[] = [
   {
     name: "dns-servers",
     help: "resolve ServiceEntry DNS names with these servers (ip[:port],...); default: the system resolver",
+  },
+  {
+    name: "discovery",
+    help: "`kubernetes`: services, endpoints and config from the Kubernetes API (files in --config are read too)",
+  },
+  {
+    name: "kubeconfig",
+    multiple: true,
+    help: "kubeconfig of a cluster to discover (repeatable); none: the in-cluster service account",
+  },
+  {
+    name: "context",
+    multiple: true,
+    help: "kubeconfig context (repeatable: one per --kubeconfig, or several clusters of one file)",
   },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
@@ -151,6 +168,33 @@ function serverLimits(a: ParsedArgs): ServerLimits {
   return { ...SERVER_LIMITS, headersTimeoutMs, requestTimeoutMs };
 }
 
+/** `--discovery kubernetes` with its clusters: `--kubeconfig` / `--context` pairs. */
+function discoveryFlags(a: ParsedArgs): DiscoveryOptions | undefined {
+  const d = one(a, "discovery");
+  const files = all(a, "kubeconfig");
+  const contexts = all(a, "context");
+  if (d === undefined) {
+    if (files.length > 0 || contexts.length > 0)
+      throw new UsageError("--kubeconfig and --context need --discovery kubernetes");
+    return undefined;
+  }
+  if (d !== "kubernetes") throw new UsageError(`--discovery "${d}" is not supported (kubernetes)`);
+  if (files.length === 0) {
+    if (contexts.length > 0) throw new UsageError("--context needs --kubeconfig");
+    return { kind: "kubernetes", clusters: [] };
+  }
+  if (contexts.length === 0)
+    return { kind: "kubernetes", clusters: files.map((kubeconfig) => ({ kubeconfig })) };
+  if (files.length === 1)
+    return { kind: "kubernetes", clusters: contexts.map((context) => ({ kubeconfig: files[0]!, context })) };
+  if (files.length === contexts.length)
+    return {
+      kind: "kubernetes",
+      clusters: files.map((kubeconfig, i) => ({ kubeconfig, context: contexts[i]! })),
+    };
+  throw new UsageError("give one --context per --kubeconfig, or one --kubeconfig with several --context");
+}
+
 /** `--workload`/`--cluster`: a label value (Kubernetes rules), as it appears in every series. */
 function metricLabel(a: ParsedArgs, name: string): string | undefined {
   const v = one(a, name);
@@ -162,9 +206,12 @@ function metricLabel(a: ParsedArgs, name: string): string | undefined {
 
 function common(a: ParsedArgs) {
   const config = [...all(a, "config"), ...a.positionals];
-  if (config.length === 0) throw new UsageError("--config PATH is required");
+  const discovery = discoveryFlags(a);
+  if (config.length === 0 && !discovery)
+    throw new UsageError("--config PATH is required (or --discovery kubernetes)");
   return {
     config,
+    discovery,
     namespace: namespaceFlag(a),
     podLabels: loadPodLabels(one(a, "pod-labels"), one(a, "pod-labels-file")),
     workload: metricLabel(a, "workload"),
@@ -175,6 +222,11 @@ function common(a: ParsedArgs) {
     limits: serverLimits(a),
     dnsServers: dnsServers(one(a, "dns-servers")),
   };
+}
+
+/** Discovery start-up failures name their cluster (`kubernetes:<context> ...`). */
+function isDiscoveryError(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith("kubernetes:");
 }
 
 async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Promise<number> {
@@ -190,6 +242,10 @@ async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Pr
     if (err instanceof GatewayNotFoundError) throw new UsageError(err.message);
     if (err instanceof DataPathError) {
       io.err(`lanecar ${what}: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof KubernetesSyncError || err instanceof KubeApiError || isDiscoveryError(err)) {
+      io.err(`lanecar ${what}: ${(err as Error).message}`);
       return 1;
     }
     const e = err as NodeJS.ErrnoException;
@@ -217,7 +273,13 @@ async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Pr
 export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
   const a = parseArgs(argv, SIDECAR_FLAGS, io.env);
   if (bool(a, "help")) {
-    io.out(usage("sidecar", "--config PATH... --service HOST [flags]", SIDECAR_FLAGS));
+    io.out(
+      usage(
+        "sidecar",
+        "--config PATH... | --discovery kubernetes [--kubeconfig FILE [--context NAME]]... --service HOST [flags]",
+        SIDECAR_FLAGS,
+      ),
+    );
     return 0;
   }
   const c = common(a);
@@ -241,7 +303,13 @@ export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
 export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
   const a = parseArgs(argv, GATEWAY_FLAGS, io.env);
   if (bool(a, "help")) {
-    io.out(usage("gateway", "--config PATH... [--gateway NAME] [flags]", GATEWAY_FLAGS));
+    io.out(
+      usage(
+        "gateway",
+        "--config PATH... | --discovery kubernetes [--kubeconfig FILE [--context NAME]]... [--gateway NAME] [flags]",
+        GATEWAY_FLAGS,
+      ),
+    );
     return 0;
   }
   const c = common(a);

@@ -13,8 +13,13 @@ export interface Endpoint {
   readonly weight: number;
   /** Active health check, when a WorkloadGroup's labels select this endpoint. */
   readonly probe: Probe | undefined;
-  /** `ServiceEntry/ns/name` or `WorkloadEntry/ns/name`. */
+  /** `ServiceEntry/ns/name`, `WorkloadEntry/ns/name` or `Pod/ns/name`. */
   readonly origin: string;
+  /**
+   * The platform's readiness (Kubernetes EndpointSlice `conditions.ready`); `false` makes the
+   * endpoint unavailable (`noavailabled`) whatever its health. Absent means ready.
+   */
+  readonly ready?: boolean;
 }
 
 /** What the data plane knows about endpoint health and load. Core only reads it. */
@@ -24,16 +29,16 @@ export interface Availability {
   activeRequests(ep: Endpoint): number;
 }
 
-/** Every endpoint available, none loaded: the view `explain` and tests start from. */
+/** Every ready endpoint available, none loaded: the view `explain` and tests start from. */
 export const ALL_AVAILABLE: Availability = {
-  isAvailable: () => true,
+  isAvailable: (ep) => ep.ready !== false,
   activeRequests: () => 0,
 };
 
 /** An availability view that treats the given endpoint keys as down. */
 export function availabilityExcept(down: Iterable<string>): Availability {
   const set = new Set(down);
-  return { isAvailable: (ep) => !set.has(ep.key), activeRequests: () => 0 };
+  return { isAvailable: (ep) => ep.ready !== false && !set.has(ep.key), activeRequests: () => 0 };
 }
 
 export function endpointKey(address: string, port: number): string {

@@ -1,7 +1,9 @@
 /**
  * The service registry of one snapshot: services from ServiceEntries, their instances (inline
  * endpoints or WorkloadEntries picked by `workloadSelector`), probes from WorkloadGroups, and the
- * DestinationRules that cut them into subsets. Subsets resolve to clusters on demand, cached.
+ * DestinationRules that cut them into subsets; plus services discovered from a platform
+ * (Kubernetes Services and EndpointSlices), whose instances carry their own readiness. Subsets
+ * resolve to clusters on demand, cached.
  */
 import { fqdn, HostIndex } from "../hosts.js";
 import { labelSelectorMatches } from "../label/resolver.js";
@@ -21,6 +23,26 @@ interface Instance {
   spec: WorkloadEntrySpec;
   origin: string;
   probe: Probe | undefined;
+  ready: boolean;
+}
+
+/** One discovered instance: a WorkloadEntry-like address with the platform's readiness. */
+export interface DiscoveredInstance extends WorkloadEntrySpec {
+  /** false: known but not ready (Kubernetes `ready: false`): counts as an instance, never picked. */
+  ready: boolean;
+  /** `Pod/ns/name` or `EndpointSlice/ns/name`. */
+  origin: string;
+}
+
+/** A service discovered from a platform registry (a Kubernetes Service and its EndpointSlices). */
+export interface DiscoveredService {
+  /** FQDN. */
+  host: string;
+  namespace: string;
+  ports: ServicePort[];
+  instances: DiscoveredInstance[];
+  /** `Service/ns/name`. */
+  origin: string;
 }
 
 /** How the proxy resolves an endpoint address that is a name (ServiceEntry `resolution`). */
@@ -76,6 +98,7 @@ export class ServiceRegistry {
     workloadEntries: readonly Named<WorkloadEntrySpec>[];
     workloadGroups: readonly Named<WorkloadGroupSpec>[];
     destinationRules: readonly Named<DestinationRuleSpec>[];
+    discovered?: readonly DiscoveredService[];
   }) {
     const probeFor = (ns: string, labels: Record<string, string>): Probe | undefined => {
       for (const g of input.workloadGroups) {
@@ -93,12 +116,17 @@ export class ServiceRegistry {
             we.namespace === se.namespace &&
             labelSelectorMatches(se.spec.workloadSelector, we.spec.labels)
           ) {
-            instances.push({ spec: we.spec, origin: we.id, probe: probeFor(we.namespace, we.spec.labels) });
+            instances.push({
+              spec: we.spec,
+              origin: we.id,
+              probe: probeFor(we.namespace, we.spec.labels),
+              ready: true,
+            });
           }
         }
       } else {
         for (const ep of se.spec.endpoints)
-          instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels) });
+          instances.push({ spec: ep, origin: se.id, probe: probeFor(se.namespace, ep.labels), ready: true });
       }
       const res = se.spec.resolution;
       // DNS / DNS_ROUND_ROBIN without endpoints resolve the hosts themselves (Istio). NONE without
@@ -117,7 +145,14 @@ export class ServiceRegistry {
         let own = instances;
         if (fromHosts && !h.includes("*")) {
           const address = h.toLowerCase().replace(/\.$/, "");
-          own = [{ spec: { address, ports: {}, labels: {}, weight: 1 }, origin: se.id, probe: undefined }];
+          own = [
+            {
+              spec: { address, ports: {}, labels: {}, weight: 1 },
+              origin: se.id,
+              probe: undefined,
+              ready: true,
+            },
+          ];
           if ((res === "DNS" || res === "DNS_ROUND_ROBIN") && !isIpLiteral(address))
             this.dns.set(address, res);
         }
@@ -140,6 +175,33 @@ export class ServiceRegistry {
           empty: new Map(),
         });
       }
+    }
+    for (const ds of input.discovered ?? []) {
+      const instances: Instance[] = ds.instances.map((i) => ({
+        spec: i,
+        origin: i.origin,
+        probe: undefined,
+        ready: i.ready,
+      }));
+      const existing = this.services.get(ds.host);
+      if (existing) {
+        // A ServiceEntry (or another cluster) already defines the host: instances add up.
+        existing.instances.push(...instances);
+        continue;
+      }
+      this.services.set(ds.host, {
+        service: {
+          host: ds.host,
+          namespace: ds.namespace,
+          ports: ds.ports,
+          location: "MESH_INTERNAL",
+          origin: ds.origin,
+        },
+        instances,
+        lanes: new Set(),
+        clusters: new Map(),
+        empty: new Map(),
+      });
     }
     for (const dr of input.destinationRules) {
       this.rules.set(fqdn(dr.spec.host, dr.namespace), { id: dr.id, namespace: dr.namespace, spec: dr.spec });
@@ -258,6 +320,7 @@ export class ServiceRegistry {
             weight: i.spec.weight,
             probe: i.probe,
             origin: i.origin,
+            ready: i.ready,
           }),
         );
       }

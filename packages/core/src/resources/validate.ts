@@ -47,6 +47,10 @@ export interface ValidResource<K extends KindName = KindName> {
 export interface LoadOptions {
   /** Default for `metadata.namespace` (the process's `--namespace`). */
   namespace?: string;
+  /** Resources read from somewhere else than text (Kubernetes API objects), validated after the texts. */
+  raw?: readonly RawResource[];
+  /** Services also come from a platform registry: a host no ServiceEntry defines is no warning. */
+  platformServices?: boolean;
 }
 
 export interface LoadResult {
@@ -114,7 +118,12 @@ function chainKey(host: string, subset: string | undefined): string {
 }
 
 /** Cross-resource rules. Only resources that passed their own checks take part. */
-function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource>, out: Diagnostic[]): void {
+function crossCheck(
+  valid: ValidResource[],
+  raws: Map<ValidResource, RawResource>,
+  out: Diagnostic[],
+  platformServices: boolean,
+): void {
   const check = (r: ValidResource) => new Check(raws.get(r)!, out);
   const seen = new Map<string, ValidResource>();
   for (const r of valid) {
@@ -140,7 +149,7 @@ function crossCheck(valid: ValidResource[], raws: Map<ValidResource, RawResource
   const subsetsOf = (host: string): DestinationRuleSpec["subsets"] | undefined => drs.get(host)?.spec.subsets;
   const checkRef = (c: Check, ns: string, host: string, subset: string | undefined, path: string) => {
     const h = fqdn(host, ns);
-    if (!serviceHosts.has(h) && !h.startsWith("*")) {
+    if (!platformServices && !serviceHosts.has(h) && !h.startsWith("*")) {
       c.warn(`${path}.host`, `no ServiceEntry defines host ${h}; requests to it get 503 UH`);
     }
     if (subset === undefined) return;
@@ -232,6 +241,13 @@ export function loadResources(texts: readonly ConfigText[], opts: LoadOptions = 
       }
     }
   }
-  crossCheck(valid, raws, diagnostics);
+  for (const raw of opts.raw ?? []) {
+    const v = checkOne(raw, diagnostics);
+    if (v) {
+      valid.push(v);
+      raws.set(v, raw);
+    }
+  }
+  crossCheck(valid, raws, diagnostics, opts.platformServices ?? false);
   return { resources: valid, diagnostics: sortDiagnostics(diagnostics), files: texts.map((t) => t.file) };
 }

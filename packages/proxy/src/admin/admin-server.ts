@@ -51,7 +51,14 @@ export interface ClusterDump {
   host: string;
   port: number;
   subset: string | null;
-  endpoints: { address: string; port: number; labels: Record<string, string>; health: unknown }[];
+  endpoints: {
+    address: string;
+    port: number;
+    labels: Record<string, string>;
+    /** The platform's readiness (Kubernetes EndpointSlice `ready`); false is never picked. */
+    ready: boolean;
+    health: unknown;
+  }[];
 }
 
 function clustersText(cs: ClusterDump[]): string {
@@ -83,6 +90,7 @@ export function dumpClusters(snap: ConfigSnapshot, health: (key: string) => unkn
             address: e.address,
             port: e.port,
             labels: { ...e.labels },
+            ready: e.ready !== false,
             health: health(e.key),
           })),
         });

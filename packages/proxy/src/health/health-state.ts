@@ -116,6 +116,8 @@ export class HealthState implements UpstreamHealth, ProbeSink {
   // ---- Availability ---------------------------------------------------------------
 
   isAvailable(ep: Endpoint): boolean {
+    // A platform-reported not-ready endpoint (Kubernetes `ready: false`) is never picked.
+    if (ep.ready === false) return false;
     if (this.down.size === 0 || !this.down.has(ep.key)) return true;
     return this.settle(ep.key);
   }

@@ -6,6 +6,7 @@
 import { ConfigError, ConfigSnapshot, loadSnapshot } from "@lanecar/core";
 import { RoutedListener } from "../outbound/routed-listener.js";
 import { workloadName } from "../runtime.js";
+import { type DiscoveryOptions, startDiscovery } from "./discovery.js";
 import { type ProcessOptions, ProxyProcess } from "./proxy-process.js";
 
 export interface GatewayOptions extends Omit<ProcessOptions, "identity"> {
@@ -17,6 +18,8 @@ export interface GatewayOptions extends Omit<ProcessOptions, "identity"> {
   /** Istio cluster id (`--cluster`); default the pod label `topology.istio.io/cluster`, else unknown. */
   cluster?: string;
   listen: string;
+  /** `--discovery kubernetes`: services, endpoints and config (the Gateway too) from these clusters. */
+  discovery?: DiscoveryOptions;
 }
 
 export const GATEWAY_DEFAULTS = { listen: "0.0.0.0:8080", admin: "127.0.0.1:15000", namespace: "default" };
@@ -33,6 +36,15 @@ export function gatewayContext(
 ): string {
   const { snapshot, diagnostics } = loadSnapshot(config, { namespace });
   if (!snapshot) throw new ConfigError(diagnostics);
+  return gatewayContextIn(snapshot, name, namespace);
+}
+
+/** `ns/name` of the Gateway to serve, checked against a snapshot. */
+export function gatewayContextIn(
+  snapshot: ConfigSnapshot,
+  name: string | undefined,
+  namespace: string,
+): string {
   const gws = snapshot.ofKind("Gateway");
   if (name) {
     const ctx = ConfigSnapshot.gatewayContext(name, namespace);
@@ -51,8 +63,17 @@ export function gatewayContext(
   );
 }
 
-export function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
-  const context = gatewayContext(o.config, o.gateway, o.namespace);
+export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
+  const source = o.discovery ? await startDiscovery(o.discovery, o) : undefined;
+  let context: string;
+  try {
+    context = source
+      ? gatewayContextIn(source.current, o.gateway, o.namespace)
+      : gatewayContext(o.config, o.gateway, o.namespace);
+  } catch (err) {
+    source?.stop();
+    throw err;
+  }
   const name = context.split("/")[1]!;
   const identity = {
     service: name,
@@ -61,7 +82,7 @@ export function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
     workload: workloadName(name, o.podLabels, o.workload),
     cluster: o.cluster ?? "",
   };
-  return ProxyProcess.start({ ...o, identity }, [
+  return ProxyProcess.start({ ...o, identity, source }, [
     {
       name: "gateway",
       address: o.listen,

@@ -27,6 +27,7 @@ import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
 import { tracingEnabled } from "../tracing/tracing-enabled.js";
 import { POOL_DEFAULTS, UpstreamPools } from "../upstream/pools.js";
+import type { SnapshotSource } from "./snapshot-source.js";
 import { createWiring, type Wiring } from "./wiring.js";
 
 export interface Logger {
@@ -54,6 +55,8 @@ export interface ProcessOptions {
   laneTokenKey?: Buffer;
   /** DNS servers (`host:port`) for ServiceEntry DNS names instead of the system resolver. */
   dnsServers?: readonly string[];
+  /** Where config comes from when not (only) from `config` files: Kubernetes discovery. */
+  source?: SnapshotSource;
 }
 
 export interface ListenerSpec {
@@ -84,7 +87,7 @@ export class ProxyProcess {
 
   private constructor(
     private readonly opts: ProcessOptions,
-    config: ConfigSource,
+    config: SnapshotSource,
   ) {
     this.log = opts.logger ?? stderrLogger;
     // A DNS name whose answer changed: its pools are retired, so new connections use the new addresses.
@@ -110,10 +113,15 @@ export class ProxyProcess {
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
     };
+    let applied = config.current;
     config.on("reload", (snap: ConfigSnapshot) => {
+      // An endpoint-only swap (discovery) shares the config: health and pools follow, no reload.
+      const endpointsOnly = snap.resources === applied.resources;
+      applied = snap;
       this.wiring.onConfig(snap);
       this.dns.setNames(snap.registry.dnsNames());
       pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
+      if (endpointsOnly) return;
       this.wiring.configReload("success");
       this.log.info(`config ${snap.version} applied (${snap.resources.length} resources)`);
     });
@@ -128,10 +136,12 @@ export class ProxyProcess {
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
     const path = dataPath();
-    const config = ConfigSource.load(opts.config, {
-      namespace: opts.identity.namespace,
-      pollMs: opts.pollMs,
-    });
+    const config =
+      opts.source ??
+      ConfigSource.load(opts.config, {
+        namespace: opts.identity.namespace,
+        pollMs: opts.pollMs,
+      });
     const p = new ProxyProcess(opts, config);
     p.log.info(describeDataPath(path));
     try {
@@ -192,6 +202,7 @@ export class ProxyProcess {
         spec: r.spec,
       })),
       identity: this.rt.identity,
+      ...(c.dump ? { discovery: c.dump() } : {}),
     };
   }
 

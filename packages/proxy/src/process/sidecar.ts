@@ -5,6 +5,7 @@
 import { InboundListener } from "../inbound/inbound-listener.js";
 import { RoutedListener } from "../outbound/routed-listener.js";
 import { workloadName } from "../runtime.js";
+import { type DiscoveryOptions, startDiscovery } from "./discovery.js";
 import { type ProcessOptions, ProxyProcess } from "./proxy-process.js";
 
 export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
@@ -18,6 +19,8 @@ export interface SidecarOptions extends Omit<ProcessOptions, "identity"> {
   inbound: string;
   app: string;
   outbound: string;
+  /** `--discovery kubernetes`: services, endpoints and config from these clusters. */
+  discovery?: DiscoveryOptions;
 }
 
 export const SIDECAR_DEFAULTS = {
@@ -28,7 +31,7 @@ export const SIDECAR_DEFAULTS = {
   namespace: "default",
 };
 
-export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
+export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
   const identity = {
     service: o.service,
     namespace: o.namespace,
@@ -36,7 +39,8 @@ export function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
     workload: workloadName(o.service, o.podLabels, o.workload),
     cluster: o.cluster ?? "",
   };
-  return ProxyProcess.start({ ...o, identity }, [
+  const source = o.discovery ? await startDiscovery(o.discovery, o) : undefined;
+  return ProxyProcess.start({ ...o, identity, source }, [
     { name: "inbound", address: o.inbound, handler: (rt) => new InboundListener(rt, o.app).handle },
     {
       name: "outbound",
