@@ -134,7 +134,16 @@ async function check(up: Upstream, port: number, listener: Listener, s: Scenario
     const upIds = values(u.headers, "x-request-id");
     if (clientIds.length > 0) expect({ what, ids: upIds }).toEqual({ what, ids: clientIds });
     else expect(upIds.length).toBeLessThanOrEqual(1);
-    const drop = ["host", "expect", ...(clientIds.length === 0 ? ["x-request-id"] : [])];
+    // The outbound and the gateway name their workload to the called sidecar (docs/decisions.md,
+    // "Telemetry"): one proxy-added field, never one the client sent (the generator never does).
+    const peer = values(u.headers, "x-lanecar-peer-metadata");
+    expect({ what, peer: peer.length }).toEqual({ what, peer: listener === "inbound" ? 0 : 1 });
+    const drop = [
+      "host",
+      "expect",
+      "x-lanecar-peer-metadata",
+      ...(clientIds.length === 0 ? ["x-request-id"] : []),
+    ];
     expect({ what, headers: endToEnd(u.headers, drop) }).toEqual({
       what,
       headers: endToEnd(c.headers, drop),
