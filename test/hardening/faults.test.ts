@@ -181,6 +181,22 @@ spec:
       for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
       if (!cond()) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(data)}`);
     };
+    if (process.env.LANECAR_DATA_PATH === "node") {
+      // The fallback data path's undici sends a streamed request's head with its first body
+      // byte, so the first instance sees part1 before it answers 503: that 503 (body already
+      // sent) is not retried, and no instance ever gets part of the body as a whole request.
+      await new Promise((r) => setTimeout(r, 100));
+      c.write("5\r\npart1\r\n");
+      await until(() => early.bodies.length >= 1, "the first attempt");
+      await new Promise((r) => setTimeout(r, 100));
+      c.write("5\r\npart2\r\n0\r\n\r\n");
+      await until(() => /\r\n\r\nbusy$/.test(data) || /\r\n\r\n[\s\S]{10}$/.test(data), "the response");
+      c.destroy();
+      expect(statuses(data)).toEqual([503]);
+      expect(early.bodies).toHaveLength(1);
+      expect(early.bodies[0]!.startsWith("part1")).toBe(true);
+      return;
+    }
     await until(() => early.bodies.length >= 1, "the first attempt");
     await new Promise((r) => setTimeout(r, 100));
     c.write("5\r\npart1\r\n");
