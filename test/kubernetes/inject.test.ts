@@ -80,6 +80,13 @@ function expectInjected(
   });
   const proxy = (native ? inits[1] : containers[0]) as JsonObject;
   expect(proxy.name).toBe("lanecar-proxy");
+  // Prometheus's stock kubernetes-pods job finds the sidecar's metrics; the pod's own annotations win.
+  const before_ = (before.metadata?.annotations ?? {}) as Obj;
+  expect(after.metadata?.annotations).toMatchObject({
+    "prometheus.io/scrape": before_["prometheus.io/scrape"] ?? "true",
+    "prometheus.io/port": before_["prometheus.io/port"] ?? "15000",
+    "prometheus.io/path": before_["prometheus.io/path"] ?? "/metrics",
+  });
   expect(proxy.restartPolicy).toBe(native ? "Always" : undefined);
   expect((proxy.ports as { containerPort: number }[]).map((p) => p.containerPort)).toEqual([
     15006, 15001, 15000,

@@ -225,6 +225,13 @@ function clone<T extends Json | PodLike>(v: T): T {
   return structuredClone(v);
 }
 
+/** Where Prometheus's stock `kubernetes-pods` job finds an injected pod's metrics. */
+const PROMETHEUS_ANNOTATIONS: JsonObject = {
+  "prometheus.io/scrape": "true",
+  "prometheus.io/port": "15000",
+  "prometheus.io/path": "/metrics",
+};
+
 /** Injects the sidecar into a pod or pod template (see the module comment). */
 export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): InjectOutcome {
   const meta = pod.metadata ?? {};
@@ -272,5 +279,8 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   } else {
     s.initContainers = [initContainer(o, capture.args), sidecar, ...keptInits];
   }
+  // As Istio's injector: the stock `kubernetes-pods` Prometheus job scrapes the sidecar's admin
+  // port (Istio's metrics live there); annotations the pod already has are kept.
+  m.annotations = { ...PROMETHEUS_ANNOTATIONS, ...((obj(m.annotations) ?? {}) as JsonObject) };
   return { injected: true, pod: out };
 }
