@@ -7,7 +7,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { BodySink, DownstreamStream } from "../http/downstream.js";
-import type { ServerConnection } from "./server.js";
+import type { ServerConnection } from "./server-connection.js";
 
 export type { BodySink } from "../http/downstream.js";
 
