@@ -471,3 +471,71 @@ spec:
     );
   });
 });
+
+describe("lanecar explain: security.istio.io policies at the destination (read, not enforced)", () => {
+  const POLICIES = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewer}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/default/sa/bookinfo-productpage"]}}]}]
+`;
+
+  it("text: one authz line per destination workload, and the plaintext note", async () => {
+    const file = join(tmp, "policies.yaml");
+    writeFileSync(file, POLICIES);
+    const r = await run([
+      "explain",
+      ...CONFIG,
+      "--config",
+      file,
+      "--request",
+      "GET http://reviews:9080/reviews/0",
+      "-H",
+      "end-user: jason",
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.out.slice(6, 10)).toEqual([
+      "endpoints:",
+      "  127.0.0.1:19084  app=reviews,version=v2",
+      "authz:       workload default {app=reviews,version=v2} port 19084: denied: no ALLOW policy matches; mTLS STRICT (default/default)",
+      "             (authorization as plaintext: principals never match, the source IP is unknown; not enforced by the data path yet (no mutual TLS))",
+    ]);
+    // The verdict is informational: the request is still proxied.
+    expect(r.out[5]).toBe("result:      proxied (route)");
+  });
+
+  it("--json: an authorization list beside the SPEC's fields", async () => {
+    const file = join(tmp, "policies-json.yaml");
+    writeFileSync(file, POLICIES);
+    const e = await explainJson([...CONFIG, "--config", file, "-r", "GET http://reviews:9080/reviews/0"]);
+    expect(e.destination).toEqual({ host: REVIEWS, subset: "v1" });
+    expect(e.authorization).toEqual([
+      {
+        namespace: "default",
+        labels: { app: "reviews", version: "v1" },
+        port: 19083,
+        endpoints: ["127.0.0.1:19083"],
+        allowed: false,
+        policy: null,
+        reason: "no-allow-match",
+        audit: false,
+        mtls: { mode: "STRICT", policy: "default/default" },
+      },
+    ]);
+  });
+
+  it("without policies the text has no authz line and --json an entry with the defaults", async () => {
+    const r = await run(["explain", ...CONFIG, "--request", "GET http://reviews:9080/reviews/0"]);
+    expect(r.out.some((l) => l.startsWith("authz:"))).toBe(false);
+    const e = await explainJson([...CONFIG, "-r", "GET http://reviews:9080/reviews/0"]);
+    expect(e.authorization).toMatchObject([
+      { allowed: true, reason: "no-policy", mtls: { mode: "PERMISSIVE", policy: null } },
+    ]);
+  });
+});

@@ -72,6 +72,75 @@ metadata: {resourceVersion: ""}
   });
 });
 
+describe("lanecar validate: security.istio.io kinds beside routing", () => {
+  const MIXED = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewer}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/bookinfo-productpage"]}}]
+    to: [{operation: {methods: ["GET"]}}]
+---
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: deny-dev}
+spec:
+  action: DENY
+  rules: [{from: [{source: {namespaces: ["dev"]}}]}]
+`;
+
+  it("exits 0 and counts the policies as resources", async () => {
+    const file = join(tmp, "mixed-security.yaml");
+    writeFileSync(file, MIXED);
+    const r = await run([
+      "validate",
+      fixture("bookinfo/services.yaml"),
+      fixture("bookinfo/destination-rules.yaml"),
+      file,
+    ]);
+    expect(r).toEqual({ code: 0, out: ["valid: 18 resources in 3 files"], err: [] });
+  });
+
+  it("exits 1 with one line per error of a policy, at its line", async () => {
+    const file = join(tmp, "bad-security.yaml");
+    writeFileSync(
+      file,
+      MIXED.replace('methods: ["GET"]', 'methods: ["GET"], ports: ["http"]').replace(
+        "mode: STRICT",
+        "mode: ON",
+      ),
+    );
+    const r = await run([
+      "validate",
+      fixture("bookinfo/services.yaml"),
+      fixture("bookinfo/destination-rules.yaml"),
+      file,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.out).toEqual([
+      `${file}:14:15 PeerAuthentication/default/default: spec.mtls.mode: "ON" is not one of UNSET, DISABLE, PERMISSIVE, STRICT`,
+      `${file}:24:49 AuthorizationPolicy/default/reviews-viewer: spec.rules[0].to[0].operation.ports[0]: "http" is not a port number`,
+    ]);
+  });
+});
+
 describe("lanecar validate: invalid config", () => {
   it("exits 1 and prints exactly one line per error, as fixtures/broken/expected.txt says", async () => {
     const r = await run(["validate", BROKEN]);

@@ -5,6 +5,7 @@
  */
 import { ALL_AVAILABLE, type Availability } from "./endpoint/endpoint.js";
 import { type ExplainedActions, egressForward, explainActions } from "./explain-actions.js";
+import { type ExplainedAuthz, explainAuthz } from "./explain-authz.js";
 import { splitAuthority } from "./hosts.js";
 import type { CorrelationLookup, Direction, HeaderGetter } from "./label/resolver.js";
 import { headerGetter, type RouteRequest } from "./route/request.js";
@@ -46,6 +47,12 @@ export interface Explanation extends ExplainedActions {
   /** Status Lanecar itself answers with (404 NR, 503 UH, redirect/direct codes); null when proxied. */
   status: number | null;
   flag: string | null;
+  /**
+   * Per destination workload and port: the AuthorizationPolicy decision and PeerAuthentication
+   * mTLS mode at its sidecar, for a plaintext request (read from config, not enforced yet).
+   * Empty when the request reaches no mesh workload (no route, redirect, external service).
+   */
+  authorization: ExplainedAuthz[];
   reasons: string[];
 }
 
@@ -129,6 +136,7 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
     action: d.kind,
     status: null,
     flag: d.flag || null,
+    authorization: [],
     reasons,
     ...explainActions(d, req),
   };
@@ -196,7 +204,22 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
       `${out.endpoints.filter((e) => e.available).length} available endpoint(s) in ${d.cluster!.name}`,
     );
   }
+  // Only a mesh workload has a sidecar that would judge the request.
+  if (!out.forward && d.destination && !snapshot.isExternal(d.destination.host, namespace))
+    out.authorization = explainAuthz(
+      snapshot,
+      d.cluster?.endpoints ?? [],
+      req,
+      out,
+      serviceNamespace(d.destination.host, namespace),
+    );
   return out;
+}
+
+/** `reviews.shop.svc.cluster.local` → `shop`; other hosts → the caller's namespace. */
+function serviceNamespace(host: string, namespace: string): string {
+  const m = /^[^.]+\.([^.]+)\.svc(\.|$)/.exec(host);
+  return m ? m[1]! : namespace;
 }
 
 function pct(p: number): string {

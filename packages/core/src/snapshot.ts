@@ -9,6 +9,8 @@
  * route tables and label resolvers, so an endpoint-only change never recompiles routes.
  */
 import { createHash } from "node:crypto";
+import type { AuthorizationPolicySpec, NamedPolicy } from "./authz/authorization-policy.js";
+import type { PeerAuthenticationSpec } from "./authz/peer-authentication.js";
 import { type Diagnostic, hasErrors, sortDiagnostics } from "./diagnostics.js";
 import { type DiscoveredService, ServiceRegistry } from "./endpoint/registry.js";
 import { fqdn, type HostIndex, hostMatches } from "./hosts.js";
@@ -41,6 +43,12 @@ interface Compiled {
 
 export class ConfigSnapshot {
   readonly registry: ServiceRegistry;
+  /**
+   * security.istio.io policies, validated, for building an `Authorizer` / `mtlsModeFor` per
+   * workload. Not enforced by the data path yet.
+   */
+  readonly authorizationPolicies: readonly NamedPolicy<AuthorizationPolicySpec>[];
+  readonly peerAuthentications: readonly NamedPolicy<PeerAuthenticationSpec>[];
   private readonly routers = new Map<string, Router>();
   private readonly compiled: Compiled;
 
@@ -60,6 +68,13 @@ export class ConfigSnapshot {
       destinationRules: this.ofKind("DestinationRule"),
       discovered,
     });
+    const named = <S>(r: { namespace: string; name: string; spec: S }): NamedPolicy<S> => ({
+      namespace: r.namespace,
+      name: r.name,
+      spec: r.spec,
+    });
+    this.authorizationPolicies = this.ofKind("AuthorizationPolicy").map(named);
+    this.peerAuthentications = this.ofKind("PeerAuthentication").map(named);
   }
 
   /**

@@ -1,6 +1,8 @@
 /** `lanecar explain`: where a request from a pod goes, and why. */
 import {
+  AUTHZ_NOTE,
   ConfigSnapshot,
+  describeAuthz,
   ExplainInputError,
   type Explanation,
   explain,
@@ -104,7 +106,14 @@ function actionLines(e: Explanation): string[] {
   return out;
 }
 
-function text(e: Explanation): string {
+/** Shown only when the config has security.istio.io policies, so routing-only output stays as it was. */
+function authzLines(e: Explanation, show: boolean): string[] {
+  if (!show) return [];
+  if (e.authorization.length === 0) return ["authz:       (no destination workload)"];
+  return [...e.authorization.map((a) => `authz:       ${describeAuthz(a)}`), `             (${AUTHZ_NOTE})`];
+}
+
+function text(e: Explanation, showAuthz: boolean): string {
   const lines = [
     `host:        ${e.host}`,
     `labels:      ${
@@ -126,6 +135,7 @@ function text(e: Explanation): string {
               .map(([k, v]) => `${k}=${v}`)
               .join(",")}${ep.available ? "" : "  (unavailable)"}`,
         )),
+    ...authzLines(e, showAuthz),
     "why:",
     ...e.reasons.map((r) => `  - ${r}`),
   ];
@@ -189,9 +199,10 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
         directResponse: e.directResponse,
         headers: e.headers,
         forward: e.forward,
+        authorization: e.authorization,
         reasons: e.reasons,
       }),
     );
-  } else io.out(text(e));
+  } else io.out(text(e, snapshot.authorizationPolicies.length + snapshot.peerAuthentications.length > 0));
   return 0;
 }

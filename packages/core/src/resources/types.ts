@@ -3,6 +3,8 @@
  * are kept; durations are milliseconds; hosts are kept as written (FQDN expansion happens at
  * compile time, see hosts.ts).
  */
+import type { AuthorizationPolicySpec } from "../authz/authorization-policy.js";
+import type { PeerAuthenticationSpec } from "../authz/peer-authentication.js";
 
 export type StringMatch =
   | { kind: "exact"; value: string }
@@ -254,6 +256,8 @@ export interface TrafficLabelSpec {
 }
 
 export interface KindSpecs {
+  AuthorizationPolicy: AuthorizationPolicySpec;
+  PeerAuthentication: PeerAuthenticationSpec;
   VirtualService: VirtualServiceSpec;
   DestinationRule: DestinationRuleSpec;
   ServiceEntry: ServiceEntrySpec;

@@ -7,6 +7,7 @@ import { type Diagnostic, sortDiagnostics } from "../diagnostics.js";
 import { fqdn, HostIndex } from "../hosts.js";
 import { Check, resourceId } from "./check.js";
 import { checkDestinationRule } from "./destination-rule.js";
+import { checkAuthorizationPolicyResource, checkPeerAuthenticationResource } from "./security.js";
 import { type ConfigText, parseConfigText, type RawResource, type SourceDoc } from "./source.js";
 import { checkTrafficLabel } from "./traffic-label.js";
 import type { DestinationRuleSpec, Fallback, KindName, KindSpecs, VirtualServiceSpec } from "./types.js";
@@ -15,8 +16,9 @@ import { checkGateway, checkServiceEntry, checkWorkloadEntry, checkWorkloadGroup
 
 const NETWORKING = ["networking.istio.io/v1alpha3", "networking.istio.io/v1beta1", "networking.istio.io/v1"];
 const ASM = ["istio.alibabacloud.com/v1beta1", "istio.alibabacloud.com/v1"];
+const SECURITY = ["security.istio.io/v1beta1", "security.istio.io/v1"];
 
-const OWN_GROUPS = ["networking.istio.io", "istio.alibabacloud.com"];
+const OWN_GROUPS = ["networking.istio.io", "istio.alibabacloud.com", "security.istio.io"];
 
 type Checker = (c: Check, spec: unknown) => unknown;
 
@@ -28,6 +30,9 @@ const KINDS: Record<KindName, { apiVersions: string[]; check: Checker }> = {
   WorkloadGroup: { apiVersions: NETWORKING, check: checkWorkloadGroup },
   Gateway: { apiVersions: NETWORKING, check: checkGateway },
   TrafficLabel: { apiVersions: ASM, check: checkTrafficLabel },
+  // Read and validated; not enforced by the data path yet (see docs/decisions.md).
+  PeerAuthentication: { apiVersions: SECURITY, check: checkPeerAuthenticationResource },
+  AuthorizationPolicy: { apiVersions: SECURITY, check: checkAuthorizationPolicyResource },
 };
 
 export const SUPPORTED_KINDS = Object.keys(KINDS) as KindName[];
@@ -68,7 +73,8 @@ function checkOne(raw: RawResource, out: Diagnostic[]): ValidResource | undefine
     c.error("kind", "is required");
     return undefined;
   }
-  const kind = KINDS[raw.kind as KindName];
+  // Own properties only: `kind: constructor` is no kind of ours.
+  const kind = Object.hasOwn(KINDS, raw.kind) ? KINDS[raw.kind as KindName] : undefined;
   if (!kind) {
     c.warn("kind", `kind ${raw.kind} is not used by Lanecar; skipped`);
     return undefined;
@@ -137,6 +143,21 @@ function crossCheck(
     if (drs.has(host))
       check(dr).warn("spec.host", `another DestinationRule already applies to ${host}; this one is ignored`);
     else drs.set(host, dr);
+  }
+  // Istio takes the oldest of several PeerAuthentications at one level; files have no creation
+  // time, so the first by name wins and the others are named here.
+  const paLevels = new Map<string, ValidResource<"PeerAuthentication">>();
+  const pas = ofKind(valid, "PeerAuthentication").sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const pa of pas) {
+    const sel = pa.spec.selector?.matchLabels;
+    if (sel) continue; // workload-level: which ones overlap depends on the pods' labels
+    const prior = paLevels.get(pa.namespace);
+    if (prior)
+      check(pa).warn(
+        "spec",
+        `${prior.id} is also a PeerAuthentication without selector in namespace ${pa.namespace}; the first by name applies, this one is ignored`,
+      );
+    else paLevels.set(pa.namespace, pa);
   }
   const serviceHosts = new Set<string>();
   for (const se of ofKind(valid, "ServiceEntry"))

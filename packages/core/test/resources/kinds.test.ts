@@ -12,6 +12,8 @@ const SPECS: Record<string, string> = {
   WorkloadEntry: "{address: 10.0.0.1, labels: {app: reviews}}",
   WorkloadGroup: "{metadata: {labels: {app: reviews}}}",
   TrafficLabel: "{rules: [{labels: [{name: x-asm-prefer-tag, valueFrom: [$localLabel]}]}]}",
+  PeerAuthentication: "{mtls: {mode: STRICT}}",
+  AuthorizationPolicy: "{action: DENY, rules: [{from: [{source: {namespaces: [dev]}}]}]}",
 };
 
 function resource(apiVersion: string, kind: string): string {
@@ -19,10 +21,12 @@ function resource(apiVersion: string, kind: string): string {
 }
 
 describe("kinds and apiVersions", () => {
-  it("knows exactly the seven kinds of the spec", () => {
+  it("knows exactly the nine kinds of the spec (sections 2 and 12)", () => {
     expect([...SUPPORTED_KINDS].sort()).toEqual([
+      "AuthorizationPolicy",
       "DestinationRule",
       "Gateway",
+      "PeerAuthentication",
       "ServiceEntry",
       "TrafficLabel",
       "VirtualService",
@@ -45,6 +49,9 @@ describe("kinds and apiVersions", () => {
     ...networking.flatMap((k) =>
       ["v1alpha3", "v1beta1", "v1"].map((v): [string, string] => [`networking.istio.io/${v}`, k]),
     ),
+    ...["PeerAuthentication", "AuthorizationPolicy"].flatMap((k) =>
+      ["v1beta1", "v1"].map((v): [string, string] => [`security.istio.io/${v}`, k]),
+    ),
   ];
   it.each(cases)("accepts %s %s", (apiVersion, kind) => {
     const r = load(resource(apiVersion, kind));
@@ -58,11 +65,16 @@ describe("kinds and apiVersions", () => {
     ["istio.alibabacloud.com/v1beta1", "DestinationRule"],
     ["networking.istio.io/v1", "TrafficLabel"],
     ["istio.alibabacloud.com/v1alpha1", "TrafficLabel"],
+    ["security.istio.io/v1alpha1", "AuthorizationPolicy"],
+    ["security.istio.io/v2", "PeerAuthentication"],
+    ["networking.istio.io/v1", "AuthorizationPolicy"],
   ])("rejects apiVersion %s for %s, at the apiVersion field", (apiVersion, kind) => {
     const want =
       kind === "TrafficLabel"
         ? "istio.alibabacloud.com/v1beta1, istio.alibabacloud.com/v1"
-        : "networking.istio.io/v1alpha3, networking.istio.io/v1beta1, networking.istio.io/v1";
+        : kind === "AuthorizationPolicy" || kind === "PeerAuthentication"
+          ? "security.istio.io/v1beta1, security.istio.io/v1"
+          : "networking.istio.io/v1alpha3, networking.istio.io/v1beta1, networking.istio.io/v1";
     expect(report(resource(apiVersion, kind))).toEqual([
       `t.yaml:1:1 ${kind}/default/one: apiVersion: "${apiVersion}": ${kind} needs one of ${want}`,
     ]);
@@ -181,6 +193,32 @@ describe("metadata", () => {
     );
   });
 
+  it("skips security.istio.io kinds other than PeerAuthentication and AuthorizationPolicy", () => {
+    const text = yaml`
+      apiVersion: security.istio.io/v1
+      kind: RequestAuthentication
+      metadata: {name: jwt}
+      spec: {jwtRules: [{issuer: issuer-foo}]}
+    `;
+    const r = load(text);
+    expect(r.diagnostics.map((d) => d.severity)).toEqual(["warning"]);
+    expect(warnings(r.diagnostics)).toEqual([
+      "t.yaml:2:1 RequestAuthentication/default/jwt: kind: warning: kind RequestAuthentication is not used by Lanecar; skipped",
+    ]);
+  });
+
+  it("skips a kind named like an Object.prototype property instead of failing (kind: constructor)", () => {
+    const text = yaml`
+      apiVersion: networking.istio.io/v1
+      kind: constructor
+      metadata: {name: x}
+      spec: {}
+    `;
+    expect(report(text)).toEqual([
+      "t.yaml:2:1 constructor/default/x: kind: warning: kind constructor is not used by Lanecar; skipped",
+    ]);
+  });
+
   it("skips kinds of other API groups even when the name is ours (Gateway API Gateway, HTTPRoute)", () => {
     const text = yaml`
       apiVersion: gateway.networking.k8s.io/v1
@@ -192,18 +230,12 @@ describe("metadata", () => {
       kind: HTTPRoute
       metadata: {name: bookinfo}
       spec: {parentRefs: [{name: bookinfo-gateway}]}
-      ---
-      apiVersion: security.istio.io/v1
-      kind: AuthorizationPolicy
-      metadata: {name: deny}
-      spec: {}
     `;
     const r = load(text);
     expect(errors(r.diagnostics)).toEqual([]);
     expect(warnings(r.diagnostics)).toEqual([
       "t.yaml:2:1 Gateway/default/bookinfo-gateway: kind: warning: gateway.networking.k8s.io/v1 Gateway is not used by Lanecar; skipped",
       "t.yaml:7:1 HTTPRoute/default/bookinfo: kind: warning: kind HTTPRoute is not used by Lanecar; skipped",
-      "t.yaml:12:1 AuthorizationPolicy/default/deny: kind: warning: kind AuthorizationPolicy is not used by Lanecar; skipped",
     ]);
     expect(r.resources).toEqual([]);
   });
