@@ -116,6 +116,18 @@ function openssl(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 describe("inbound mutual TLS", () => {
+  it("DISABLE serves plaintext only (a TLS handshake is not answered as TLS)", async () => {
+    const p = await serverSidecar(workload(ca, "reviews"), "DISABLE");
+    try {
+      appSeen = [];
+      expect(await rawGet(inboundPort(p))).toMatch(/^HTTP\/1\.1 200 [\s\S]*from-app$/);
+      await expect(rawGet(inboundPort(p), workload(ca, "productpage"))).rejects.toThrow();
+      expect(appSeen).toEqual(["GET /hello"]);
+    } finally {
+      await p.close();
+    }
+  });
+
   it("PERMISSIVE serves plaintext and mTLS on the same port", async () => {
     const p = await serverSidecar(workload(ca, "reviews"), "PERMISSIVE");
     try {
