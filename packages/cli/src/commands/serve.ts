@@ -8,6 +8,7 @@ import {
   type DiscoveryOptions,
   GATEWAY_DEFAULTS,
   GatewayNotFoundError,
+  IdentityError,
   KubeApiError,
   KubernetesSyncError,
   LaneTokenKeyError,
@@ -90,8 +91,30 @@ const COMMON: FlagSpec[] = [
     multiple: true,
     help: "kubeconfig context (repeatable: one per --kubeconfig, or several clusters of one file)",
   },
+  {
+    name: "identity-dir",
+    help: "workload identity (cert.pem, key.pem, root-cert.pem; re-read on change): mutual TLS to ISTIO_MUTUAL destinations and, on a sidecar, on inbound",
+  },
+  { name: "trust-domain", default: "cluster.local", help: "SPIFFE trust domain peers must belong to" },
+  {
+    name: "mtls-mode",
+    default: "PERMISSIVE",
+    help: "sidecar inbound with --identity-dir: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
+  },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
+
+function mtlsFlags(a: ParsedArgs) {
+  const identityDir = one(a, "identity-dir");
+  const trustDomain = one(a, "trust-domain")!;
+  const mode = one(a, "mtls-mode")!;
+  if (mode !== "STRICT" && mode !== "PERMISSIVE" && mode !== "DISABLE")
+    throw new UsageError(`--mtls-mode "${mode}" is not one of STRICT, PERMISSIVE, DISABLE`);
+  if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain))
+    throw new UsageError(`--trust-domain "${trustDomain}" is not a valid trust domain`);
+  if (!identityDir) return undefined;
+  return { identityDir, trustDomain, mode } as const;
+}
 
 const SIDECAR_FLAGS: FlagSpec[] = [
   COMMON[0]!,
@@ -221,6 +244,7 @@ function common(a: ParsedArgs) {
     accessLog: bool(a, "access-log"),
     limits: serverLimits(a),
     dnsServers: dnsServers(one(a, "dns-servers")),
+    mtls: mtlsFlags(a),
   };
 }
 
@@ -240,7 +264,7 @@ async function run(io: Io, start: () => Promise<ProxyProcess>, what: string): Pr
       return 1;
     }
     if (err instanceof GatewayNotFoundError) throw new UsageError(err.message);
-    if (err instanceof DataPathError) {
+    if (err instanceof DataPathError || err instanceof IdentityError) {
       io.err(`lanecar ${what}: ${err.message}`);
       return 1;
     }

@@ -46,8 +46,10 @@ export {
   RESET,
   type ResponseHandler,
   SWEEP_MS,
+  TLS_HANDSHAKE,
   UpstreamError,
   type UpstreamRequest,
+  type UpstreamTls,
 } from "./upstream-contract.js";
 
 const pools = new Set<UpstreamPool>();

@@ -52,12 +52,20 @@ export const SERVER_LIMITS: ServerLimits = {
 
 export type Handler = (stream: ServerStream) => void;
 
+/**
+ * Decides what an accepted socket becomes before the codec sees it (mutual TLS, identity/
+ * mesh-tls.ts): calls `take` with the socket or a TLSSocket over it, or closes it.
+ */
+export type SocketGate = (socket: net.Socket, take: (s: net.Socket) => void, timeoutMs: number) => void;
+
 /** The listener: accepts connections and sweeps them for deadlines. */
 export class H1Server {
   readonly server: net.Server;
   readonly conns = new Set<ServerConnection>();
   draining = false;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Set before listening; none (the default) keeps the accept path as it was. */
+  gate: SocketGate | undefined;
 
   constructor(
     readonly handler: Handler,
@@ -69,9 +77,16 @@ export class H1Server {
         socket.destroy();
         return;
       }
-      this.conns.add(new ServerConnection(this, socket));
+      if (this.gate) this.gate(socket, this.take, this.limits.headersTimeoutMs || 10_000);
+      else this.conns.add(new ServerConnection(this, socket));
     });
   }
+
+  /** A socket the gate passed (it may have waited: the server may be draining by now). */
+  private readonly take = (socket: net.Socket): void => {
+    if (this.draining) socket.destroy();
+    else this.conns.add(new ServerConnection(this, socket));
+  };
 
   get listening(): boolean {
     return this.server.listening;

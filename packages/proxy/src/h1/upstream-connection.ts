@@ -5,6 +5,7 @@
  * reused connection before any response byte.
  */
 import net, { type Socket } from "node:net";
+import tls from "node:tls";
 import type { BodySink } from "../http/downstream.js";
 import type { UpstreamPool } from "./client.js";
 import {
@@ -30,6 +31,7 @@ import {
   RESET,
   type ResponseHandler,
   SWEPT_TIMEOUT_MS,
+  TLS_HANDSHAKE,
   UNSAFE,
   UpstreamError,
   type UpstreamRequest,
@@ -104,12 +106,29 @@ export class Connection {
   private refused: string | undefined;
   /** A response byte arrived for the current request. */
   private answered = false;
+  private handshaking = false;
 
   constructor(readonly pool: UpstreamPool) {
     const o = pool.opts;
     this.idleMs = Math.min(o.idleTimeoutMs, MAX_IDLE_MS);
-    const socket = net.connect({ host: pool.host, port: pool.port, noDelay: true, lookup: o.lookup });
+    const t = o.tls;
+    // Mutual TLS (identity/mesh-tls.ts): the request goes out once the handshake is done.
+    const socket = t
+      ? tls.connect({
+          host: pool.host,
+          port: pool.port,
+          lookup: o.lookup,
+          secureContext: t.context(),
+          checkServerIdentity: t.checkPeer,
+          session: t.session(),
+        })
+      : net.connect({ host: pool.host, port: pool.port, noDelay: true, lookup: o.lookup });
     this.socket = socket;
+    if (t) {
+      socket.setNoDelay(true);
+      socket.on("session", t.saveSession);
+      socket.once("connect", this.onTcpConnect);
+    }
     this.connectTimer = setTimeout(() => {
       this.error = new UpstreamError(CONNECT_TIMEOUT, `connect timeout after ${o.connectTimeoutMs} ms`);
       socket.destroy();
@@ -121,7 +140,7 @@ export class Connection {
     p[kOnHeadersComplete] = this.onHeadersComplete;
     p[kOnBody] = this.onBody;
     p[kOnMessageComplete] = this.onMessageComplete;
-    socket.on("connect", this.onConnect);
+    socket.on(t ? "secureConnect" : "connect", this.onConnect);
     socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("error", this.onError);
@@ -191,12 +210,28 @@ export class Connection {
     this.socket.destroy();
   };
 
+  /** TLS pools: TCP is up, the handshake runs (its failures are TLS_HANDSHAKE, not a reset). */
+  private readonly onTcpConnect = (): void => {
+    this.handshaking = true;
+  };
+
   private readonly onError = (err: Error): void => {
-    this.error ??= err;
+    this.error ??=
+      this.handshaking && this.connecting
+        ? new UpstreamError(
+            TLS_HANDSHAKE,
+            `TLS_error: ${(err as { code?: string }).code ?? ""} ${err.message}`,
+          )
+        : err;
   };
 
   private readonly onClose = (): void => {
     this.closed = true;
+    if (this.handshaking && this.connecting)
+      this.error ??= new UpstreamError(
+        TLS_HANDSHAKE,
+        "TLS_error: the peer closed the connection in the handshake",
+      );
     if (this.connectTimer) clearTimeout(this.connectTimer);
     const x = this.cur;
     if (x && !this.retry(x)) {

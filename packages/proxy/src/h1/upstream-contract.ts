@@ -13,6 +13,8 @@ export const BODY_TIMEOUT = "LANECAR_BODY_TIMEOUT";
 export const ABORTED = "LANECAR_ABORTED";
 export const CLOSED = "LANECAR_POOL_CLOSED";
 export const PROTOCOL = "LANECAR_UPSTREAM_PROTOCOL";
+/** A TLS connection to the upstream failed before the handshake completed (a connect failure). */
+export const TLS_HANDSHAKE = "LANECAR_TLS_HANDSHAKE";
 /** The upstream closed the connection before the response was complete. */
 export const RESET = "ECONNRESET";
 
@@ -56,6 +58,18 @@ export interface PoolOptions {
   maxHeaderSize: number;
   /** Resolves the host of a new connection (ServiceEntry DNS names); default `dns.lookup`. */
   lookup?: net.LookupFunction;
+  /** Connect with TLS (mutual TLS between sidecars); none = plaintext. */
+  tls?: UpstreamTls;
+}
+
+/** What a pool's connections need for TLS; read at each connect, so a rotation applies to new ones. */
+export interface UpstreamTls {
+  context(): import("node:tls").SecureContext;
+  /** Replaces the default host name check (a SPIFFE ID check); an Error rejects the peer. */
+  checkPeer(host: string, cert: import("node:tls").PeerCertificate): Error | undefined;
+  /** A TLS session to resume, if one was kept. */
+  session(): Buffer | undefined;
+  saveSession(session: Buffer): void;
 }
 
 export const UNSAFE = /[\0\r\n]/;

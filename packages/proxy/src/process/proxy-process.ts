@@ -11,8 +11,9 @@ import type { FastifyInstance } from "fastify";
 import { dumpClusters, startAdmin } from "../admin/admin-server.js";
 import { ConfigSource } from "../config-source/config-source.js";
 import { DnsEndpoints, ServerDnsSource, SystemDnsSource } from "../endpoint-dns/index.js";
-import { dataPath, describeDataPath } from "../fallback/data-path.js";
+import { DataPathError, dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
+import { H1Server } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
@@ -22,6 +23,7 @@ import {
   SERVER_LIMITS,
   type ServerLimits,
 } from "../http/server.js";
+import { MeshTls, type MeshTlsOptions } from "../identity/mesh-tls.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
@@ -57,6 +59,8 @@ export interface ProcessOptions {
   dnsServers?: readonly string[];
   /** Where config comes from when not (only) from `config` files: Kubernetes discovery. */
   source?: SnapshotSource;
+  /** Mutual TLS with the workload identity in `identityDir` (`--identity-dir`). */
+  mtls?: MeshTlsOptions;
 }
 
 export interface ListenerSpec {
@@ -69,6 +73,8 @@ export interface ListenerSpec {
    * for requests still in flight on inbound (Istio drains inbound only).
    */
   drainsLast?: boolean;
+  /** Accepts mutual TLS (as the identity's inbound mode says) when an identity is configured. */
+  meshInbound?: boolean;
 }
 
 export class ProxyProcess {
@@ -81,6 +87,8 @@ export class ProxyProcess {
   private drained: Promise<void> | undefined;
   private readonly wiring: Wiring;
   private tracing: TracingHandle | undefined;
+  /** The workload identity and its TLS contexts, when `--identity-dir` is given. */
+  readonly mesh: MeshTls | undefined;
   /** ServiceEntry DNS names, resolved and re-resolved on TTL for the upstream connections. */
   readonly dns: DnsEndpoints;
   readonly log: Logger;
@@ -88,19 +96,18 @@ export class ProxyProcess {
   private constructor(
     private readonly opts: ProcessOptions,
     config: SnapshotSource,
+    mesh: MeshTls | undefined,
   ) {
     this.log = opts.logger ?? stderrLogger;
+    this.mesh = mesh;
     // A DNS name whose answer changed: its pools are retired, so new connections use the new addresses.
-    const retire = (name: string) => {
-      const keep = new Set(Object.keys(pools.stats()).filter((k) => !k.startsWith(`${name}:`)));
-      pools.retain(keep);
-    };
+    const retire = (name: string) => pools.retireHost(name);
     this.dns = new DnsEndpoints({
       source: opts.dnsServers?.length ? new ServerDnsSource(opts.dnsServers) : new SystemDnsSource(),
       onChange: retire,
     });
     this.dns.setNames(config.current.registry.dnsNames());
-    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup });
+    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh });
     this.wiring = createWiring(config.current, opts);
     this.rt = {
       config,
@@ -136,14 +143,25 @@ export class ProxyProcess {
   /** Loads config (throws ConfigError when invalid), starts the listeners and the admin API. */
   static async start(opts: ProcessOptions, listeners: readonly ListenerSpec[]): Promise<ProxyProcess> {
     const path = dataPath();
+    // The fallback has no TLS hooks: refusing beats serving plaintext where mTLS was asked for.
+    if (opts.mtls && path.kind === "node")
+      throw new DataPathError(
+        `--identity-dir: mutual TLS runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
+      );
+    // Loaded before config: a missing or broken identity is a one-line error (IdentityError).
+    const mesh = opts.mtls ? new MeshTls(opts.mtls) : undefined;
     const config =
       opts.source ??
       ConfigSource.load(opts.config, {
         namespace: opts.identity.namespace,
         pollMs: opts.pollMs,
       });
-    const p = new ProxyProcess(opts, config);
+    const p = new ProxyProcess(opts, config, mesh);
     p.log.info(describeDataPath(path));
+    if (mesh) {
+      const st = mesh.status();
+      p.log.info(`identity ${st.spiffeId} (${st.fingerprint256}); inbound mTLS ${st.inboundMode}`);
+    }
     try {
       if (opts.admin) {
         const { parseListen } = await import("../http/server.js");
@@ -160,6 +178,7 @@ export class ProxyProcess {
       }
       for (const l of listeners) {
         const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
+        if (mesh && l.meshInbound && server instanceof H1Server) server.gate = mesh.accept;
         p.servers.set(l.name, server);
         if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
@@ -202,6 +221,7 @@ export class ProxyProcess {
         spec: r.spec,
       })),
       identity: this.rt.identity,
+      workloadCertificate: this.mesh ? this.mesh.status() : null,
       ...(c.dump ? { discovery: c.dump() } : {}),
     };
   }
@@ -231,6 +251,7 @@ export class ProxyProcess {
     this.rt.config.stop();
     this.wiring.stop();
     this.dns.stop();
+    this.mesh?.stop();
     await this.rt.pools.close();
     if (this.admin) await this.admin.close();
     if (this.tracing) await this.tracing.shutdown().catch(() => {});

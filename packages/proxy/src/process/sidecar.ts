@@ -41,7 +41,12 @@ export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
   };
   const source = o.discovery ? await startDiscovery(o.discovery, o) : undefined;
   return ProxyProcess.start({ ...o, identity, source }, [
-    { name: "inbound", address: o.inbound, handler: (rt) => new InboundListener(rt, o.app).handle },
+    {
+      name: "inbound",
+      address: o.inbound,
+      handler: (rt) => new InboundListener(rt, o.app).handle,
+      meshInbound: true,
+    },
     {
       name: "outbound",
       address: o.outbound,

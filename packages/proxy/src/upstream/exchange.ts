@@ -16,11 +16,18 @@
  *   connection so it sees an abort.
  */
 import type { Cluster, Endpoint, HeaderOps } from "@lanecar/core";
-import { ABORTED, CLOSED, CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseHandler } from "../h1/client.js";
+import {
+  ABORTED,
+  CLOSED,
+  CONNECT_TIMEOUT,
+  HEADERS_TIMEOUT,
+  type ResponseHandler,
+  TLS_HANDSHAKE,
+} from "../h1/client.js";
 import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
-import type { UpstreamPools } from "./pools.js";
+import { mtlsFor, type UpstreamPools } from "./pools.js";
 import { isIdempotent, NO_RETRY, type RetryPolicy, retriableStatus } from "./retry-policy.js";
 import type { UpstreamHealth, UpstreamResult } from "./upstream-health.js";
 
@@ -47,6 +54,7 @@ const CONNECT_ERRORS = new Set([
   "ENOTFOUND",
   "EAI_AGAIN",
   "EADDRNOTAVAIL",
+  TLS_HANDSHAKE,
 ]);
 
 /** Why the proxy itself ended an attempt (what the aborted attempt's onError carries). */
@@ -115,7 +123,8 @@ export class Exchange implements ResponseHandler {
   /** Sends the next attempt to `this.ep` (nothing once the exchange has ended). */
   dispatch(): void {
     if (this.ended) return;
-    const entry = this.owner.pools.get(this.ep, this.cluster?.policy.connectionPool);
+    const policy = this.cluster?.policy;
+    const entry = this.owner.pools.get(this.ep, policy?.connectionPool, mtlsFor(policy));
     if (this.owner.pools.overflowing(entry)) {
       this.fail(503, "UO", LOCAL_REPLIES.UO.body);
       return;
@@ -221,7 +230,12 @@ export class Exchange implements ResponseHandler {
         this.retryNext();
         return;
       }
-      this.fail(503, "UF", LOCAL_REPLIES.UF.body);
+      // As Envoy: a TLS failure names its reason after the connection-failure text.
+      const body =
+        code === TLS_HANDSHAKE
+          ? `${LOCAL_REPLIES.UF.body}, transport failure reason: ${err.message}`
+          : LOCAL_REPLIES.UF.body;
+      this.fail(503, "UF", body);
       return;
     }
     if (code === HEADERS_TIMEOUT) {

@@ -4,8 +4,11 @@
  * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
  */
 import type { LookupFunction } from "node:net";
-import type { ConnectionPoolSettings, Endpoint } from "@lanecar/core";
+import tls from "node:tls";
+import type { ConnectionPoolSettings, Endpoint, TrafficPolicy } from "@lanecar/core";
 import { createPool, type PoolLike } from "../fallback/data-path.js";
+import type { UpstreamTls } from "../h1/client.js";
+import type { MeshTls } from "../identity/mesh-tls.js";
 
 export interface PoolDefaults {
   /** Connections per endpoint when the DestinationRule sets none. */
@@ -14,7 +17,12 @@ export interface PoolDefaults {
   keepAliveTimeoutMs: number;
   /** Resolves endpoint names for new connections (ServiceEntry DNS); default `dns.lookup`. */
   lookup?: LookupFunction;
+  /** The workload identity for ISTIO_MUTUAL pools (`--identity-dir`). */
+  mesh?: MeshTls;
 }
+
+/** Pools that speak mutual TLS are keyed apart, so a TLS and a plaintext pool never mix. */
+const MTLS_SUFFIX = "#mtls";
 
 export const POOL_DEFAULTS: PoolDefaults = {
   connections: 128,
@@ -31,17 +39,35 @@ interface Entry {
   maxPending: number;
 }
 
+/**
+ * Does the cluster's policy ask for ISTIO_MUTUAL? Read structurally: `trafficPolicy.tls` is not
+ * yet part of core's normalized TrafficPolicy, so this is false until it is (see decisions.md).
+ */
+export function mtlsFor(policy: TrafficPolicy | undefined): boolean {
+  return (policy as { tls?: { mode?: string } } | undefined)?.tls?.mode === "ISTIO_MUTUAL";
+}
+
+/** Without an identity an ISTIO_MUTUAL pool fails closed: no certificate, no trusted root. */
+let noIdentity: tls.SecureContext | undefined;
+function noIdentityPeer(): Error {
+  return new Error("ISTIO_MUTUAL needs a workload identity (--identity-dir)");
+}
+
 export class UpstreamPools {
   private readonly pools = new Map<string, Entry>();
 
   constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {}
 
-  /** The pool for an endpoint with the given settings (a changed setting replaces the pool). */
-  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined): Entry {
+  /**
+   * The pool for an endpoint with the given settings (a changed setting replaces the pool);
+   * `mtls`: ISTIO_MUTUAL with the workload identity (fails closed without one).
+   */
+  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined, mtls = false): Entry {
     const signature = cp
       ? `${cp.maxConnections}|${cp.connectTimeoutMs}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}`
       : "";
-    let e = this.pools.get(ep.key);
+    const key = mtls ? ep.key + MTLS_SUFFIX : ep.key;
+    let e = this.pools.get(key);
     if (e && e.signature === signature) return e;
     if (e) void e.pool.close().catch(() => {});
     const pool = createPool(ep.address, ep.port, {
@@ -51,10 +77,33 @@ export class UpstreamPools {
       maxRequestsPerConnection: cp?.maxRequestsPerConnection ?? 0,
       maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
       lookup: this.defaults.lookup,
+      tls: mtls ? this.upstreamTls(key) : undefined,
     });
     e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY };
-    this.pools.set(ep.key, e);
+    this.pools.set(key, e);
     return e;
+  }
+
+  private upstreamTls(key: string): UpstreamTls {
+    const mesh = this.defaults.mesh;
+    if (!mesh) {
+      noIdentity ??= tls.createSecureContext({ ca: [] });
+      const ctx = noIdentity;
+      return {
+        context: () => ctx,
+        checkPeer: noIdentityPeer,
+        session: () => undefined,
+        saveSession: () => {},
+      };
+    }
+    return {
+      context: () => mesh.context,
+      checkPeer: mesh.checkPeer,
+      session: () => mesh.sessions.get(key),
+      saveSession: (s) => {
+        mesh.sessions.set(key, s);
+      },
+    };
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
@@ -62,10 +111,20 @@ export class UpstreamPools {
     return e.maxPending !== Number.POSITIVE_INFINITY && e.pool.queued >= e.maxPending;
   }
 
+  /** Closes the pools of a DNS name whose answer changed (new connections use the new addresses). */
+  retireHost(name: string): void {
+    for (const [k, e] of this.pools) {
+      if (k.startsWith(`${name}:`)) {
+        this.pools.delete(k);
+        void e.pool.close().catch(() => {});
+      }
+    }
+  }
+
   /** Closes pools of endpoints no longer in config (after a reload). */
   retain(keys: ReadonlySet<string>): void {
     for (const [k, e] of this.pools) {
-      if (!keys.has(k)) {
+      if (!keys.has(k.endsWith(MTLS_SUFFIX) ? k.slice(0, -MTLS_SUFFIX.length) : k)) {
         this.pools.delete(k);
         void e.pool.close().catch(() => {});
       }

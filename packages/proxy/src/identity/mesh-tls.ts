@@ -1,0 +1,126 @@
+/**
+ * Mutual TLS between sidecars with the workload identity (`--identity-dir`): the secure context
+ * both directions use (rebuilt when the files rotate; new connections get it, open ones keep
+ * theirs), the inbound gate that tells TLS from plaintext on one port by the first byte, and the
+ * SPIFFE check an outbound connection makes of its peer (same trust domain, else rejected).
+ */
+import type { Socket } from "node:net";
+import tls, { type PeerCertificate, type SecureContext } from "node:tls";
+import { DEFAULT_TRUST_DOMAIN, parseSpiffeId, uriSans } from "./spiffe.js";
+import {
+  IdentityError,
+  type IdentityStatus,
+  IdentityWatcher,
+  type WorkloadCert,
+} from "./workload-identity.js";
+
+/** Inbound mode until PeerAuthentication drives it (`--mtls-mode`). */
+export type InboundMtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
+
+export interface MeshTlsOptions {
+  identityDir: string;
+  trustDomain?: string;
+  mode?: InboundMtlsMode;
+  pollMs?: number;
+}
+
+/** The first byte of a TLS record carrying a handshake (RFC 8446 §5.1: ContentType 22). */
+const TLS_HANDSHAKE = 0x16;
+
+export class MeshTls {
+  readonly watcher: IdentityWatcher;
+  readonly trustDomain: string;
+  readonly mode: InboundMtlsMode;
+  /** Current context; replaced (never mutated) on rotation. */
+  context: SecureContext;
+  /** Outbound TLS sessions per endpoint (resumption); dropped on rotation. */
+  readonly sessions = new Map<string, Buffer>();
+  private accepted = { tls: 0, plaintext: 0, refused: 0 };
+
+  /** Throws IdentityError (one line) when the files are not a valid identity. */
+  constructor(o: MeshTlsOptions) {
+    this.trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    this.mode = o.mode ?? "PERMISSIVE";
+    this.watcher = new IdentityWatcher(o.identityDir, (c) => this.rotate(c), o.pollMs);
+    const own = this.watcher.current.identity.trustDomain;
+    if (own !== this.trustDomain)
+      throw new IdentityError(
+        `${o.identityDir}/cert.pem names trust domain "${own}", not --trust-domain "${this.trustDomain}"`,
+      );
+    this.context = contextOf(this.watcher.current);
+    this.watcher.start();
+  }
+
+  private rotate(c: WorkloadCert): void {
+    this.context = contextOf(c);
+    this.sessions.clear();
+  }
+
+  stop(): void {
+    this.watcher.stop();
+  }
+
+  /**
+   * The inbound gate (H1Server's `gate`): waits for the first byte, then hands `take` the socket
+   * itself (plaintext) or a server TLSSocket over it (a handshake), as the mode allows.
+   */
+  readonly accept = (socket: Socket, take: (s: Socket) => void, timeoutMs: number): void => {
+    if (this.mode === "DISABLE") {
+      this.accepted.plaintext++;
+      take(socket);
+      return;
+    }
+    // A client that never sends a byte is closed at the header deadline, as on the codec.
+    socket.setTimeout(timeoutMs, () => socket.destroy());
+    socket.once("error", noop);
+    socket.once("data", (first: Buffer) => {
+      socket.pause();
+      socket.setTimeout(0);
+      socket.off("error", noop);
+      socket.unshift(first);
+      if (first[0] === TLS_HANDSHAKE) {
+        this.accepted.tls++;
+        const t = new tls.TLSSocket(socket, {
+          isServer: true,
+          secureContext: this.context,
+          requestCert: true,
+          rejectUnauthorized: true,
+        });
+        take(t);
+      } else if (this.mode === "STRICT") {
+        this.accepted.refused++;
+        socket.destroy();
+      } else {
+        this.accepted.plaintext++;
+        take(socket);
+        socket.resume();
+      }
+    });
+  };
+
+  /** `checkServerIdentity` for outbound: the peer must present a SPIFFE ID of our trust domain. */
+  readonly checkPeer = (_host: string, cert: PeerCertificate): Error | undefined => {
+    const ids = uriSans(cert.subjectaltname).filter((u) => u.startsWith("spiffe://"));
+    if (ids.length !== 1) return new Error(`peer presents ${ids.length} SPIFFE IDs, want exactly one`);
+    const id = parseSpiffeId(ids[0]!);
+    if (!id) return new Error(`peer SPIFFE ID "${ids[0]}" is not an Istio workload ID`);
+    if (id.trustDomain !== this.trustDomain)
+      return new Error(`peer SPIFFE ID "${ids[0]}" is not in trust domain "${this.trustDomain}"`);
+    return undefined;
+  };
+
+  status(): IdentityStatus & { trustDomain: string; inboundMode: InboundMtlsMode; accepted: object } {
+    return {
+      ...this.watcher.status(),
+      trustDomain: this.trustDomain,
+      inboundMode: this.mode,
+      accepted: { ...this.accepted },
+    };
+  }
+}
+
+function noop(): void {}
+
+function contextOf(c: WorkloadCert): SecureContext {
+  return tls.createSecureContext({ cert: c.certPem, key: c.keyPem, ca: c.rootPem, minVersion: "TLSv1.2" });
+}
