@@ -58,5 +58,6 @@ export function mergePolicy(base: TrafficPolicy | undefined, over: TrafficPolicy
     ...(over?.loadBalancer ? { loadBalancer: over.loadBalancer } : {}),
     ...(over?.connectionPool ? { connectionPool: over.connectionPool } : {}),
     ...(over?.outlierDetection ? { outlierDetection: over.outlierDetection } : {}),
+    ...(over?.tls ? { tls: over.tls } : {}),
   };
 }

@@ -165,10 +165,15 @@ export interface OutlierDetection {
   minHealthPercent: number;
 }
 
+/** DestinationRule `tls.mode`: what a connection to the destination must be. */
+export type ClientTlsMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
+
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetection;
+  /** `ISTIO_MUTUAL`: mutual TLS with the workload identity (`--identity-dir`); `DISABLE`: plaintext. */
+  tls?: { mode: ClientTlsMode };
 }
 
 export interface Subset {

@@ -106,7 +106,7 @@ describe("DestinationRule", () => {
     ]);
   });
 
-  it("warns about known fields Lanecar ignores (tls) and rejects unknown ones", () => {
+  it("warns about known fields Lanecar ignores (portLevelSettings) and rejects unknown ones", () => {
     const text = yaml`
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
@@ -114,12 +114,33 @@ describe("DestinationRule", () => {
       spec:
         host: reviews
         trafficPolicy:
-          tls: {mode: ISTIO_MUTUAL}
+          portLevelSettings: [{port: {number: 9080}}]
           loadBalancing: {simple: RANDOM}
     `;
     expect(report(text)).toEqual([
-      "t.yaml:7:5 DestinationRule/default/reviews: spec.trafficPolicy.tls: warning: not supported by Lanecar; ignored",
+      "t.yaml:7:5 DestinationRule/default/reviews: spec.trafficPolicy.portLevelSettings: warning: not supported by Lanecar; ignored",
       "t.yaml:8:5 DestinationRule/default/reviews: spec.trafficPolicy.loadBalancing: unknown field",
+    ]);
+  });
+
+  it("reads tls.mode: ISTIO_MUTUAL and DISABLE are honoured, SIMPLE/MUTUAL warn, others are errors", () => {
+    const text = yaml`
+      apiVersion: networking.istio.io/v1
+      kind: DestinationRule
+      metadata: {name: reviews}
+      spec:
+        host: reviews
+        trafficPolicy:
+          tls: {mode: ISTIO_MUTUAL, sni: reviews}
+        subsets:
+        - {name: v1, labels: {version: v1}, trafficPolicy: {tls: {mode: DISABLE}}}
+        - {name: v2, labels: {version: v2}, trafficPolicy: {tls: {mode: SIMPLE}}}
+        - {name: v3, labels: {version: v3}, trafficPolicy: {tls: {mode: STRICT}}}
+    `;
+    expect(report(text)).toEqual([
+      "t.yaml:7:31 DestinationRule/default/reviews: spec.trafficPolicy.tls.sni: warning: not supported by Lanecar; ignored",
+      "t.yaml:10:61 DestinationRule/default/reviews: spec.subsets[1].trafficPolicy.tls.mode: warning: SIMPLE TLS origination is not supported yet; connections stay plaintext",
+      't.yaml:11:61 DestinationRule/default/reviews: spec.subsets[2].trafficPolicy.tls.mode: "STRICT" is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL',
     ]);
   });
 

@@ -44,7 +44,7 @@ interface Entry {
  * yet part of core's normalized TrafficPolicy, so this is false until it is (see decisions.md).
  */
 export function mtlsFor(policy: TrafficPolicy | undefined): boolean {
-  return (policy as { tls?: { mode?: string } } | undefined)?.tls?.mode === "ISTIO_MUTUAL";
+  return policy?.tls?.mode === "ISTIO_MUTUAL";
 }
 
 /** Without an identity an ISTIO_MUTUAL pool fails closed: no certificate, no trusted root. */

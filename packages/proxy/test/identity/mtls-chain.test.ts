@@ -2,11 +2,8 @@
  * Two sidecars with mutual TLS between them (issue 15): the client sidecar's outbound routes to a
  * ServiceEntry whose cluster is ISTIO_MUTUAL, through a relay that records the bytes, to the
  * server sidecar's STRICT inbound and its app. A server identity from another CA is `503 UF` with
- * the TLS reason in the body.
- *
- * Stand-in, until core parses `trafficPolicy.tls` (it warns and ignores it today): the test sets
- * `tls.mode` on the cluster's policy object the config built, which is what the DestinationRule
- * below will produce. Everything else is the real route path (RoutedListener → Exchange → pools).
+ * the TLS reason in the body. The DestinationRule's `trafficPolicy.tls.mode: ISTIO_MUTUAL` selects
+ * mutual TLS; the route path is the real one (RoutedListener → Exchange → pools).
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -72,7 +69,7 @@ spec:
   return dir;
 }
 
-function sidecar(service: string, cfg: string, identityDir: string): Promise<ProxyProcess> {
+function sidecar(service: string, cfg: string, identityDir: string | undefined): Promise<ProxyProcess> {
   return startSidecar({
     config: [cfg],
     service,
@@ -83,14 +80,10 @@ function sidecar(service: string, cfg: string, identityDir: string): Promise<Pro
     app: `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`,
     admin: undefined,
     logger: quiet,
-    mtls: { identityDir, trustDomain: "cluster.local", mode: "STRICT", pollMs: 1000 },
+    mtls: identityDir
+      ? { identityDir, trustDomain: "cluster.local", mode: "STRICT", pollMs: 1000 }
+      : undefined,
   });
-}
-
-/** The stand-in for core's parse of `trafficPolicy.tls` (see the module comment). */
-function istioMutual(p: ProxyProcess): void {
-  const c = p.rt.config.current.registry.cluster(HOST, 9080, undefined)!;
-  (c.policy as { tls?: { mode: string } }).tls = { mode: "ISTIO_MUTUAL" };
 }
 
 /** TLS record types in a byte stream (RFC 8446 §5.1); throws at a byte that starts no record. */
@@ -172,7 +165,6 @@ describe("sidecar → sidecar over ISTIO_MUTUAL", () => {
     const r = await relay(server.addresses.get("inbound")!.port);
     const client = await sidecar("productpage", config(r.port), identity(ca, "productpage"));
     try {
-      istioMutual(client);
       seen = [];
       for (let i = 0; i < 3; i++) {
         const res = await viaOutbound(client, `/secret-path-${i}`);
@@ -206,7 +198,6 @@ describe("sidecar → sidecar over ISTIO_MUTUAL", () => {
       identity(ca, "productpage"),
     );
     try {
-      istioMutual(client);
       seen = [];
       const res = await viaOutbound(client, "/x");
       expect(res.status).toBe(503);
@@ -215,6 +206,26 @@ describe("sidecar → sidecar over ISTIO_MUTUAL", () => {
       );
       expect(seen).toEqual([]);
     } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it("ISTIO_MUTUAL without a workload identity fails closed: 503 UF, nothing sent in the clear", async () => {
+    const ca = join(tmp(), "ca");
+    initCa(ca);
+    const server = await sidecar("upstream", config(1), identity(ca, "upstream"));
+    const r = await relay(server.addresses.get("inbound")!.port);
+    const client = await sidecar("productpage", config(r.port), undefined);
+    try {
+      seen = [];
+      const res = await viaOutbound(client, "/no-identity");
+      expect(res.status).toBe(503);
+      expect(res.body).toMatch(/^upstream connect error or disconnect\/reset before headers/);
+      expect(seen).toEqual([]);
+      expect(Buffer.concat(r.up).includes("no-identity")).toBe(false);
+    } finally {
+      r.close();
       await client.close();
       await server.close();
     }
