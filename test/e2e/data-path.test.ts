@@ -4,34 +4,21 @@
  * the fallback and serves traffic on node:http + undici; `LANECAR_DATA_PATH` forces a path, and
  * forcing the codec where it cannot run is a one-line error.
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type TestApp } from "../support/apps.js";
-import { LANECAR_BIN, type Running, startLanecar } from "../support/lanecar.js";
+import { type Running, runLanecarToExit, startLanecar } from "../support/lanecar.js";
 import { freePort, freePorts } from "../support/ports.js";
 
 const NO_HTTP_COMMON = fileURLToPath(new URL("../support/no-http-common.cjs", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../../examples/bookinfo/config/shared", import.meta.url));
 
-/** Runs `lanecar sidecar` expecting it to fail; returns exit code and stderr. */
-function runFailing(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [LANECAR_BIN, "sidecar", "--config", CONFIG, "--service", "reviews", "--inbound", "127.0.0.1:0"],
-      { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let stderr = "";
-    child.stderr!.on("data", (c) => {
-      stderr += c.toString();
-    });
-    const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    child.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, stderr });
-    });
-  });
+/** `lanecar sidecar` expected to fail at start; its exit code and stderr. */
+function runFailing(env: Record<string, string>) {
+  return runLanecarToExit(
+    ["sidecar", "--config", CONFIG, "--service", "reviews", "--inbound", "127.0.0.1:0"],
+    env,
+  );
 }
 
 async function startSidecar(env: Record<string, string>): Promise<{ sc: Running; inbound: string }> {

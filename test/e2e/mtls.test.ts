@@ -4,7 +4,6 @@
  * and a STRICT inbound serves mTLS, refuses plaintext and shows its identity in /config_dump.
  * (The data path itself is tested in packages/proxy/test/identity/mtls.test.ts.)
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -14,41 +13,17 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initCa, issueWorkload, loadWorkloadCert } from "../../packages/proxy/src/identity/index.js";
 import { startApp, type TestApp } from "../support/apps.js";
-import { LANECAR_BIN, startLanecar } from "../support/lanecar.js";
+import { runLanecarToExit, startLanecar } from "../support/lanecar.js";
 import { freePort, freePorts } from "../support/ports.js";
 
 const CONFIG = fileURLToPath(new URL("../../examples/bookinfo/config/shared", import.meta.url));
 
-function runFailing(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        LANECAR_BIN,
-        "sidecar",
-        "--config",
-        CONFIG,
-        "--service",
-        "reviews",
-        "--inbound",
-        "127.0.0.1:0",
-        ...args,
-      ],
-      { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] },
-    );
-    let stderr = "";
-    child.stderr!.on("data", (c) => {
-      stderr += c.toString();
-    });
-    const kill = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    child.on("exit", (code) => {
-      clearTimeout(kill);
-      resolve({ code, stderr });
-    });
-  });
+/** `lanecar sidecar` with `args`, expected to fail at start. */
+function runFailing(args: string[], env: Record<string, string>) {
+  return runLanecarToExit(
+    ["sidecar", "--config", CONFIG, "--service", "reviews", "--inbound", "127.0.0.1:0", ...args],
+    env,
+  );
 }
 
 let app: TestApp;

@@ -74,3 +74,26 @@ export async function startLanecar(
       }),
   };
 }
+
+/** Runs `lanecar ARGS` expecting it to exit by itself (a start-up error): its exit code and stderr. */
+export function runLanecarToExit(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [LANECAR_BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (c) => {
+      stderr += c.toString();
+    });
+    const kill = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(kill);
+      resolve({ code, stderr });
+    });
+  });
+}

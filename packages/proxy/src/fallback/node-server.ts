@@ -179,7 +179,7 @@ function framingProblem(req: IncomingMessage): [number, string] | undefined {
   if (te !== undefined) {
     if (req.httpVersionMinor === 0) return [400, "Transfer-Encoding on HTTP/1.0"];
     const codings = te.split(",").map((c) => c.trim().toLowerCase());
-    if (codings.length > 1) return [501, "transfer coding not implemented"];
+    if (codings.length > 1) return [501, "transfer coding not supported"];
   }
   return undefined;
 }
