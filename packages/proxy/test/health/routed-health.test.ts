@@ -4,37 +4,17 @@
  * lane down (maxEjectionPercent, minHealthPercent), and a passing WorkloadGroup probe bringing an
  * ejected instance back.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   call,
   destinationRule,
-  type Sidecar,
   serviceEntry,
-  sidecar,
-  type Upstream,
+  stoppedAfterEach,
   type UpstreamHandler,
-  upstream,
   waitFor,
 } from "../upstream/harness.js";
 
-const upstreams: Upstream[] = [];
-const sidecars: Sidecar[] = [];
-afterEach(async () => {
-  await Promise.all(sidecars.splice(0).map((s) => s.stop()));
-  await Promise.all(upstreams.splice(0).map((u) => u.close()));
-});
-
-async function up(handler: UpstreamHandler): Promise<Upstream> {
-  const u = await upstream(handler);
-  upstreams.push(u);
-  return u;
-}
-
-async function start(docs: string[]): Promise<Sidecar> {
-  const s = await sidecar(docs);
-  sidecars.push(s);
-  return s;
-}
+const { up, start } = stoppedAfterEach();
 
 /** Closes the connection of the first request it gets (a keep-alive race: `503 UC`), then answers 200. */
 function racesOnce(): UpstreamHandler {

@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from "node:http";
 import { request } from "undici";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   call,
   closedPort,
@@ -13,35 +13,16 @@ import {
   destinationRule,
   rawClient,
   responseStatus,
-  type Sidecar,
   serviceEntry,
-  sidecar,
   sleep,
+  stoppedAfterEach,
   type Upstream,
   type UpstreamHandler,
-  upstream,
   virtualService,
   waitFor,
 } from "./harness.js";
 
-const upstreams: Upstream[] = [];
-const sidecars: Sidecar[] = [];
-afterEach(async () => {
-  await Promise.all(sidecars.splice(0).map((s) => s.stop()));
-  await Promise.all(upstreams.splice(0).map((u) => u.close()));
-});
-
-async function up(handler: UpstreamHandler): Promise<Upstream> {
-  const u = await upstream(handler);
-  upstreams.push(u);
-  return u;
-}
-
-async function start(docs: string[]): Promise<Sidecar> {
-  const s = await sidecar(docs);
-  sidecars.push(s);
-  return s;
-}
+const { up, start } = stoppedAfterEach();
 
 const key = (port: number) => `127.0.0.1:${port}`;
 

@@ -9,6 +9,7 @@ import { type AddressInfo, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
+import { afterEach } from "vitest";
 import type { HealthState } from "../../src/health/index.js";
 import { RoutedListener } from "../../src/outbound/routed-listener.js";
 import { ProxyProcess } from "../../src/process/proxy-process.js";
@@ -263,4 +264,32 @@ export async function call(port: number, host: string, method = "GET", body?: st
   });
   const text = await r.body.text();
   return { status: r.statusCode, flags: String(r.headers["x-lanecar-flags"] ?? ""), text };
+}
+
+/**
+ * Upstreams and sidecars started through `up`/`start` are stopped after each test of the file
+ * that calls this (at its top level).
+ */
+export function stoppedAfterEach(): {
+  up(handler: UpstreamHandler): Promise<Upstream>;
+  start(docs: string[]): Promise<Sidecar>;
+} {
+  const upstreams: Upstream[] = [];
+  const sidecars: Sidecar[] = [];
+  afterEach(async () => {
+    await Promise.all(sidecars.splice(0).map((s) => s.stop()));
+    await Promise.all(upstreams.splice(0).map((u) => u.close()));
+  });
+  return {
+    async up(handler) {
+      const u = await upstream(handler);
+      upstreams.push(u);
+      return u;
+    },
+    async start(docs) {
+      const s = await sidecar(docs);
+      sidecars.push(s);
+      return s;
+    },
+  };
 }
