@@ -20,6 +20,12 @@ export interface Endpoint {
    * endpoint unavailable (`noavailabled`) whatever its health. Absent means ready.
    */
   readonly ready?: boolean;
+  /**
+   * The workload's service account (WorkloadEntry `serviceAccount`, a Pod's
+   * `spec.serviceAccountName`): with the namespace, the SPIFFE identity a mutual-TLS peer at this
+   * endpoint must present. Absent when unknown.
+   */
+  readonly serviceAccount?: string;
 }
 
 /** What the data plane knows about endpoint health and load. Core only reads it. */
