@@ -282,7 +282,7 @@ export class ServiceRegistry {
     const sp = this.servicePort(rec.service, port);
     if (!sp) return undefined;
     const dr = this.rules.get(host);
-    const basePolicy = dr?.spec.trafficPolicy ?? {};
+    const basePolicy = mergePolicy(dr?.spec.trafficPolicy, undefined, sp.number);
     if (subset !== undefined && !rec.lanes.has(subset)) {
       let empty = rec.empty.get(sp.number);
       if (!empty) {
@@ -304,7 +304,7 @@ export class ServiceRegistry {
         const def = dr?.spec.subsets.find((s) => s.name === subset);
         if (def) {
           selector = def.labels;
-          policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy);
+          policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy, sp.number);
         } else selector = { [LOCAL_LABEL]: subset };
       }
       const endpoints: Endpoint[] = [];
@@ -321,6 +321,7 @@ export class ServiceRegistry {
             probe: i.probe,
             origin: i.origin,
             ready: i.ready,
+            serviceAccount: i.spec.serviceAccount,
           }),
         );
       }

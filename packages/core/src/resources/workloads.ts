@@ -12,6 +12,9 @@ import type {
   WorkloadGroupSpec,
 } from "./types.js";
 
+/** A Kubernetes service account name (DNS subdomain), as in a SPIFFE ID. */
+const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
 const ADDRESS =
   /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9A-Fa-f:]+\]?|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$/;
 
@@ -25,8 +28,8 @@ export function checkWorkloadEntryBody(
   c.fields(
     o,
     path,
-    ["address", "ports", "labels", "weight", ...known],
-    ["network", "locality", "serviceAccount"],
+    ["address", "ports", "labels", "weight", "serviceAccount", ...known],
+    ["network", "locality"],
   );
   const address = c.str(o.address, joinPath(path, "address"), true);
   if (address !== undefined && !ADDRESS.test(address))
@@ -41,8 +44,19 @@ export function checkWorkloadEntryBody(
   }
   const labels = c.strMap(o.labels, joinPath(path, "labels")) ?? {};
   const weight = c.int(o.weight, joinPath(path, "weight"), { min: 0 }) ?? 1;
+  // The identity a mutual-TLS peer at this address must present (with the entry's namespace).
+  const sa = c.str(o.serviceAccount, joinPath(path, "serviceAccount"));
+  if (sa !== undefined && !SERVICE_ACCOUNT.test(sa))
+    c.error(joinPath(path, "serviceAccount"), `"${sa}" is not a valid service account name`);
   if (address === undefined) return undefined;
-  return { address: address.replace(/^\[|\]$/g, ""), ports, labels, weight: weight || 1 };
+  const we: WorkloadEntrySpec = {
+    address: address.replace(/^\[|\]$/g, ""),
+    ports,
+    labels,
+    weight: weight || 1,
+  };
+  if (sa && SERVICE_ACCOUNT.test(sa)) we.serviceAccount = sa;
+  return we;
 }
 
 export function checkWorkloadEntry(c: Check, spec: unknown): WorkloadEntrySpec | undefined {
