@@ -37,7 +37,6 @@ import type { ProxyRuntime } from "../runtime.js";
 import { MESH_HEADERS, SourceEdges } from "../telemetry/edges.js";
 import { PEER_METADATA_HEADER } from "../telemetry/peer-metadata.js";
 import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
-import { mtlsFor } from "../upstream/pools.js";
 import { retryPolicy } from "../upstream/retry-policy.js";
 
 interface Plan {
@@ -381,7 +380,7 @@ export class RoutedListener implements ExchangeOwner {
       if (!cluster || !ep) continue;
       const h = headers.slice();
       for (let i = 0; i < h.length; i += 2) if (h[i] === "host") h[i + 1] = `${h[i + 1]}-shadow`;
-      const entry = this.rt.pools.get(ep, cluster.policy.connectionPool, mtlsFor(cluster.policy));
+      const entry = this.rt.pools.forCluster(ep, cluster);
       entry.pool.dispatch(
         { path, method, headers: h, body: null, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000 },
         MIRROR_SINK,

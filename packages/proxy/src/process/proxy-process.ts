@@ -110,7 +110,8 @@ export class ProxyProcess {
       onChange: retire,
     });
     this.dns.setNames(config.current.registry.dnsNames());
-    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh });
+    const credentials = opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined;
+    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh, credentials });
     this.wiring = createWiring(config.current, opts);
     this.rt = {
       config,
@@ -122,7 +123,7 @@ export class ProxyProcess {
       tracer: undefined,
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
-      credentials: opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined,
+      credentials,
     };
     let applied = config.current;
     config.on("reload", (snap: ConfigSnapshot) => {

@@ -1,14 +1,16 @@
 /**
- * One kept-alive connection pool (h1/client.ts) per upstream endpoint, shared by every request and every config
- * snapshot that names that endpoint. `connectionPool` settings of the DestinationRule size it;
- * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
+ * One kept-alive connection pool (h1/client.ts) per upstream endpoint and TLS plan (tls-plan.ts:
+ * plaintext, ISTIO_MUTUAL with the peer's expected identity, or an origination's settings), shared
+ * by every request and every config snapshot that names that endpoint so. `connectionPool`
+ * settings of the DestinationRule size it; `http1MaxPendingRequests` turns queueing past the
+ * limit into a fast 503 `UO` (overflow).
  */
 import type { LookupFunction } from "node:net";
-import tls from "node:tls";
-import type { ConnectionPoolSettings, Endpoint, TrafficPolicy } from "@lanecar/core";
+import type { Cluster, ConnectionPoolSettings, Endpoint } from "@lanecar/core";
 import { createPool, type PoolLike } from "../fallback/data-path.js";
-import type { UpstreamTls } from "../h1/client.js";
+import type { CredentialStore } from "../identity/credentials.js";
 import type { MeshTls } from "../identity/mesh-tls.js";
+import { PLAINTEXT, type TlsPlan, TlsPlans } from "./tls-plan.js";
 
 export interface PoolDefaults {
   /** Connections per endpoint when the DestinationRule sets none. */
@@ -19,10 +21,9 @@ export interface PoolDefaults {
   lookup?: LookupFunction;
   /** The workload identity for ISTIO_MUTUAL pools (`--identity-dir`). */
   mesh?: MeshTls;
+  /** Credentials for SIMPLE/MUTUAL `credentialName` (`--credentials-dir`). */
+  credentials?: CredentialStore;
 }
-
-/** Pools that speak mutual TLS are keyed apart, so a TLS and a plaintext pool never mix. */
-const MTLS_SUFFIX = "#mtls";
 
 export const POOL_DEFAULTS: PoolDefaults = {
   connections: 128,
@@ -37,36 +38,34 @@ interface Entry {
   pool: PoolLike;
   signature: string;
   maxPending: number;
-}
-
-/**
- * Does the cluster's policy ask for ISTIO_MUTUAL? Read structurally: `trafficPolicy.tls` is not
- * yet part of core's normalized TrafficPolicy, so this is false until it is (see decisions.md).
- */
-export function mtlsFor(policy: TrafficPolicy | undefined): boolean {
-  return policy?.tls?.mode === "ISTIO_MUTUAL";
-}
-
-/** Without an identity an ISTIO_MUTUAL pool fails closed: no certificate, no trusted root. */
-let noIdentity: tls.SecureContext | undefined;
-function noIdentityPeer(): Error {
-  return new Error("ISTIO_MUTUAL needs a workload identity (--identity-dir)");
+  plan: TlsPlan;
 }
 
 export class UpstreamPools {
   private readonly pools = new Map<string, Entry>();
+  /** How each (cluster, endpoint) is secured, decided once per endpoint object. */
+  readonly plans: TlsPlans;
 
-  constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {}
+  constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {
+    this.plans = new TlsPlans(defaults.mesh, defaults.credentials);
+  }
+
+  /** The pool for `ep` as an endpoint of `cluster`: its connection pool settings and TLS plan. */
+  forCluster(ep: Endpoint, cluster: Cluster | undefined): Entry {
+    return this.get(ep, cluster?.policy.connectionPool, this.plans.of(ep, cluster));
+  }
 
   /**
    * The pool for an endpoint with the given settings (a changed setting replaces the pool);
-   * `mtls`: ISTIO_MUTUAL with the workload identity (fails closed without one).
+   * `tls`: a plan, or `true` for ISTIO_MUTUAL with any identity of the trust domain (fails closed
+   * without an identity), `false` for plaintext.
    */
-  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined, mtls = false): Entry {
+  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined, tls: TlsPlan | boolean = false): Entry {
     const signature = cp
       ? `${cp.maxConnections}|${cp.connectTimeoutMs}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}`
       : "";
-    const key = mtls ? ep.key + MTLS_SUFFIX : ep.key;
+    const plan = tls === true ? this.plans.anyMeshPeer(ep) : tls === false ? PLAINTEXT : tls;
+    const key = ep.key + plan.key;
     let e = this.pools.get(key);
     if (e && e.signature === signature) return e;
     if (e) void e.pool.close().catch(() => {});
@@ -77,33 +76,11 @@ export class UpstreamPools {
       maxRequestsPerConnection: cp?.maxRequestsPerConnection ?? 0,
       maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
       lookup: this.defaults.lookup,
-      tls: mtls ? this.upstreamTls(key) : undefined,
+      tls: plan.tls,
     });
-    e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY };
+    e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY, plan };
     this.pools.set(key, e);
     return e;
-  }
-
-  private upstreamTls(key: string): UpstreamTls {
-    const mesh = this.defaults.mesh;
-    if (!mesh) {
-      noIdentity ??= tls.createSecureContext({ ca: [] });
-      const ctx = noIdentity;
-      return {
-        context: () => ctx,
-        checkPeer: noIdentityPeer,
-        session: () => undefined,
-        saveSession: () => {},
-      };
-    }
-    return {
-      context: () => mesh.context,
-      checkPeer: mesh.checkPeer,
-      session: () => mesh.sessions.get(key),
-      saveSession: (s) => {
-        mesh.sessions.set(key, s);
-      },
-    };
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
@@ -124,7 +101,8 @@ export class UpstreamPools {
   /** Closes pools of endpoints no longer in config (after a reload). */
   retain(keys: ReadonlySet<string>): void {
     for (const [k, e] of this.pools) {
-      if (!keys.has(k.endsWith(MTLS_SUFFIX) ? k.slice(0, -MTLS_SUFFIX.length) : k)) {
+      const hash = k.indexOf("#");
+      if (!keys.has(hash < 0 ? k : k.slice(0, hash))) {
         this.pools.delete(k);
         void e.pool.close().catch(() => {});
       }
