@@ -300,7 +300,7 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep, x.durationMs, x.stream);
+    this.record(s, status, flags, x.ep, x.durationMs, x.stream, x);
   }
 
   private record(
@@ -310,8 +310,11 @@ export class RoutedListener implements ExchangeOwner {
     ep: Endpoint | undefined,
     ms: number,
     stream: DownstreamStream,
+    x?: Exchange,
   ): void {
     const d = s.decision;
+    // How the connection to the endpoint was secured (mutual-TLS principals for the metrics).
+    const plan = ep && x ? this.rt.pools.plans.of(ep, x.cluster) : undefined;
     const dest = d.cluster?.host ?? d.host;
     const v = ep?.labels.version ?? d.cluster?.subset ?? "unknown";
     const upstream = ep?.key;
@@ -330,6 +333,7 @@ export class RoutedListener implements ExchangeOwner {
         lane: s.lane,
         fallback: d.fallback ? d.fallback.reason : "none",
         requestId: s.req.header("x-request-id"),
+        transportFailure: x?.transportFailure,
       });
     }
     if (s.span) {
@@ -342,7 +346,7 @@ export class RoutedListener implements ExchangeOwner {
       });
     }
     this.edges
-      .edge(dest, d.cluster?.service.namespace ?? "", ep)
+      .edge(dest, d.cluster?.service.namespace ?? "", ep, plan)
       .record(
         status,
         flags || "-",

@@ -18,6 +18,12 @@ import { destinationEdgeLabels, type ServiceNames, serviceNames, sourceEdgeLabel
 import { decodePeerMetadata, encodePeerMetadata, PEER_METADATA_HEADER } from "./peer-metadata.js";
 import { endpointMetadata, metadataFromLabels, type WorkloadMetadata } from "./workload-metadata.js";
 
+/** What a mutual-TLS connection proved: this workload's SPIFFE ID and the peer's ("" = none). */
+export interface Principals {
+  readonly localPrincipal: string;
+  readonly peerPrincipal: string;
+}
+
 export const MESH_HEADERS: ReadonlySet<string> = new Set([PEER_METADATA_HEADER, PROBE_HEADER]);
 
 /** Distinct hosts (answers without an endpoint) or peers cached; past it, edges bind uncached. */
@@ -29,6 +35,8 @@ export function localMetadata(id: WorkloadIdentity): WorkloadMetadata {
 
 interface EndpointSlot {
   host: string;
+  /** The mutual-TLS principals (source, destination) the edge was bound with ("" = none). */
+  principals: string;
   edge: RequestEdge;
   /** The same endpoint serving other hosts (rare: one WorkloadEntry in two ServiceEntries). */
   others: Map<string, RequestEdge> | undefined;
@@ -49,8 +57,16 @@ export class SourceEdges {
     this.peerHeader = encodePeerMetadata(this.local);
   }
 
-  /** The edge of a request to `host` (a service of `namespace`) answered by `ep`, if any. */
-  edge(host: string, namespace: string, ep: Endpoint | undefined): RequestEdge {
+  /**
+   * The edge of a request to `host` (a service of `namespace`) answered by `ep`, if any, over
+   * mutual TLS with `tls`'s principals (this workload's, the peer's verified SPIFFE ID) if any.
+   */
+  edge(
+    host: string,
+    namespace: string,
+    ep: Endpoint | undefined,
+    tls: Principals | undefined = undefined,
+  ): RequestEdge {
     if (ep === undefined) {
       let e = this.byHost.get(host);
       if (e === undefined) {
@@ -59,23 +75,27 @@ export class SourceEdges {
       }
       return e;
     }
+    const src = tls?.localPrincipal ?? "";
+    const dst = tls?.peerPrincipal ?? "";
     const slot = this.byEndpoint.get(ep);
-    if (slot !== undefined) {
+    // Principals change rarely (the peer's is known after the first handshake; a rotation): the
+    // endpoint's slot is then bound anew.
+    if (slot !== undefined && (src === "" || slot.principals === `${src} ${dst}`)) {
       if (slot.host === host) return slot.edge;
       let e = slot.others?.get(host);
       if (e === undefined) {
-        e = this.bind(serviceNames(host, namespace), endpointMetadata(ep));
+        e = this.bind(serviceNames(host, namespace), endpointMetadata(ep), src, dst);
         if ((slot.others ??= new Map()).size < MAX_CACHED) slot.others.set(host, e);
       }
       return e;
     }
-    const e = this.bind(serviceNames(host, namespace), endpointMetadata(ep));
-    this.byEndpoint.set(ep, { host, edge: e, others: undefined });
+    const e = this.bind(serviceNames(host, namespace), endpointMetadata(ep), src, dst);
+    this.byEndpoint.set(ep, { host, principals: `${src} ${dst}`, edge: e, others: undefined });
     return e;
   }
 
-  private bind(service: ServiceNames, peer: WorkloadMetadata | undefined): RequestEdge {
-    return this.metrics.edge(sourceEdgeLabels(this.local, service, peer));
+  private bind(service: ServiceNames, peer: WorkloadMetadata | undefined, src = "", dst = ""): RequestEdge {
+    return this.metrics.edge(sourceEdgeLabels(this.local, service, peer, src, dst));
   }
 }
 

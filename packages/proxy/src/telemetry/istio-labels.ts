@@ -110,17 +110,23 @@ export function destinationEdgeLabels(
 /**
  * `reporter="source"` (the outbound listener, and the gateway, as in Istio): the source is this
  * workload; the destination is the chosen endpoint's workload (unknown when none was chosen) and
- * the service the request was routed to.
+ * the service the request was routed to; the principals are the mutual-TLS identities, if any.
  */
 export function sourceEdgeLabels(
   local: WorkloadMetadata,
   service: ServiceNames,
   peer: WorkloadMetadata | undefined,
+  sourcePrincipal = "",
+  destinationPrincipal = "",
 ): string[] {
+  const src = side(local);
   const dst = side(peer);
+  // Over mutual TLS: this workload's SPIFFE ID and the one the peer's certificate proved.
+  src[2] = or(sourcePrincipal);
+  dst[2] = or(destinationPrincipal);
   return [
     "source",
-    ...side(local),
+    ...src,
     ...dst.slice(0, 5),
     or(service.host),
     or(service.name),
@@ -130,6 +136,7 @@ export function sourceEdgeLabels(
     dst[7]!,
     "http",
     "",
+    // Istio: the source reporter cannot tell the policy, mutual TLS or not.
     UNKNOWN,
   ];
 }

@@ -81,6 +81,8 @@ export class Exchange implements ResponseHandler {
   attempts = 0;
   /** Upstream endpoints tried, in order (for logs and the retry host predicate). */
   readonly tried: Endpoint[] = [];
+  /** Why the last TLS connection to an upstream failed (the access log's transport failure). */
+  transportFailure: string | undefined = undefined;
 
   /** The attempt in flight (undefined between attempts and once it ended): what health hears about. */
   private upstream: Endpoint | undefined;
@@ -230,6 +232,7 @@ export class Exchange implements ResponseHandler {
         return;
       }
       // As Envoy: a TLS failure names its reason after the connection-failure text.
+      if (code === TLS_HANDSHAKE) this.transportFailure = err.message;
       const body =
         code === TLS_HANDSHAKE
           ? `${LOCAL_REPLIES.UF.body}, transport failure reason: ${err.message}`
