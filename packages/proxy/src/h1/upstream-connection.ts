@@ -208,6 +208,11 @@ export class Connection {
   }
 
   private readonly onEnd = (): void => {
+    // The peer hung up in the TLS handshake: a TLS failure (onClose says so), not a reset.
+    if (this.connecting) {
+      this.socket.destroy();
+      return;
+    }
     // A read-until-close body completes here; anything else in flight was cut short.
     const err = this.parser?.finish();
     this.reusable = false;
