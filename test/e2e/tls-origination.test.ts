@@ -100,7 +100,8 @@ async function tlsServer(
       out.seen.push({
         host: req.headers.host,
         url: req.url,
-        sni: sock.servername,
+        // Set by node:tls on server sockets (not in @types/node).
+        sni: (sock as unknown as { servername: string | false }).servername,
         client: peer?.subject?.CN ?? "",
       });
       res.end(name);

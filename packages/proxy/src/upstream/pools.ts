@@ -39,10 +39,16 @@ interface Entry {
   signature: string;
   maxPending: number;
   plan: TlsPlan;
+  /** The settings object it was made for (the per-endpoint fast path compares by identity). */
+  cp: ConnectionPoolSettings | undefined;
+  /** false once the pool was replaced or closed: the fast path then looks it up again. */
+  live: boolean;
 }
 
 export class UpstreamPools {
   private readonly pools = new Map<string, Entry>();
+  /** Hot path: the entry an endpoint object (of one cluster) last used, no key string built. */
+  private readonly byEndpoint = new WeakMap<Endpoint, Entry>();
   /** How each (cluster, endpoint) is secured, decided once per endpoint object. */
   readonly plans: TlsPlans;
 
@@ -52,7 +58,12 @@ export class UpstreamPools {
 
   /** The pool for `ep` as an endpoint of `cluster`: its connection pool settings and TLS plan. */
   forCluster(ep: Endpoint, cluster: Cluster | undefined): Entry {
-    return this.get(ep, cluster?.policy.connectionPool, this.plans.of(ep, cluster));
+    const cp = cluster?.policy.connectionPool;
+    const hit = this.byEndpoint.get(ep);
+    if (hit?.live && hit.cp === cp) return hit;
+    const e = this.get(ep, cp, this.plans.of(ep, cluster));
+    this.byEndpoint.set(ep, e);
+    return e;
   }
 
   /**
@@ -68,7 +79,7 @@ export class UpstreamPools {
     const key = ep.key + plan.key;
     let e = this.pools.get(key);
     if (e && e.signature === signature) return e;
-    if (e) void e.pool.close().catch(() => {});
+    if (e) this.drop(e);
     const pool = createPool(ep.address, ep.port, {
       connections: cp?.maxConnections ?? this.defaults.connections,
       connectTimeoutMs: cp?.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
@@ -78,9 +89,21 @@ export class UpstreamPools {
       lookup: this.defaults.lookup,
       tls: plan.tls,
     });
-    e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY, plan };
+    e = {
+      pool,
+      signature,
+      maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY,
+      plan,
+      cp,
+      live: true,
+    };
     this.pools.set(key, e);
     return e;
+  }
+
+  private drop(e: Entry): void {
+    e.live = false;
+    void e.pool.close().catch(() => {});
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
@@ -93,7 +116,7 @@ export class UpstreamPools {
     for (const [k, e] of this.pools) {
       if (k.startsWith(`${name}:`)) {
         this.pools.delete(k);
-        void e.pool.close().catch(() => {});
+        this.drop(e);
       }
     }
   }
@@ -104,7 +127,7 @@ export class UpstreamPools {
       const hash = k.indexOf("#");
       if (!keys.has(hash < 0 ? k : k.slice(0, hash))) {
         this.pools.delete(k);
-        void e.pool.close().catch(() => {});
+        this.drop(e);
       }
     }
   }
@@ -112,6 +135,7 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    for (const e of all) e.live = false;
     await Promise.all(all.map((e) => e.pool.close()));
   }
 
