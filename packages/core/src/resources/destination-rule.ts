@@ -251,8 +251,6 @@ export function checkDestinationRule(c: Check, spec: unknown): DestinationRuleSp
   if (ws) {
     c.fields(ws, "spec.workloadSelector", ["matchLabels"]);
     workloadSelector = c.strMap(ws.matchLabels, "spec.workloadSelector.matchLabels") ?? {};
-    // Said loudly: the rule is not scoped to the selected workloads (see docs/decisions.md).
-    c.warn("spec.workloadSelector", "read, not applied: the rule applies to every workload");
   }
   if (host === undefined) return undefined;
   const dr: DestinationRuleSpec = { host, subsets };

@@ -135,3 +135,54 @@ describe("registry: clusters per port, endpoint service accounts", () => {
     );
   });
 });
+
+describe("DestinationRule workloadSelector: the rule applies to the selected workloads only", () => {
+  const config = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nginx, namespace: default}
+spec:
+  hosts: [my-nginx.mesh-external.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 443, name: http}]
+  endpoints: [{address: 10.0.0.5}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: everyone, namespace: default}
+spec:
+  host: my-nginx.mesh-external.svc.cluster.local
+  trafficPolicy: {tls: {mode: SIMPLE}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: sleep-only, namespace: default}
+spec:
+  workloadSelector: {matchLabels: {app: sleep}}
+  host: my-nginx.mesh-external.svc.cluster.local
+  trafficPolicy:
+    portLevelSettings: [{port: {number: 443}, tls: {mode: MUTUAL, credentialName: client-credential}}]
+`;
+  const HOST = "my-nginx.mesh-external.svc.cluster.local";
+  const mode = (reg: ReturnType<typeof snap>["registry"]) =>
+    reg.cluster(HOST, 443, undefined)!.policy.tls?.mode;
+
+  it("unscoped, or a workload it does not select (labels, namespace): the rule without a selector", () => {
+    const reg = snap(config).registry;
+    expect(mode(reg)).toBe("SIMPLE");
+    reg.scopeTo("default", { app: "productpage" });
+    expect(mode(reg)).toBe("SIMPLE");
+    reg.scopeTo("other", { app: "sleep" });
+    expect(mode(reg)).toBe("SIMPLE");
+  });
+
+  it("the selected workload: its rule first; clusters built before are rebuilt", () => {
+    const reg = snap(config).registry;
+    expect(mode(reg)).toBe("SIMPLE");
+    reg.scopeTo("default", { app: "sleep", version: "v1" });
+    expect(mode(reg)).toBe("MUTUAL");
+    expect(reg.destinationRule(HOST)?.id).toBe("DestinationRule/default/sleep-only");
+    reg.scopeTo("default", { app: "productpage" });
+    expect(mode(reg)).toBe("SIMPLE");
+  });
+});

@@ -109,6 +109,10 @@ export class ProxyProcess {
       source: opts.dnsServers?.length ? new ServerDnsSource(opts.dnsServers) : new SystemDnsSource(),
       onChange: retire,
     });
+    // DestinationRules with a workloadSelector apply to this workload only if it matches.
+    const scope = (snap: ConfigSnapshot) =>
+      snap.registry.scopeTo(opts.identity.namespace, opts.identity.podLabels);
+    scope(config.current);
     this.dns.setNames(config.current.registry.dnsNames());
     const credentials = opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined;
     const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh, credentials });
@@ -130,6 +134,7 @@ export class ProxyProcess {
       // An endpoint-only swap (discovery) shares the config: health and pools follow, no reload.
       const endpointsOnly = snap.resources === applied.resources;
       applied = snap;
+      scope(snap);
       this.wiring.onConfig(snap);
       this.dns.setNames(snap.registry.dnsNames());
       pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
