@@ -22,7 +22,8 @@ export interface TlsPlan {
   /** Pool key suffix: "" for plaintext. */
   readonly key: string;
   readonly mode: "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
-  readonly tls: UpstreamTls | undefined;
+  /** What the pool's connections use; undefined = plaintext. */
+  tls: UpstreamTls | undefined;
   /** Telemetry: this workload's SPIFFE ID and the peer's verified one under mutual TLS, else "". */
   readonly localPrincipal: string;
   peerPrincipal: string;
@@ -100,7 +101,7 @@ export class TlsPlans {
     if (!mesh) {
       noIdentity ??= tls.createSecureContext({ ca: [] });
       const ctx = noIdentity;
-      (plan as { tls: UpstreamTls }).tls = {
+      plan.tls = {
         context: () => ctx,
         checkPeer: () => new Error("ISTIO_MUTUAL needs a workload identity (--identity-dir)"),
         session: () => undefined,
@@ -109,7 +110,8 @@ export class TlsPlans {
       return plan;
     }
     const sessionKey = ep.key + key;
-    (plan as { tls: UpstreamTls }).tls = {
+    // The peer check records whom it verified (telemetry's destination_principal).
+    plan.tls = {
       context: () => mesh.context,
       // Only a configured SNI: peers are told apart by certificate, not by name.
       servername: sniFor(s?.sni, undefined),
