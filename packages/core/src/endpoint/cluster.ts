@@ -15,6 +15,8 @@ export interface Service {
   readonly location: "MESH_EXTERNAL" | "MESH_INTERNAL";
   /** `ServiceEntry/ns/name`. */
   readonly origin: string;
+  /** ServiceEntry `subjectAltNames`: whom an ISTIO_MUTUAL peer without a known service account may be. */
+  readonly subjectAltNames?: readonly string[];
 }
 
 export class Cluster {

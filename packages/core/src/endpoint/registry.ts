@@ -163,6 +163,7 @@ export class ServiceRegistry {
             ports: se.spec.ports,
             location: se.spec.location,
             origin: se.id,
+            subjectAltNames: se.spec.subjectAltNames,
           },
           instances: [...own],
           lanes: new Set(),

@@ -241,6 +241,8 @@ export interface ServiceEntrySpec {
   resolution: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
   endpoints: WorkloadEntrySpec[];
   workloadSelector?: Record<string, string>;
+  /** Identities the service's servers may present over ISTIO_MUTUAL (endpoints without a service account). */
+  subjectAltNames?: string[];
 }
 
 export interface Probe {

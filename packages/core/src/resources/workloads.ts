@@ -70,8 +70,17 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
   c.fields(
     o,
     "spec",
-    ["hosts", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo"],
-    ["addresses", "subjectAltNames"],
+    [
+      "hosts",
+      "ports",
+      "location",
+      "resolution",
+      "endpoints",
+      "workloadSelector",
+      "exportTo",
+      "subjectAltNames",
+    ],
+    ["addresses"],
   );
   const hosts = c.strList(o.hosts, "spec.hosts", true);
   // A host becomes a Host header and a metric label: only DNS names, never CR/LF or spaces.
@@ -138,6 +147,8 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
   }
   const se: ServiceEntrySpec = { hosts, ports, location, resolution, endpoints };
   if (workloadSelector) se.workloadSelector = workloadSelector;
+  const sans = c.strList(o.subjectAltNames, "spec.subjectAltNames");
+  if (sans.length > 0) se.subjectAltNames = sans;
   return se;
 }
 

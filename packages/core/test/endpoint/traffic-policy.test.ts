@@ -91,6 +91,7 @@ spec:
   resolution: STATIC
   ports: [{number: 6379, name: http}]
   endpoints: [{address: 10.0.0.2, serviceAccount: cache}, {address: 10.0.0.3}]
+  subjectAltNames: [spiffe://cluster.local/ns/data/sa/cache]
 ---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -127,6 +128,13 @@ describe("registry: clusters per port, endpoint service accounts", () => {
     expect(reg.cluster("cache.example.com", 6379, undefined)!.endpoints.map((e) => e.serviceAccount)).toEqual(
       ["cache", undefined],
     );
+  });
+
+  it("a ServiceEntry's subjectAltNames are its service's (the identities of endpoints without a service account)", () => {
+    expect(reg.service("cache.example.com")?.subjectAltNames).toEqual([
+      "spiffe://cluster.local/ns/data/sa/cache",
+    ]);
+    expect(reg.service("db.example.com")?.subjectAltNames).toBeUndefined();
   });
 
   it("an invalid serviceAccount is an error at its field", () => {

@@ -60,7 +60,12 @@ export class TlsPlans {
   of(ep: Endpoint, cluster: Cluster | undefined): TlsPlan {
     const hit = this.byEndpoint.get(ep);
     if (hit !== undefined && hit.cluster === cluster) return hit.plan;
-    const plan = this.decide(ep, cluster?.policy.tls, cluster?.host ?? ep.address);
+    const plan = this.decide(
+      ep,
+      cluster?.policy.tls,
+      cluster?.host ?? ep.address,
+      cluster?.service.subjectAltNames,
+    );
     this.byEndpoint.set(ep, { cluster, plan });
     return plan;
   }
@@ -70,18 +75,31 @@ export class TlsPlans {
     return this.istioMutual(ep, undefined);
   }
 
-  decide(ep: Endpoint, s: ClientTlsSettings | undefined, host: string): TlsPlan {
+  /** `serviceSans`: the ServiceEntry's `subjectAltNames` (ISTIO_MUTUAL peers without a service account). */
+  decide(
+    ep: Endpoint,
+    s: ClientTlsSettings | undefined,
+    host: string,
+    serviceSans?: readonly string[],
+  ): TlsPlan {
     if (s === undefined)
-      return this.mesh && ep.labels[TLS_MODE_LABEL] === "istio" ? this.istioMutual(ep, undefined) : PLAINTEXT;
+      return this.mesh && ep.labels[TLS_MODE_LABEL] === "istio"
+        ? this.istioMutual(ep, undefined, serviceSans)
+        : PLAINTEXT;
     if (s.mode === "DISABLE") return PLAINTEXT;
-    if (s.mode === "ISTIO_MUTUAL") return this.istioMutual(ep, s);
+    if (s.mode === "ISTIO_MUTUAL") return this.istioMutual(ep, s, serviceSans);
     return this.originate(ep, s, host);
   }
 
-  private istioMutual(ep: Endpoint, s: ClientTlsSettings | undefined): TlsPlan {
+  private istioMutual(
+    ep: Endpoint,
+    s: ClientTlsSettings | undefined,
+    serviceSans?: readonly string[],
+  ): TlsPlan {
     const mesh = this.mesh;
-    const sans = s?.subjectAltNames;
-    // The peer must be the endpoint's workload; subjectAltNames override, as in Istio.
+    // The peer must be the endpoint's workload; the DestinationRule's subjectAltNames override, as
+    // in Istio; an endpoint without a service account may be any the ServiceEntry lists.
+    const sans = s?.subjectAltNames ?? (ep.serviceAccount ? undefined : serviceSans);
     const expected =
       sans === undefined && ep.serviceAccount && mesh
         ? formatSpiffeId({

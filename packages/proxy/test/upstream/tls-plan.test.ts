@@ -104,7 +104,17 @@ describe("TLS plan per endpoint", () => {
       "h",
     );
     expect(sans.tls!.checkPeer("x", cert(want))?.message).toContain("is not any of the subjectAltNames");
-    // Without a service account: any identity of the trust domain, recorded once verified.
+    // Without a service account: one the ServiceEntry's subjectAltNames list, if it has any.
+    const listed = plans.decide(ep(ISTIO), undefined, "h", [want]);
+    expect(listed.tls!.checkPeer("x", cert(want))).toBeUndefined();
+    expect(listed.tls!.checkPeer("x", cert("spiffe://cluster.local/ns/a/sa/b"))?.message).toContain(
+      "is not any of the subjectAltNames",
+    );
+    // The endpoint's own service account comes first.
+    expect(plans.decide(ep(ISTIO, "ratings"), undefined, "h", [want]).peerPrincipal).toBe(
+      "spiffe://cluster.local/ns/bookinfo/sa/ratings",
+    );
+    // Else any identity of the trust domain, recorded once verified.
     const any = plans.decide(ep(ISTIO), undefined, "h");
     expect(any.peerPrincipal).toBe("");
     expect(any.tls!.checkPeer("x", cert("spiffe://cluster.local/ns/a/sa/b"))).toBeUndefined();
