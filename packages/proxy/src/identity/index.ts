@@ -1,5 +1,5 @@
 /** Workload identity: SPIFFE IDs, the identity files and their rotation, and `lanecar ca`. */
-export { CaError, type IssueOptions, initCa, issueWorkload } from "./ca.js";
+export { CaError, type IssueOptions, initCa, issueWorkload, selfSignedWorkload } from "./ca.js";
 export {
   checkIdentityParts,
   DEFAULT_TRUST_DOMAIN,
