@@ -97,6 +97,10 @@ const COMMON: FlagSpec[] = [
   },
   { name: "trust-domain", default: "cluster.local", help: "SPIFFE trust domain peers must belong to" },
   {
+    name: "service-account",
+    help: "with --identity-dir: the certificate must be spiffe://<trust-domain>/ns/<namespace>/sa/<this> (at start and on rotation)",
+  },
+  {
     name: "mtls-mode",
     default: "PERMISSIVE",
     help: "sidecar inbound with --identity-dir: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
@@ -112,8 +116,11 @@ function mtlsFlags(a: ParsedArgs) {
     throw new UsageError(`--mtls-mode "${mode}" is not one of STRICT, PERMISSIVE, DISABLE`);
   if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain))
     throw new UsageError(`--trust-domain "${trustDomain}" is not a valid trust domain`);
+  const serviceAccount = one(a, "service-account");
+  if (serviceAccount !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(serviceAccount))
+    throw new UsageError(`--service-account "${serviceAccount}" is not a valid service account name`);
   if (!identityDir) return undefined;
-  return { identityDir, trustDomain, mode } as const;
+  return { identityDir, trustDomain, mode, serviceAccount, namespace: namespaceFlag(a) } as const;
 }
 
 const SIDECAR_FLAGS: FlagSpec[] = [

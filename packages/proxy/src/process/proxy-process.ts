@@ -149,7 +149,7 @@ export class ProxyProcess {
         `--identity-dir: mutual TLS runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
       );
     // Loaded before config: a missing or broken identity is a one-line error (IdentityError).
-    const mesh = opts.mtls ? new MeshTls(opts.mtls) : undefined;
+    const mesh = opts.mtls ? new MeshTls({ log: opts.logger ?? stderrLogger, ...opts.mtls }) : undefined;
     const config =
       opts.source ??
       ConfigSource.load(opts.config, {
