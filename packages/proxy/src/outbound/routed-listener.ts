@@ -301,7 +301,7 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep, x.durationMs, x.stream);
+    this.record(s, status, flags, x.ep, x.durationMs, x.stream, x.transportFailure);
   }
 
   private record(
@@ -311,6 +311,7 @@ export class RoutedListener implements ExchangeOwner {
     ep: Endpoint | undefined,
     ms: number,
     stream: DownstreamStream,
+    transportFailure?: string,
   ): void {
     const d = s.decision;
     const dest = d.cluster?.host ?? d.host;
@@ -331,6 +332,7 @@ export class RoutedListener implements ExchangeOwner {
         lane: s.lane,
         fallback: d.fallback ? d.fallback.reason : "none",
         requestId: s.req.header("x-request-id"),
+        transportFailure,
       });
     }
     if (s.span) {
