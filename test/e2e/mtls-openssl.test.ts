@@ -116,7 +116,9 @@ describe("openssl s_client against a STRICT inbound", () => {
     expect(r.out).not.toContain("HTTP/1.1");
     expect(r.out).not.toContain("from-app");
     expect(appSeen).toEqual([]);
-    const dump = await (await fetch(`http://127.0.0.1:${adm}/config_dump`)).json();
+    const dump = (await (await fetch(`http://127.0.0.1:${adm}/config_dump`)).json()) as {
+      workloadCertificate: { handshakes: { reasons: Record<string, number> } };
+    };
     expect(dump.workloadCertificate.handshakes.reasons).toMatchObject({ CERT_HAS_EXPIRED: 1 });
   });
 
