@@ -231,6 +231,9 @@ describe("identity rotation between two sidecar processes", () => {
       stop = true;
       await Promise.all(workers);
       agent.destroy();
+      console.log(
+        `rotation under load: ${done} requests in ${Date.now() - startedAt} ms, ${failures.length} failed`,
+      );
       expect(failures).toEqual([]);
       expect(done).toBeGreaterThan(50);
 
