@@ -430,5 +430,11 @@ describe("start-up faults of the identity: one line, exit 1", () => {
     );
     expect(sc.stderr()).toContain("identity spiffe://cluster.local/ns/default/sa/reviews");
     expect(await sc.stop()).toBe(0);
+    // Not a service account name at all: a usage error (exit 2), one line.
+    const r = await start(goodIdentity(ca, "reviews"), "--service-account", "Bad_SA");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      'lanecar sidecar: --service-account "Bad_SA" is not a valid service account name',
+    );
   });
 });
