@@ -407,7 +407,9 @@ describe("start-up faults of the identity: one line, exit 1", () => {
     });
   });
 
-  it("--service-account matching the certificate starts", async () => {
+  it("--service-account matching the certificate starts; the gateway checks it too", {
+    timeout: 60_000,
+  }, async () => {
     const [adm] = await freePorts(1);
     const sc = await startLanecar(
       [
@@ -430,6 +432,30 @@ describe("start-up faults of the identity: one line, exit 1", () => {
     );
     expect(sc.stderr()).toContain("identity spiffe://cluster.local/ns/default/sa/reviews");
     expect(await sc.stop()).toBe(0);
+    // The gateway takes the flag too (SPEC 12: sidecar|gateway).
+    const sa = goodIdentity(ca, "istio-ingressgateway");
+    const gw = await runLanecarToExit(
+      [
+        "gateway",
+        "--config",
+        BOOKINFO,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--identity-dir",
+        sa,
+        "--namespace",
+        "istio-system",
+        "--service-account",
+        "istio-ingressgateway",
+      ],
+      { LANECAR_DATA_PATH: "h1" },
+    );
+    expect(gw.code).toBe(1);
+    expect(gw.stderr.trim()).toBe(
+      `lanecar gateway: ${join(sa, "cert.pem")}: names spiffe://cluster.local/ns/default/sa/istio-ingressgateway, not spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway (--namespace, --service-account)`,
+    );
     // Not a service account name at all: a usage error (exit 2), one line.
     const r = await start(goodIdentity(ca, "reviews"), "--service-account", "Bad_SA");
     expect(r.code).toBe(2);
