@@ -8,7 +8,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
@@ -144,6 +144,17 @@ async function badPeer(b: BadCase): Promise<{ port: number; close: () => Promise
   };
 }
 
+/** Sends the start of a TLS record and nothing more; resolves with how long until the server closed. */
+function stalledHandshake(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const s = net.connect({ port, host: "127.0.0.1" }, () => s.write(Buffer.from([0x16, 3, 1, 0, 80, 1])));
+    s.on("error", () => {});
+    s.on("close", () => resolve(Date.now() - started));
+    s.setTimeout(15_000, () => s.destroy());
+  });
+}
+
 function metric(text: string, name: string, labels: Record<string, string>): number {
   let sum = 0;
   for (const line of text.split("\n")) {
@@ -271,12 +282,17 @@ describe("inbound: clients presenting bad certificates", () => {
           server,
           "--mtls-mode",
           mode,
+          "--headers-timeout",
+          "1s",
         ],
         `127.0.0.1:${adm}`,
         { LANECAR_DATA_PATH: "h1" },
       );
       try {
         appSeen = [];
+        // A handshake that starts and stalls is closed at the header deadline (generous bound).
+        const stalled = await stalledHandshake(inb!);
+        expect(stalled).toBeLessThan(8000);
         for (const b of BAD_CASES) {
           const r = await tlsGet(inb!, bad[b], rootPem, `/${b}`);
           expect(r.status, b).toBe("");
@@ -293,14 +309,17 @@ describe("inbound: clients presenting bad certificates", () => {
 
         const dump = await (await fetch(`http://127.0.0.1:${adm}/config_dump`)).text();
         const wc = JSON.parse(dump).workloadCertificate;
-        const reasons: Record<string, number> = { ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 1 };
+        const reasons: Record<string, number> = {
+          ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE: 1,
+          ERR_TLS_HANDSHAKE_TIMEOUT: 1,
+        };
         for (const b of BAD_CASES) reasons[INBOUND_REASON[b]] = 1;
-        expect(wc.handshakes).toMatchObject({ completed: 1, refused: BAD_CASES.length + 1, reasons });
+        expect(wc.handshakes).toMatchObject({ completed: 1, refused: BAD_CASES.length + 2, reasons });
         expect(wc.handshakes.last).toMatch(
           / ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE from 127\.0\.0\.1:\d+$/,
         );
         expect(wc.accepted).toMatchObject({
-          tls: BAD_CASES.length + 2,
+          tls: BAD_CASES.length + 3,
           plaintext: mode === "PERMISSIVE" ? 1 : 0,
           refused: mode === "STRICT" ? 1 : 0,
         });

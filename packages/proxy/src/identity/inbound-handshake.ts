@@ -85,8 +85,10 @@ export class InboundHandshakes {
     });
     // Handshake failures: Node's verification result when it refused the certificate, else
     // the error (no certificate, a protocol error, the client refusing ours, the timeout).
+    // Node leaves closing to the listener (a timed-out handshake would stay open otherwise).
     server.on("tlsClientError", (err: NodeJS.ErrnoException, t: tls.TLSSocket) => {
       this.refuse(String(t.authorizationError ?? err.code ?? err.message), t);
+      t.destroy();
     });
     return server;
   }
