@@ -54,6 +54,17 @@ describe("IdentityWatcher faults", () => {
     expect(w.status()).toMatchObject({ lastError: null, rotations: 0, fingerprint256: fp });
   });
 
+  it("the identity in use expiring in place (renewal failed) is reported and warned", () => {
+    const { dir } = setup();
+    const warned: string[] = [];
+    const w = new IdentityWatcher(dir, () => {}, 1000, { warn: (m) => warned.push(m) });
+    const later = w.current.notAfter.getTime() + 1000;
+    expect(w.check(later)).toBe(false);
+    expect(w.check(later + 1000)).toBe(false);
+    expect(w.status().lastError).toContain(`cert.pem expired at ${w.current.notAfter.toISOString()}`);
+    expect(warned).toHaveLength(1);
+  });
+
   it("an error that lasts one poll only (a plain rewrite) is never warned", () => {
     const { ca, dir } = setup();
     const warned: string[] = [];
