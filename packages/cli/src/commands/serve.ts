@@ -2,6 +2,7 @@
  * `lanecar sidecar` and `lanecar gateway`: parse flags (each with a LANECAR_* environment
  * variable), start the process, and drain on SIGTERM/SIGINT (exit 0).
  */
+import { statSync } from "node:fs";
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
   DataPathError,
@@ -105,8 +106,24 @@ const COMMON: FlagSpec[] = [
     default: "PERMISSIVE",
     help: "sidecar inbound with --identity-dir: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
   },
+  {
+    name: "credentials-dir",
+    help: "TLS credentials by credentialName (Gateway tls, DestinationRule SIMPLE/MUTUAL): DIR/<name>/tls.crt, tls.key, ca.crt",
+  },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
+
+/** `--credentials-dir`: must be a readable folder (each credential is checked where it is used). */
+function credentialsDir(a: ParsedArgs): string | undefined {
+  const dir = one(a, "credentials-dir");
+  if (dir === undefined) return undefined;
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {}
+  if (!ok) throw new UsageError(`--credentials-dir ${dir} is not a directory`);
+  return dir;
+}
 
 function mtlsFlags(a: ParsedArgs) {
   const identityDir = one(a, "identity-dir");
@@ -252,6 +269,7 @@ function common(a: ParsedArgs) {
     limits: serverLimits(a),
     dnsServers: dnsServers(one(a, "dns-servers")),
     mtls: mtlsFlags(a),
+    credentialsDir: credentialsDir(a),
   };
 }
 

@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type ConfigSnapshot,
+  DEFAULT_RETRY,
   type Direction,
   decideFault,
   type Endpoint,
@@ -257,7 +258,8 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       headers,
-      route ? retryPolicy(route.retries) : undefined,
+      // No VirtualService: Istio's default route still has the default retry policy.
+      retryPolicy(route ? route.retries : DEFAULT_RETRY),
       ops.response,
     );
     x.tag = state;

@@ -23,6 +23,7 @@ import {
   SERVER_LIMITS,
   type ServerLimits,
 } from "../http/server.js";
+import { CredentialStore } from "../identity/credentials.js";
 import { MeshTls, type MeshTlsOptions } from "../identity/mesh-tls.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
@@ -61,6 +62,8 @@ export interface ProcessOptions {
   source?: SnapshotSource;
   /** Mutual TLS with the workload identity in `identityDir` (`--identity-dir`). */
   mtls?: MeshTlsOptions;
+  /** Where `credentialName`s are read (`--credentials-dir`): one folder per Secret. */
+  credentialsDir?: string;
 }
 
 export interface ListenerSpec {
@@ -119,6 +122,7 @@ export class ProxyProcess {
       tracer: undefined,
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
+      credentials: opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined,
     };
     let applied = config.current;
     config.on("reload", (snap: ConfigSnapshot) => {
