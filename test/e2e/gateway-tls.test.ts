@@ -14,6 +14,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initCa, issueWorkload } from "../../packages/proxy/src/identity/index.js";
 import { startApp, type TestApp } from "../support/apps.js";
 import { type Running, runLanecarToExit, startLanecar } from "../support/lanecar.js";
 import { freePorts } from "../support/ports.js";
@@ -398,6 +399,132 @@ describe("rotation of a credential's files", () => {
     expect(await sClient(httpsPort, "a.example.com")).toBe(after);
     expect(statuses.length).toBeGreaterThan(5);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+});
+
+/** A TCP relay that records every byte the gateway sends towards the sidecar. */
+async function relay(to: number): Promise<{ port: number; bytes: Buffer[]; close: () => void }> {
+  const bytes: Buffer[] = [];
+  const socks = new Set<net.Socket>();
+  const srv = net.createServer((c) => {
+    const u = net.connect({ port: to, host: "127.0.0.1" });
+    socks.add(c).add(u);
+    c.on("data", (d) => {
+      bytes.push(d);
+      u.write(d);
+    });
+    u.pipe(c);
+    c.on("error", () => u.destroy());
+    u.on("error", () => c.destroy());
+    c.on("close", () => u.destroy());
+    u.on("close", () => c.destroy());
+  });
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    bytes,
+    close: () => {
+      for (const x of socks) x.destroy();
+      srv.close();
+    },
+  };
+}
+
+describe("the gateway originates mutual TLS into the mesh (--identity-dir, ISTIO_MUTUAL)", () => {
+  it("reaches a STRICT sidecar through a relay that sees only TLS records; 200", async () => {
+    const meshCa = join(dir, "mesh-ca");
+    initCa(meshCa);
+    const gwId = join(dir, "id-gateway");
+    const reviewsId = join(dir, "id-reviews");
+    issueWorkload(meshCa, gwId, {
+      namespace: "istio-system",
+      serviceAccount: "ingressgateway",
+      ttlMs: 3600_000,
+    });
+    issueWorkload(meshCa, reviewsId, { namespace: "default", serviceAccount: "reviews", ttlMs: 3600_000 });
+    const [appPort, inbound, outbound, scAdmin, listen, gwAdmin] = await freePorts(6);
+    const app = await startApp({ service: "reviews", version: "v1", port: appPort! });
+    const cfg = join(dir, "mesh-config");
+    mkdirSync(cfg);
+    let sidecar: Running | undefined;
+    let edge: Running | undefined;
+    let r: Awaited<ReturnType<typeof relay>> | undefined;
+    try {
+      // The relay connects on demand: it can stand before the sidecar does.
+      r = await relay(inbound!);
+      writeFileSync(
+        join(cfg, "mesh.yaml"),
+        `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mesh-edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  location: MESH_INTERNAL
+  ports: [{number: 9080, name: http}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${r.port}}, labels: {version: v1}, serviceAccount: reviews}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: ["*"]
+  gateways: [mesh-edge]
+  http: [{route: [{destination: {host: reviews, port: {number: 9080}}}]}]
+`,
+      );
+      sidecar = await startLanecar(
+        [
+          ...["sidecar", "--config", cfg, "--service", "reviews", "--app", `http://127.0.0.1:${appPort}`],
+          ...["--inbound", `127.0.0.1:${inbound}`, "--outbound", `127.0.0.1:${outbound}`],
+          ...["--identity-dir", reviewsId, "--mtls-mode", "STRICT"],
+        ],
+        `127.0.0.1:${scAdmin}`,
+        H1,
+      );
+      edge = await startLanecar(
+        [
+          ...["gateway", "--config", cfg, "--listen", `127.0.0.1:${listen}`, "--namespace", "istio-system"],
+          ...["--identity-dir", gwId],
+        ],
+        `127.0.0.1:${gwAdmin}`,
+        H1,
+      );
+      for (let i = 0; i < 3; i++) {
+        const res = await plainGet(listen!, "reviews.example.com", `/reviews/${i}`);
+        expect(res.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
+        expect(res).toContain('"service":"reviews"');
+      }
+      const wire = Buffer.concat(r.bytes);
+      expect(wire.length).toBeGreaterThan(0);
+      // Every byte is a TLS record (handshake, then application data): nothing in plaintext.
+      let appData = 0;
+      for (let i = 0; i < wire.length; i += 5 + wire.readUInt16BE(i + 3)) {
+        expect([0x14, 0x15, 0x16, 0x17]).toContain(wire[i]);
+        expect(wire[i + 1]).toBe(3);
+        if (wire[i] === 0x17) appData++;
+      }
+      expect(appData).toBeGreaterThanOrEqual(3);
+      expect(wire.includes("/reviews/")).toBe(false);
+    } finally {
+      if (edge) expect(await edge.stop()).toBe(0);
+      if (sidecar) expect(await sidecar.stop()).toBe(0);
+      r?.close();
+      await app.close();
+    }
   });
 });
 
