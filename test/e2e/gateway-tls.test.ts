@@ -13,6 +13,7 @@ import https from "node:https";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initCa, issueWorkload } from "../../packages/proxy/src/identity/index.js";
 import { startApp, type TestApp } from "../support/apps.js";
@@ -133,13 +134,20 @@ function plainGet(port: number, host: string, path: string): Promise<string> {
 }
 
 /** curl (async: the apps answering it run in this process): the status code, or why it failed. */
-function curl(port: number, host: string, ca: string, extra: string[] = []): Promise<string> {
+function curl(port: number, host: string, ca: string, extra: string[] = [], path = "/"): Promise<string> {
   return new Promise((resolve) => {
     execFile(
       "curl",
       [
         ...["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"],
-        ...["--cacert", ca, "--resolve", `${host}:${port}:127.0.0.1`, ...extra, `https://${host}:${port}/`],
+        ...[
+          "--cacert",
+          ca,
+          "--resolve",
+          `${host}:${port}:127.0.0.1`,
+          ...extra,
+          `https://${host}:${port}${path}`,
+        ],
       ],
       (err, stdout, stderr) => resolve(err ? `failed: ${stderr.trim()}` : stdout),
     );
@@ -159,8 +167,9 @@ let gw: Running;
 let httpPort = 0;
 let httpsPort = 0;
 let adminPort = 0;
+let appPorts: number[] = [];
 
-function config(p1: number, p2: number): string {
+function config(p1: number, p2: number, extraServers = ""): string {
   return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: edge}
@@ -190,7 +199,7 @@ spec:
   - port: {number: 443, name: https-broken, protocol: HTTPS}
     hosts: [broken.example.com]
     tls: {mode: SIMPLE, credentialName: broken}
----
+${extraServers}---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: web}
@@ -213,7 +222,7 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: edge}
 spec:
-  hosts: [a.example.com, "*.b.example.com", files.example.com, plain.example.com]
+  hosts: [a.example.com, "*.b.example.com", files.example.com, plain.example.com, c.example.com]
   gateways: [edge]
   http:
   - name: jason
@@ -258,6 +267,7 @@ beforeAll(async () => {
     await startApp({ service: "web", version: "v2", port: p2! }),
   );
   [httpPort, httpsPort, adminPort] = [h!, hs!, adm!];
+  appPorts = [p1!, p2!];
   const cfg = join(dir, "config");
   mkdirSync(cfg);
   writeFileSync(join(cfg, "gw.yaml"), config(p1!, p2!));
@@ -399,6 +409,91 @@ describe("rotation of a credential's files", () => {
     expect(await sClient(httpsPort, "a.example.com")).toBe(after);
     expect(statuses.length).toBeGreaterThan(5);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+});
+
+describe("config reload", () => {
+  it("serves an HTTPS server a reload adds, with its certificate", async () => {
+    issue(ca, join(creds, "c-cred"), "c.example.com", "DNS:c.example.com");
+    expect(await sClient(httpsPort, "c.example.com")).toBeNull();
+    const extra = `  - port: {number: 443, name: https-c, protocol: HTTPS}
+    hosts: [c.example.com]
+    tls: {mode: SIMPLE, credentialName: c-cred}
+`;
+    writeFileSync(join(dir, "config", "gw.yaml"), config(appPorts[0]!, appPorts[1]!, extra));
+    const want = fingerprint(join(creds, "c-cred", "tls.crt"));
+    const until = Date.now() + 10_000;
+    let seen: string | null = null;
+    while (Date.now() < until && (seen = await sClient(httpsPort, "c.example.com")) !== want)
+      await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toBe(want);
+    expect((await httpsGet(httpsPort, "c.example.com", ca.crt)).status).toBe(200);
+  });
+});
+
+describe("Istio's secure ingress task", () => {
+  it("serves Istio's httpbin VirtualService over HTTPS with the task's SIMPLE Gateway (credentialName)", async () => {
+    // The VirtualService is Istio's file, read where it lies; the Gateway is the secure-ingress
+    // task's (SIMPLE, credentialName httpbin-credential, host httpbin.example.com).
+    const vs = fileURLToPath(
+      new URL("../../../shared/conformance/istio/tasks/ingress-control__httpbin-vs.yaml", import.meta.url),
+    );
+    const cfg = join(dir, "secure-ingress");
+    mkdirSync(cfg);
+    issue(ca, join(creds, "httpbin-credential"), "httpbin.example.com", "DNS:httpbin.example.com");
+    writeFileSync(
+      join(cfg, "gateway.yaml"),
+      `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: httpbin-gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+  - port:
+      number: 443
+      name: https
+      protocol: HTTPS
+    tls:
+      mode: SIMPLE
+      credentialName: httpbin-credential
+    hosts:
+    - httpbin.example.com
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: httpbin}
+spec:
+  hosts: [httpbin]
+  location: MESH_INTERNAL
+  ports: [{number: 8000, name: http}]
+  endpoints: [{address: 127.0.0.1, ports: {http: ${appPorts[0]}}}]
+`,
+    );
+    const [listen, listenHttps, admin] = await freePorts(3);
+    const edge = await startLanecar(
+      [
+        ...["gateway", "--config", vs, "--config", cfg, "--credentials-dir", creds],
+        ...["--listen", `127.0.0.1:${listen}`, "--listen-https", `127.0.0.1:${listenHttps}`],
+      ],
+      `127.0.0.1:${admin}`,
+      H1,
+    );
+    try {
+      // As the task: curl --resolve httpbin.example.com:$PORT:... --cacert ... https://httpbin.example.com:$PORT/status/418
+      expect(await curl(listenHttps!, "httpbin.example.com", ca.crt, [], "/status/418")).toBe("200");
+      const r = await httpsGet(listenHttps!, "httpbin.example.com", ca.crt, { path: "/status/418" });
+      expect(JSON.parse(r.body)).toMatchObject({ service: "web", version: "v1" });
+      // The VirtualService routes /status and /delay only.
+      expect(await curl(listenHttps!, "httpbin.example.com", ca.crt, [], "/headers")).toBe("404");
+      // The Gateway has no HTTP server: httpbin.example.com is not served in plaintext.
+      expect((await plainGet(listen!, "httpbin.example.com", "/status/418")).split("\r\n")[0]).toBe(
+        "HTTP/1.1 404 Not Found",
+      );
+    } finally {
+      expect(await edge.stop()).toBe(0);
+    }
   });
 });
 
@@ -549,7 +644,7 @@ describe("the node:http fallback", () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
     expect(r.stderr).toContain(
-      "TLS at the edge runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback",
+      "lanecar gateway: TLS at the edge (the HTTPS servers of Gateway default/edge, --listen-https) runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (",
     );
   });
 });

@@ -116,7 +116,7 @@ export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
     if (path.kind === "node") {
       source?.stop();
       throw new DataPathError(
-        `Gateway ${context} has HTTPS servers: TLS at the edge runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
+        `TLS at the edge (the HTTPS servers of Gateway ${context}, --listen-https) runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
       );
     }
     const log = o.logger ?? stderrLogger;
@@ -142,5 +142,16 @@ export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
   const p = await ProxyProcess.start({ ...o, identity, source }, listeners);
   const e = edge;
   if (e) p.dumps.set("gatewayTls", () => e.status());
+  else {
+    // No HTTPS listener was opened: HTTPS servers a reload adds are not served; say so once.
+    let told = false;
+    p.rt.config.on("reload", (snap: ConfigSnapshot) => {
+      if (told || httpsServers(snap, context).length === 0) return;
+      told = true;
+      p.log.error(
+        `Gateway ${context} now has HTTPS servers; no HTTPS listener is open: restart the gateway (or give --listen-https) to serve them`,
+      );
+    });
+  }
   return p;
 }
