@@ -196,6 +196,7 @@ spec:
       mode: SIMPLE
       serverCertificate: ${filesPair.crt}
       privateKey: ${filesPair.key}
+      minProtocolVersion: TLSV1_3
   - port: {number: 443, name: https-broken, protocol: HTTPS}
     hosts: [broken.example.com]
     tls: {mode: SIMPLE, credentialName: broken}
@@ -305,6 +306,9 @@ describe("Gateway HTTPS servers (tls SIMPLE)", () => {
     const a = fingerprint(join(creds, "a-cred", "tls.crt"));
     expect(await sClient(httpsPort, "a.example.com")).toBe(a);
     expect(await sClient(httpsPort, "files.example.com")).toBe(fingerprint(filesPair.crt));
+    // That server's minProtocolVersion is TLSV1_3: a TLS 1.2 client is refused; another server takes it.
+    expect(await sClient(httpsPort, "files.example.com", ["-tls1_2"])).toBeNull();
+    expect(await sClient(httpsPort, "a.example.com", ["-tls1_2"])).not.toBeNull();
     expect(await sClient(httpsPort, "x.b.example.com")).toBe(fingerprint(join(creds, "b-cred", "tls.crt")));
     expect(await sClient(httpsPort, "nope.example.com")).toBeNull();
     expect(await sClient(httpsPort, "b.example.com")).toBeNull(); // `*.b.example.com` is subdomains only
@@ -362,6 +366,7 @@ describe("a broken credential", () => {
     expect(await sClient(httpsPort, "a.example.com")).not.toBeNull();
     const dump = await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).text();
     expect(dump).not.toContain("PRIVATE KEY");
+    expect(gw.stderr()).not.toContain("PRIVATE KEY");
     const servers = JSON.parse(dump).gatewayTls.servers as Record<string, unknown>[];
     expect(servers.map((s) => [s.hosts, s.mode, s.fingerprint256 !== null, s.error === null])).toEqual([
       [["a.example.com"], "SIMPLE", true, true],
@@ -375,6 +380,10 @@ describe("a broken credential", () => {
       validTo: new X509Certificate(readFileSync(join(creds, "a-cred", "tls.crt"))).validTo,
     });
     expect(servers[3]!.error).toContain('credential "broken"');
+    // The refusals of the tests before, each counted where it happened.
+    const counts = JSON.parse(dump).gatewayTls.connections as Record<string, number>;
+    for (const k of ["noServer", "notTls", "noCertificate", "failed", "sanRejected"])
+      expect(counts[k]).toBeGreaterThan(0);
   });
 });
 
@@ -409,6 +418,27 @@ describe("rotation of a credential's files", () => {
     expect(await sClient(httpsPort, "a.example.com")).toBe(after);
     expect(statuses.length).toBeGreaterThan(5);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  });
+});
+
+describe("a credential that breaks after it worked", () => {
+  it("keeps serving the last good certificate, and says so in the log and /config_dump", async () => {
+    const good = fingerprint(filesPair.crt);
+    const saved = readFileSync(filesPair.crt);
+    writeFileSync(filesPair.crt, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+    try {
+      expect(await sClient(httpsPort, "files.example.com")).toBe(good);
+      const dump = await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json();
+      const files = dump.gatewayTls.servers.find(
+        (x: { hosts: string[] }) => x.hosts[0] === "files.example.com",
+      );
+      expect(files).toMatchObject({ fingerprint256: good, servingLastGood: true });
+      expect(files.error).toContain(`${filesPair.crt} is not a PEM certificate`);
+      expect(gw.stderr()).toContain(`${filesPair.crt} is not a PEM certificate`);
+    } finally {
+      writeFileSync(filesPair.crt, saved);
+    }
+    expect(await sClient(httpsPort, "files.example.com")).toBe(good);
   });
 });
 
