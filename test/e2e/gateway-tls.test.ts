@@ -428,10 +428,9 @@ describe("a credential that breaks after it worked", () => {
     writeFileSync(filesPair.crt, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
     try {
       expect(await sClient(httpsPort, "files.example.com")).toBe(good);
-      const dump = await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json();
-      const files = dump.gatewayTls.servers.find(
-        (x: { hosts: string[] }) => x.hosts[0] === "files.example.com",
-      );
+      type Dump = { gatewayTls: { servers: { hosts: string[]; error: string | null }[] } };
+      const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as Dump;
+      const files = dump.gatewayTls.servers.find((x) => x.hosts[0] === "files.example.com")!;
       expect(files).toMatchObject({ fingerprint256: good, servingLastGood: true });
       expect(files.error).toContain(`${filesPair.crt} is not a PEM certificate`);
       expect(gw.stderr()).toContain(`${filesPair.crt} is not a PEM certificate`);
