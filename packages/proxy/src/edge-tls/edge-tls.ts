@@ -68,6 +68,8 @@ export class EdgeTls {
     private readonly context: string,
     private readonly store: CredentialStore | undefined,
     private readonly warn: (message: string) => void,
+    /** A handshake must be done within this (the listener's header deadline). */
+    private readonly handshakeTimeoutMs = 10_000,
   ) {}
 
   /** Builds (and checks, warning about each unusable server) the table of a snapshot. */
@@ -89,7 +91,7 @@ export class EdgeTls {
       const bad = unknownCiphers(server.tls.cipherSuites);
       if (bad.length > 0)
         this.warnOnce(`${label}: cipher suites not known to OpenSSL, left out: ${bad.join(", ")}`);
-      credential.server(); // warns now (at load) when it cannot be used
+      credential.server(this.handshakeTimeoutMs); // warns now (at load) when it cannot be used
       const entry: TlsServer = { label, server, credential };
       t!.servers.push(entry);
       for (const h of server.hosts) t!.bySni.set(hostPattern(h), entry);
@@ -127,7 +129,7 @@ export class EdgeTls {
       if (hello === INCOMPLETE || hello === NOT_TLS) return this.refuse(socket, "notTls");
       const chosen = this.select(hello.serverName);
       if (!chosen) return this.refuse(socket, "noServer");
-      const srv = chosen.credential.server(timeoutMs);
+      const srv = chosen.credential.server(this.handshakeTimeoutMs);
       if (!srv) return this.refuse(socket, "noCertificate");
       this.counts.handshakes++;
       socket.off("error", onError);

@@ -132,6 +132,7 @@ export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
           context,
           rt.credentials,
           (m) => log.error(m),
+          o.limits?.headersTimeoutMs,
         );
         edge.table(); // checks every server's certificate now: the warnings come at start
         rt.config.on("reload", (snap: ConfigSnapshot) => edge!.table(snap));
