@@ -339,6 +339,16 @@ describe("Gateway HTTPS servers (tls MUTUAL)", () => {
   });
 });
 
+describe("the hosts a TLS connection may name", () => {
+  it("only the SNI-chosen server's: the SIMPLE server's connection cannot reach the MUTUAL server's host", async () => {
+    const r = await httpsGet(httpsPort, "a.example.com", ca.crt, { headers: { host: "x.b.example.com" } });
+    expect(r.status).toBe(404);
+    expect(r.headers["x-lanecar-flags"]).toBe("NR");
+    const ok = await httpsGet(httpsPort, "a.example.com", ca.crt, { headers: { host: "A.example.com:443" } });
+    expect(ok.status).toBe(200);
+  });
+});
+
 describe("httpsRedirect and the hosts of each listener", () => {
   it("answers 301 to https://<Host><path> for an httpsRedirect server's host, before routing", async () => {
     const r = await plainGet(httpPort, `a.example.com:${httpPort}`, "/reviews/1?x=%20y");

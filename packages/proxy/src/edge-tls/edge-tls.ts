@@ -52,6 +52,8 @@ export class EdgeTls {
   private readonly tables = new WeakMap<readonly unknown[], Table>();
   private readonly warned = new Set<string>();
   private take: ((s: Socket) => void) | undefined;
+  /** The server each accepted connection's handshake chose. */
+  private readonly bySocket = new WeakMap<Socket, ServerCredential>();
   /** Credentials by what they are (source and settings), kept across reloads for last-good. */
   private readonly credentials = new Map<string, ServerCredential>();
   private readonly counts = {
@@ -81,10 +83,13 @@ export class EdgeTls {
     gw?.spec.servers.forEach((server, i) => {
       if (server.port.protocol !== "HTTPS" || !server.tls?.mode) return;
       const label = `Gateway ${this.context} server ${server.name ?? server.port.name ?? i} (port ${server.port.number}, hosts ${server.hosts.join(",")})`;
-      const key = JSON.stringify(server.tls);
+      // One handshake server per Gateway server (its hosts scope the requests on its connections).
+      const key = JSON.stringify([server.port.number, server.hosts, server.tls]);
       let credential = this.credentials.get(key);
       if (!credential) {
-        credential = new ServerCredential(label, server.tls, this.store, this.initServer);
+        const hosts = new HostIndex<true>();
+        for (const h of server.hosts) hosts.set(hostPattern(h), true);
+        credential = new ServerCredential(label, server.tls, this.store, this.initServer, hosts);
         credential.onError = (m) => this.warn(`${m}; connections for its hosts are refused`);
         this.credentials.set(key, credential);
       }
@@ -141,6 +146,15 @@ export class EdgeTls {
     socket.on("error", onError);
   };
 
+  /**
+   * Whether a request on `socket` may name `host`: only the hosts of the server its handshake
+   * chose (Istio gives each HTTPS server its own routes), so a connection made with one server's
+   * name — e.g. without the client certificate another server requires — cannot reach another's.
+   */
+  admits(socket: Socket, host: string): boolean {
+    return this.bySocket.get(socket)?.hosts.get(host) === true;
+  }
+
   /** Wires a server's handshake server: verified connections go to the codec. */
   private readonly initServer = (srv: tls.Server, cred: ServerCredential): void => {
     const mutual = cred.settings.mode === "MUTUAL";
@@ -151,6 +165,7 @@ export class EdgeTls {
         t.destroy();
         return;
       }
+      this.bySocket.set(t, cred);
       this.take?.(t);
     });
     srv.on("tlsClientError", (_err, t: tls.TLSSocket) => {

@@ -8,7 +8,7 @@
  */
 import { statSync } from "node:fs";
 import tls from "node:tls";
-import type { ServerTls, TlsProtocolVersion } from "@lanecar/core";
+import type { HostIndex, ServerTls, TlsProtocolVersion } from "@lanecar/core";
 import {
   type Credential,
   CredentialError,
@@ -57,6 +57,8 @@ export class ServerCredential {
     private readonly store: CredentialStore | undefined,
     /** Wires a new handshake server's events (secureConnection, tlsClientError). */
     private readonly init: (srv: tls.Server, cred: ServerCredential) => void,
+    /** The server's hosts: what requests on its connections may name. */
+    readonly hosts: HostIndex<true>,
   ) {}
 
   /** Where the certificate comes from, for status pages (paths and names, never contents). */

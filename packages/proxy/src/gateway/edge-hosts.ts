@@ -1,13 +1,15 @@
 /**
  * What a gateway listener answers before routing, once the Gateway has TLS in it: each listener
- * serves the hosts of its own servers only (the HTTP listener the HTTP servers', the HTTPS
- * listener the HTTPS servers'; any other host is 404 `NR`, so a host configured for HTTPS only
- * is never served in plaintext), and an HTTP server with `tls.httpsRedirect: true` answers every
+ * serves the hosts of its own servers only (the HTTP listener the HTTP servers'; on the HTTPS
+ * listener, the hosts of the one server the connection's SNI chose; any other host is 404 `NR`, so
+ * a host configured for HTTPS only is never served in plaintext, and a MUTUAL server's hosts never
+ * through another server's handshake), and an HTTP server with `tls.httpsRedirect: true` answers every
  * request `301` to `https://<Host><path>` — Envoy's `require_tls: ALL`, whose Location keeps the
  * Host header as sent. A Gateway without HTTPS servers or redirects is left exactly as it was.
  */
 import { type ConfigSnapshot, type GatewayServer, HostIndex, splitAuthority } from "@lanecar/core";
-import { hostPattern } from "../edge-tls/edge-tls.js";
+import { type EdgeTls, hostPattern } from "../edge-tls/edge-tls.js";
+import { ServerStream } from "../h1/stream.js";
 import type { DownstreamHandler, DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, sendLocalReply } from "../http/local-reply.js";
 import { rawHeader } from "../http/raw-headers.js";
@@ -26,6 +28,8 @@ export class EdgeHosts {
     private readonly context: string,
     private readonly listener: EdgeListener,
     private readonly next: DownstreamHandler,
+    /** The HTTPS listener's TLS: which server each connection's handshake chose. */
+    private readonly edge?: EdgeTls,
   ) {}
 
   private table(snap: ConfigSnapshot): Table {
@@ -58,12 +62,17 @@ export class EdgeHosts {
     } else authority = rawHeader(req.rawHeaders, "host");
     // No Host: the routed listener answers it (400) as before.
     if (authority === undefined) return this.next(req);
-    const server = t.get(splitAuthority(authority).host);
-    if (!server) {
+    const host = splitAuthority(authority).host;
+    const server = t.get(host);
+    // On HTTPS, the hosts of the server the connection's handshake chose (by SNI), no other's.
+    const admitted = this.edge
+      ? req instanceof ServerStream && this.edge.admits(req.conn.socket, host)
+      : server !== undefined;
+    if (!admitted) {
       sendLocalReply(req, 404, "NR", LOCAL_REPLIES.NR.body);
       return;
     }
-    if (this.listener === "http" && server.tls?.httpsRedirect) {
+    if (this.listener === "http" && server?.tls?.httpsRedirect) {
       req.writeHead(301, undefined, ["location", `https://${authority}${path}`, "content-length", "0"]);
       req.end();
       return;

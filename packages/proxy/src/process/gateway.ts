@@ -9,7 +9,7 @@ import { EdgeTls, httpsServers } from "../edge-tls/edge-tls.js";
 import { DataPathError, dataPath } from "../fallback/data-path.js";
 import { EdgeHosts } from "../gateway/edge-hosts.js";
 import { RoutedListener } from "../outbound/routed-listener.js";
-import { workloadName } from "../runtime.js";
+import { type ProxyRuntime, workloadName } from "../runtime.js";
 import { type DiscoveryOptions, startDiscovery } from "./discovery.js";
 import { type ListenerSpec, type ProcessOptions, ProxyProcess, stderrLogger } from "./proxy-process.js";
 
@@ -120,24 +120,29 @@ export async function startGateway(o: GatewayOptions): Promise<ProxyProcess> {
       );
     }
     const log = o.logger ?? stderrLogger;
+    // One EdgeTls for the listener's gate and its handler (which asks it what a connection chose).
+    const edgeOf = (rt: ProxyRuntime): EdgeTls => {
+      if (edge) return edge;
+      const e = new EdgeTls(
+        () => rt.config.current,
+        context,
+        rt.credentials,
+        (m) => log.error(m),
+        o.limits?.headersTimeoutMs,
+      );
+      e.table(); // checks every server's certificate now: the warnings come at start
+      rt.config.on("reload", (snap: ConfigSnapshot) => e.table(snap));
+      edge = e;
+      return e;
+    };
     listeners.push({
       name: "gateway-https",
       address: o.listenHttps ?? GATEWAY_DEFAULTS.listenHttps,
-      handler: (rt) =>
-        new EdgeHosts(rt, context, "https", new RoutedListener("gateway", rt, context, "https").handle)
-          .handle,
-      gate: (rt) => {
-        edge = new EdgeTls(
-          () => rt.config.current,
-          context,
-          rt.credentials,
-          (m) => log.error(m),
-          o.limits?.headersTimeoutMs,
-        );
-        edge.table(); // checks every server's certificate now: the warnings come at start
-        rt.config.on("reload", (snap: ConfigSnapshot) => edge!.table(snap));
-        return edge.accept;
+      handler: (rt) => {
+        const routed = new RoutedListener("gateway", rt, context, "https").handle;
+        return new EdgeHosts(rt, context, "https", routed, edgeOf(rt)).handle;
       },
+      gate: (rt) => edgeOf(rt).accept,
     });
   }
   const p = await ProxyProcess.start({ ...o, identity, source }, listeners);
