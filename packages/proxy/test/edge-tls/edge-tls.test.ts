@@ -59,6 +59,9 @@ spec:
   - port: {number: 443, name: exact, protocol: HTTPS}
     hosts: [exact.example.com]
     tls: {mode: SIMPLE, credentialName: exact}
+  - port: {number: 443, name: ciphers, protocol: HTTPS}
+    hosts: [ciphers.example.com]
+    tls: {mode: SIMPLE, credentialName: exact, cipherSuites: [ECDHE-ECDSA-AES128-GCM-SHA256, NOT-A-CIPHER]}
 `,
   );
   const r = loadSnapshot([dir]);
@@ -77,6 +80,7 @@ spec:
     },
     { ...SERVER_LIMITS, headersTimeoutMs: DEADLINE_MS },
   );
+  edge.table(); // as the gateway does at start: warnings come now
   server.gate = edge.accept;
   port = (await server.listen("127.0.0.1", 0)).port;
 });
@@ -86,13 +90,17 @@ afterAll(async () => {
 });
 
 /** The CN of the certificate the gateway presents for `servername` (undefined: no SNI sent). */
-function certFor(servername: string | undefined): Promise<string | undefined> {
+function certFor(
+  servername: string | undefined,
+  extra: tls.ConnectionOptions = {},
+): Promise<string | undefined> {
   return new Promise((resolve) => {
     const s = tls.connect({
       port,
       host: "127.0.0.1",
       rejectUnauthorized: false,
       ...(servername ? { servername } : {}),
+      ...extra,
     });
     s.on("secureConnect", () => {
       resolve(s.getPeerCertificate().subject?.CN as string | undefined);
@@ -114,11 +122,22 @@ function closedAfter(bytes: Buffer): Promise<number> {
 
 describe("EdgeTls on H1Server", () => {
   it("chooses exact, then the wildcard, then `*` (also for a client without SNI)", async () => {
-    expect(warnings).toEqual([]);
+    expect(warnings).toEqual([
+      "Gateway default/edge server ciphers (port 443, hosts ciphers.example.com): cipher suites not known to OpenSSL, left out: NOT-A-CIPHER",
+    ]);
     expect(await certFor("exact.example.com")).toBe("exact.example.com");
     expect(await certFor("deep.sub.example.com")).toBe("wildcard");
     expect(await certFor("other.org")).toBe("any");
     expect(await certFor(undefined)).toBe("any");
+  });
+
+  it("offers a server's cipherSuites only (TLS 1.2)", async () => {
+    const tls12 = { maxVersion: "TLSv1.2" } as const;
+    const offered = { ...tls12, ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" };
+    const other = { ...tls12, ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384" };
+    expect(await certFor("ciphers.example.com", offered)).toBe("exact.example.com");
+    expect(await certFor("ciphers.example.com", other)).toBeUndefined();
+    expect(await certFor("exact.example.com", other)).toBe("exact.example.com");
   });
 
   it("closes a client that stalls before or inside its ClientHello at the header deadline", async () => {
