@@ -163,7 +163,15 @@ const GATEWAY_FLAGS: FlagSpec[] = [
     help: "the Gateway resource to serve (name or ns/name); default: the only one",
   },
   ...COMMON.slice(1, 6),
-  { name: "listen", default: GATEWAY_DEFAULTS.listen, help: "listener for client requests" },
+  {
+    name: "listen",
+    default: GATEWAY_DEFAULTS.listen,
+    help: "listener for client requests (the Gateway's HTTP servers)",
+  },
+  {
+    name: "listen-https",
+    help: `listener for the Gateway's HTTPS servers (TLS SIMPLE/MUTUAL, chosen by SNI); default ${GATEWAY_DEFAULTS.listenHttps}, opened when the Gateway has HTTPS servers`,
+  },
   {
     name: "lane-token-key-file",
     help: "HMAC key (>= 32 bytes) for signed lane tokens (x-lanecar-lane-token); see `lanecar lane-token`",
@@ -372,6 +380,7 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
   }
   const gateway = one(a, "gateway");
   const listen = listenFlag(a, "listen");
+  const listenHttps = one(a, "listen-https") === undefined ? undefined : listenFlag(a, "listen-https");
   const admin = listenFlag(a, "admin");
-  return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, admin }), "gateway");
+  return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, listenHttps, admin }), "gateway");
 }

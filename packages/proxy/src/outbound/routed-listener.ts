@@ -106,6 +106,8 @@ export class RoutedListener implements ExchangeOwner {
     private readonly rt: ProxyRuntime,
     /** `mesh` for the sidecar; `ns/name` of the Gateway. */
     private readonly context: string,
+    /** `https` on the gateway's TLS listener (VirtualService `scheme` matches, redirects). */
+    private readonly scheme: "http" | "https" = "http",
   ) {
     this.direction = kind === "outbound" ? "outbound" : "inbound";
     this.edges = new SourceEdges(rt.metrics, rt.identity);
@@ -185,7 +187,7 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       authority,
-      scheme: "http",
+      scheme: this.scheme,
       port: port ?? (this.kind === "gateway" ? req.localPort : 80),
       header: getter,
       sourceIp: req.remoteAddress,

@@ -13,7 +13,7 @@ import { ConfigSource } from "../config-source/config-source.js";
 import { DnsEndpoints, ServerDnsSource, SystemDnsSource } from "../endpoint-dns/index.js";
 import { DataPathError, dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
-import { H1Server } from "../h1/server.js";
+import { H1Server, type SocketGate } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
@@ -78,6 +78,8 @@ export interface ListenerSpec {
   drainsLast?: boolean;
   /** Accepts mutual TLS (as the identity's inbound mode says) when an identity is configured. */
   meshInbound?: boolean;
+  /** Decides what each accepted socket becomes (the gateway's HTTPS listener: edge TLS). */
+  gate?: (rt: ProxyRuntime) => SocketGate;
 }
 
 export class ProxyProcess {
@@ -95,6 +97,8 @@ export class ProxyProcess {
   /** ServiceEntry DNS names, resolved and re-resolved on TTL for the upstream connections. */
   readonly dns: DnsEndpoints;
   readonly log: Logger;
+  /** More sections of `/config_dump`, by name (the gateway's TLS servers). */
+  readonly dumps = new Map<string, () => unknown>();
 
   private constructor(
     private readonly opts: ProcessOptions,
@@ -183,6 +187,7 @@ export class ProxyProcess {
       for (const l of listeners) {
         const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
         if (mesh && l.meshInbound && server instanceof H1Server) server.gate = mesh.accept;
+        if (l.gate && server instanceof H1Server) server.gate = l.gate(p.rt);
         p.servers.set(l.name, server);
         if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
@@ -227,6 +232,7 @@ export class ProxyProcess {
       identity: this.rt.identity,
       workloadCertificate: this.mesh ? this.mesh.status() : null,
       ...(c.dump ? { discovery: c.dump() } : {}),
+      ...Object.fromEntries([...this.dumps].map(([k, f]) => [k, f()])),
     };
   }
 
