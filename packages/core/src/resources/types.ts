@@ -200,6 +200,8 @@ export interface WorkloadEntrySpec {
   ports: Record<string, number>;
   labels: Record<string, string>;
   weight: number;
+  /** The workload's service account (a Pod's `spec.serviceAccountName` from discovery). */
+  serviceAccount?: string;
 }
 
 export interface ServiceEntrySpec {
