@@ -11,7 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { injectPod, type JsonObject, type PodLike } from "../../packages/cli/src/kube/inject-pod.js";
+import {
+  INJECT_DEFAULTS,
+  injectPod,
+  type JsonObject,
+  type PodLike,
+} from "../../packages/cli/src/kube/inject-pod.js";
 import { main } from "../../packages/cli/src/main.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import { docs, isBuiltIn, type Obj, REPO, validateBuiltIn, yamlFiles } from "./schemas.js";
@@ -51,12 +56,65 @@ function args0(c: JsonObject): string {
   return (c.args as string[])[0]!;
 }
 
+const IDENTITY_DIR = "/var/run/secrets/lanecar/identity";
+
+/**
+ * The workload identity (issue 15): cert-manager's csi-driver-spiffe volume readable by the
+ * sidecar's group only, `--identity-dir` on it, the service account from the pod, and Istio's
+ * `security.istio.io/tlsMode` label (a value the pod has is kept). `identity: false`: none of it.
+ */
+function expectIdentity(
+  before: { metadata?: Obj; spec: Obj },
+  after: { metadata?: Obj; spec: Obj },
+  proxy: JsonObject,
+  identity: boolean,
+) {
+  const args = proxy.args as string[];
+  const volume = (after.spec.volumes as Obj[]).find((v) => v.name === "lanecar-identity");
+  const labels = (before.metadata?.labels ?? {}) as Obj;
+  if (!identity) {
+    expect(volume).toBeUndefined();
+    expect(args).not.toContain("--identity-dir");
+    expect(after.metadata?.labels).toEqual(before.metadata?.labels);
+    return;
+  }
+  expect(volume).toEqual({
+    name: "lanecar-identity",
+    csi: {
+      driver: "spiffe.csi.cert-manager.io",
+      readOnly: true,
+      volumeAttributes: { "spiffe.csi.cert-manager.io/fs-group": "1337" },
+    },
+  });
+  expect(proxy.volumeMounts).toContainEqual({
+    name: "lanecar-identity",
+    mountPath: IDENTITY_DIR,
+    readOnly: true,
+  });
+  expect(args[args.indexOf("--identity-dir") + 1]).toBe(IDENTITY_DIR);
+  expect(proxy.env).toContainEqual({
+    name: "LANECAR_SERVICE_ACCOUNT",
+    valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.serviceAccountName" } },
+  });
+  // No app container mounts the identity: the key is the sidecar's alone.
+  for (const c of [
+    ...(after.spec.containers as JsonObject[]),
+    ...((after.spec.initContainers ?? []) as JsonObject[]),
+  ])
+    if (c.name !== "lanecar-proxy") expect(names(c.volumeMounts)).not.toContain("lanecar-identity");
+  expect(after.metadata?.labels).toEqual({
+    ...labels,
+    "security.istio.io/tlsMode": labels["security.istio.io/tlsMode"] ?? "istio",
+  });
+}
+
 /** Checks one injected pod template against its original: SPEC section 11, apps untouched. */
 function expectInjected(
   before: { metadata?: Obj; spec: Obj },
   after: { metadata?: Obj; spec: Obj },
   native = true,
   source = ["--discovery", "kubernetes"],
+  identity = true,
 ) {
   const spec = after.spec;
   const inits = spec.initContainers as JsonObject[];
@@ -123,15 +181,15 @@ function expectInjected(
   expect(inits.filter((c) => !String(c.name).startsWith("lanecar-"))).toEqual(
     before.spec.initContainers ?? [],
   );
-  expect((spec.volumes as Obj[]).filter((v) => v.name !== "lanecar-podinfo")).toEqual(
-    before.spec.volumes ?? [],
-  );
+  expect(
+    (spec.volumes as Obj[]).filter((v) => v.name !== "lanecar-podinfo" && v.name !== "lanecar-identity"),
+  ).toEqual(before.spec.volumes ?? []);
   const rest = (s: Obj) => {
     const { containers: _c, initContainers: _i, volumes: _v, ...others } = s;
     return others;
   };
   expect(rest(spec)).toEqual(rest(before.spec));
-  expect(after.metadata?.labels).toEqual(before.metadata?.labels);
+  expectIdentity(before, after, proxy, identity);
 }
 
 describe("lanecar inject", () => {
@@ -295,6 +353,44 @@ describe("lanecar inject", () => {
     }
   });
 
+  it("--identity none (no cert-manager) and --trust-domain; a pod's own tlsMode label is kept", async () => {
+    const file = join(BOOKINFO_KUBE, "bookinfo.yaml");
+    const input = docs(readFileSync(file, "utf8"));
+    const none = await inject(["-f", file, "--identity", "none"]);
+    expect(none.code, none.err.join("\n")).toBe(0);
+    const plain = docs(none.out);
+    const td = await inject(["-f", file, "--trust-domain", "prod.example"]);
+    expect(td.code).toBe(0);
+    const domain = docs(td.out);
+    for (let i = 0; i < input.length; i++) {
+      if (input[i]!.kind !== "Deployment") continue;
+      expectInjected(template(input[i]!), template(plain[i]!), true, undefined, false);
+      expectInjected(template(input[i]!), template(domain[i]!));
+      const proxy = (template(domain[i]!).spec.initContainers as JsonObject[])[1]!;
+      const args = proxy.args as string[];
+      expect(args[args.indexOf("--trust-domain") + 1]).toBe("prod.example");
+    }
+    // Istio's injector keeps a tlsMode the pod sets (callers then send it plaintext).
+    const disabled = await inject([
+      "-f",
+      fileWith(
+        "tls-disabled.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: legacy\n  labels: {app: legacy, security.istio.io/tlsMode: disabled}\nspec:\n  containers: [{name: a, image: a}]\n",
+      ),
+    ]);
+    expect((docs(disabled.out)[0]!.metadata as Obj).labels).toEqual({
+      app: "legacy",
+      "security.istio.io/tlsMode": "disabled",
+    });
+    const bad = await inject(["-f", file, "--identity", "spire"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toEqual(['lanecar inject: --identity "spire" is not one of csi-driver-spiffe, none']);
+    const badDomain = await inject(["-f", file, "--trust-domain", "Bad Domain"]);
+    expect(badDomain.err).toEqual([
+      'lanecar inject: --trust-domain "Bad Domain" is not a valid trust domain',
+    ]);
+  });
+
   it('leaves pods annotated lanecar.io/inject: "false", hostNetwork pods and pods without a service name', async () => {
     const text = [
       'apiVersion: v1\nkind: Pod\nmetadata:\n  name: opted-out\n  labels: {app: a}\n  annotations: {lanecar.io/inject: "false"}\nspec:\n  containers: [{name: a, image: a}]\n',
@@ -389,7 +485,7 @@ describe("lanecar inject", () => {
 const podArb = fc
   .record({
     labels: fc.dictionary(
-      fc.constantFrom("app", "version", "tier", "ASM_TRAFFIC_TAG"),
+      fc.constantFrom("app", "version", "tier", "ASM_TRAFFIC_TAG", "security.istio.io/tlsMode"),
       fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/),
       { minKeys: 0 },
     ),
@@ -428,7 +524,7 @@ describe("the pod mutation (properties)", () => {
     fc.assert(
       fc.property(podArb, fc.boolean(), (pod, classicSidecar) => {
         const copy = structuredClone(pod);
-        const opts = { image: "lanecar:t", classicSidecar, configSource: "kubernetes" };
+        const opts = { ...INJECT_DEFAULTS, image: "lanecar:t", classicSidecar };
         const first = injectPod(pod, opts);
         expect(pod).toEqual(copy);
         const hasService = typeof (pod.metadata!.labels as Obj).app === "string";

@@ -13,10 +13,20 @@
  *   UID/GID 1337 (exempt from capture), ports 15006/15001/15000, readiness (and, native, startup)
  *   probe on `/ready` at the admin port, which listens on the pod IP for kubelet;
  * - the pod's labels through a downward-API volume (`--pod-labels-file`), its namespace through
- *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`).
+ *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`);
+ * - its workload identity from cert-manager's csi-driver-spiffe and the label
+ *   `security.istio.io/tlsMode` (inject-identity.ts).
  */
 import { captureArgs } from "./capture-annotations.js";
 import { CAPTURE_DEFAULTS } from "./capture-rules.js";
+import {
+  DEFAULT_TRUST_DOMAIN,
+  IDENTITY_VOLUME,
+  type IdentityOptions,
+  identityVolume,
+  sidecarIdentity,
+  withTlsModeLabel,
+} from "./inject-identity.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -37,7 +47,7 @@ const PORTS = {
 };
 const PROXY_UID = CAPTURE_DEFAULTS.proxyUid;
 
-export interface InjectOptions {
+export interface InjectOptions extends IdentityOptions {
   image: string;
   /** The sidecar as a regular container (clusters older than 1.29). */
   classicSidecar: boolean;
@@ -49,6 +59,8 @@ export const INJECT_DEFAULTS: InjectOptions = {
   image: DEFAULT_IMAGE,
   classicSidecar: false,
   configSource: "kubernetes",
+  identity: "csi-driver-spiffe",
+  trustDomain: DEFAULT_TRUST_DOMAIN,
 };
 
 /** A pod or pod template: what the mutation reads and writes. */
@@ -168,6 +180,7 @@ function readyProbe(periodSeconds: number, failureThreshold: number): JsonObject
 function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): JsonObject {
   const source =
     o.configSource === "kubernetes" ? ["--discovery", "kubernetes"] : ["--config", o.configSource];
+  const identity = sidecarIdentity(o);
   const c: JsonObject = {
     name: SIDECAR_NAME,
     image: o.image,
@@ -185,6 +198,7 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
       `0.0.0.0:${PORTS.admin}`,
       "--app",
       `http://127.0.0.1:${port}`,
+      ...identity.args,
     ],
     env: [
       {
@@ -192,6 +206,7 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
         valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } },
       },
       service,
+      ...identity.env,
     ],
     ports: [
       { name: "lc-inbound", containerPort: PORTS.inbound, protocol: "TCP" },
@@ -209,7 +224,7 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
     },
-    volumeMounts: [{ name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true }],
+    volumeMounts: [{ name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true }, ...identity.mounts],
   };
   if (!o.classicSidecar) {
     // A native sidecar: the app containers start only once this probe passes, so the app's
@@ -266,7 +281,14 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
       items: [{ path: "labels", fieldRef: { apiVersion: "v1", fieldPath: "metadata.labels" } }],
     },
   };
-  s.volumes = [...arr(s.volumes).filter((v) => obj(v)?.name !== PODINFO_VOLUME), volume];
+  const ours = (v: Json) => obj(v)?.name === PODINFO_VOLUME || obj(v)?.name === IDENTITY_VOLUME;
+  s.volumes = [
+    ...arr(s.volumes).filter((v) => !ours(v)),
+    volume,
+    ...(o.identity === "none" ? [] : [identityVolume(PROXY_UID)]),
+  ];
+  const labels = withTlsModeLabel(m.labels, o);
+  if (labels) m.labels = labels;
   const keptInits = arr(s.initContainers).filter((c) => obj(c)?.name !== INIT_NAME);
   if (o.classicSidecar) {
     s.initContainers = [initContainer(o, capture.args), ...keptInits];
