@@ -6,9 +6,12 @@
  * outbound call to a service address is captured to the sidecar outbound, the sidecar's own
  * connections are not captured again (no loop), the admin port is exempt (kubelet's probe),
  * applying twice changes nothing, and `--cleanup` leaves iptables-save (v4 and v6) as before.
+ * The sidecar also starts with its workload identity where the injected pod mounts it, the files
+ * owned and moded as cert-manager's csi-driver-spiffe writes them with `fs-group: 1337` (root's,
+ * group 1337, 0440), so the injected user and group can read the key and nobody else.
  * Needs root, iproute2 and iptables (the test says why when it cannot run), and `pnpm build`.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +22,9 @@ import {
   installed,
   restoreScript,
 } from "../../packages/cli/src/kube/capture-rules.js";
-import { injectPod } from "../../packages/cli/src/kube/inject-pod.js";
+import { IDENTITY_DIR } from "../../packages/cli/src/kube/inject-identity.js";
+import { INJECT_DEFAULTS, injectPod } from "../../packages/cli/src/kube/inject-pod.js";
+import { initCa, issueWorkload } from "../../packages/proxy/src/identity/index.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import {
   cleanupStale,
@@ -153,7 +158,7 @@ describe.skipIf(unavailable !== undefined)("lanecar iptables in a pod (network n
       metadata: { labels: { app: "app", version: "v1", ASM_TRAFFIC_TAG: "prod" } },
       spec: { containers: [{ name: "app", image: "app", ports: [{ containerPort: 9080 }] }] },
     },
-    { image: "lanecar:test", classicSidecar: false, configSource: dir },
+    { ...INJECT_DEFAULTS, image: "lanecar:test", configSource: dir },
   );
   if (!injected.injected) throw new Error("not injected");
   const [init, proxy] = injected.pod.spec!.initContainers as {
@@ -224,13 +229,34 @@ spec:
     lab.spawn(pod, "app", [process.execPath, join(dir, "app.mjs")], { PORT: "9080", EXTRA_PORT: "9091" });
     // What kubelet provides: the downward-API volume (here a directory of ours) and the env.
     writeFileSync(join(dir, "labels"), 'ASM_TRAFFIC_TAG="prod"\napp="app"\nversion="v1"');
-    const args = proxy!.args.map((a) => a.replace("/etc/lanecar/podinfo", dir));
+    // What csi-driver-spiffe mounts: the pod's credentials, root's, readable by fs-group 1337 only.
+    const identity = join(dir, "identity");
+    initCa(join(dir, "ca"));
+    issueWorkload(join(dir, "ca"), identity, {
+      namespace: "default",
+      serviceAccount: "app-sa",
+      ttlMs: 3600_000,
+    });
+    for (const f of readdirSync(identity)) {
+      chownSync(join(identity, f), 0, 1337);
+      chmodSync(join(identity, f), 0o440);
+    }
+    chownSync(identity, 0, 1337);
+    chmodSync(identity, 0o550);
+    const args = proxy!.args.map((a) =>
+      a.replace("/etc/lanecar/podinfo", dir).replace(IDENTITY_DIR, identity),
+    );
     const fields: Record<string, string> = {
       "metadata.namespace": "default",
       "metadata.labels['app']": "app",
+      "spec.serviceAccountName": "app-sa",
     };
     const env = Object.fromEntries(proxy!.env.map((e) => [e.name, fields[e.valueFrom.fieldRef.fieldPath]!]));
-    expect(env).toEqual({ LANECAR_NAMESPACE: "default", LANECAR_SERVICE: "app" });
+    expect(env).toEqual({
+      LANECAR_NAMESPACE: "default",
+      LANECAR_SERVICE: "app",
+      LANECAR_SERVICE_ACCOUNT: "app-sa",
+    });
     const { runAsUser, runAsGroup } = proxy!.securityContext;
     sidecar = lab.spawn(
       pod,
@@ -268,6 +294,13 @@ spec:
   afterAll(async () => {
     await lab?.destroy();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the injected sidecar (UID/GID 1337) reads the identity the CSI volume holds: its pod's SPIFFE ID", async () => {
+    const dump = (await (await fetch(`http://${pod.ip}:15000/config_dump`)).json()) as {
+      workloadCertificate?: { spiffeId: string };
+    };
+    expect(dump.workloadCertificate?.spiffeId).toBe("spiffe://cluster.local/ns/default/sa/app-sa");
   });
 
   it("without the rules the app is reached directly and its service call goes nowhere", async () => {
