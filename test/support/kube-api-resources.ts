@@ -67,13 +67,14 @@ export function crdTypes(
   istioVersions: string[] = ["v1", "v1beta1", "v1alpha3"],
   securityVersions: string[] = ["v1", "v1beta1"],
 ): ResourceType[] {
-  const sec = (kind: string, plural: string): ResourceType => ({
+  const sec = (kind: string, plural: string, short: string): ResourceType => ({
     group: "security.istio.io",
     versions: securityVersions,
     plural,
     singular: kind.toLowerCase(),
     kind,
     namespaced: true,
+    shortNames: [short],
   });
   const net = (kind: string, plural: string): ResourceType => ({
     group: "networking.istio.io",
@@ -100,8 +101,8 @@ export function crdTypes(
     },
     ...(securityVersions.length > 0
       ? [
-          sec("PeerAuthentication", "peerauthentications"),
-          sec("AuthorizationPolicy", "authorizationpolicies"),
+          sec("PeerAuthentication", "peerauthentications", "pa"),
+          sec("AuthorizationPolicy", "authorizationpolicies", "ap"),
         ]
       : []),
   ];
