@@ -108,6 +108,48 @@ function expectIdentity(
   });
 }
 
+/**
+ * The app containers are as they were but for their HTTP probes, which (with an identity) ask the
+ * sidecar's admin port `/app-health/<container>/<kind>`; the sidecar gets the originals as
+ * `LANECAR_APP_PROBES`, with their port resolved and their timing fields kept.
+ */
+function expectProbesMoved(before: JsonObject[], after: JsonObject[], proxy: JsonObject, identity: boolean) {
+  const env = (proxy.env as { name: string; value?: string }[]).find((e) => e.name === "LANECAR_APP_PROBES");
+  const moved = env
+    ? (JSON.parse(env.value!) as Record<string, { port: number; path: string; timeoutSeconds: number }>)
+    : {};
+  const kinds = { readinessProbe: "readyz", livenessProbe: "livez", startupProbe: "startupz" } as const;
+  let expectedMoves = 0;
+  expect(after.length).toBe(before.length);
+  before.forEach((b, i) => {
+    const a = after[i]!;
+    const rest = (c: JsonObject) => {
+      const { readinessProbe: _r, livenessProbe: _l, startupProbe: _s, ...others } = c;
+      return others;
+    };
+    expect(rest(a)).toEqual(rest(b));
+    for (const [field, kind] of Object.entries(kinds) as [keyof typeof kinds, string][]) {
+      const probe = b[field] as
+        | { httpGet?: { port: number | string; path?: string }; timeoutSeconds?: number }
+        | undefined;
+      const port = typeof probe?.httpGet?.port === "number" ? probe.httpGet.port : undefined;
+      if (!identity || !probe?.httpGet || port === undefined) {
+        expect(a[field]).toEqual(b[field]);
+        continue;
+      }
+      expectedMoves++;
+      const path = `/app-health/${String(b.name)}/${kind}`;
+      expect(a[field]).toEqual({ ...probe, httpGet: { path, port: 15000, scheme: "HTTP" } });
+      expect(moved[path]).toMatchObject({
+        port,
+        path: probe.httpGet.path,
+        timeoutSeconds: probe.timeoutSeconds ?? 1,
+      });
+    }
+  });
+  expect(Object.keys(moved)).toHaveLength(expectedMoves);
+}
+
 /** Checks one injected pod template against its original: SPEC section 11, apps untouched. */
 function expectInjected(
   before: { metadata?: Obj; spec: Obj },
@@ -177,7 +219,7 @@ function expectInjected(
   );
   // The app's containers, init containers, volumes and the rest of the spec are as they were.
   const apps = containers.filter((c) => c.name !== "lanecar-proxy");
-  expect(apps).toEqual(before.spec.containers);
+  expectProbesMoved(before.spec.containers as JsonObject[], apps, proxy, identity);
   expect(inits.filter((c) => !String(c.name).startsWith("lanecar-"))).toEqual(
     before.spec.initContainers ?? [],
   );
@@ -543,5 +585,74 @@ describe("the pod mutation (properties)", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("the probe rewrite (kubelet's plaintext probes under STRICT)", () => {
+  it("moves HTTP probes (numeric or named port, headers) to the admin port; HTTPS, host, exec and tcpSocket stay", () => {
+    const out = injectPod(
+      {
+        metadata: { labels: { app: "web" } },
+        spec: {
+          containers: [
+            {
+              name: "web",
+              image: "web",
+              ports: [{ name: "http", containerPort: 8080 }],
+              readinessProbe: {
+                httpGet: { path: "/ready", port: "http", httpHeaders: [{ name: "X-Probe", value: "1" }] },
+                periodSeconds: 3,
+                timeoutSeconds: 2,
+              },
+              livenessProbe: { httpGet: { path: "/live", port: 8443, scheme: "HTTPS" } },
+              startupProbe: { tcpSocket: { port: 8080 } },
+            },
+            {
+              name: "side",
+              image: "side",
+              readinessProbe: { httpGet: { path: "/x", port: 9000, host: "10.0.0.1" } },
+              livenessProbe: { exec: { command: ["true"] } },
+            },
+          ],
+        },
+      },
+      INJECT_DEFAULTS,
+    );
+    if (!out.injected) throw new Error("not injected");
+    const [web, side] = out.pod.spec!.containers as JsonObject[];
+    expect(web!.readinessProbe).toEqual({
+      httpGet: { path: "/app-health/web/readyz", port: 15000, scheme: "HTTP" },
+      periodSeconds: 3,
+      timeoutSeconds: 2,
+    });
+    expect(web!.livenessProbe).toEqual({ httpGet: { path: "/live", port: 8443, scheme: "HTTPS" } });
+    expect(web!.startupProbe).toEqual({ tcpSocket: { port: 8080 } });
+    expect(side!.readinessProbe).toEqual({ httpGet: { path: "/x", port: 9000, host: "10.0.0.1" } });
+    const proxy = (out.pod.spec!.initContainers as JsonObject[])[1]!;
+    const env = (proxy.env as { name: string; value?: string }[]).find(
+      (e) => e.name === "LANECAR_APP_PROBES",
+    )!;
+    expect(JSON.parse(env.value!)).toEqual({
+      "/app-health/web/readyz": {
+        port: 8080,
+        path: "/ready",
+        headers: [{ name: "X-Probe", value: "1" }],
+        timeoutSeconds: 2,
+      },
+    });
+    // No identity (no STRICT possible): probes are left as they are.
+    const plain = injectPod(
+      {
+        metadata: { labels: { app: "web" } },
+        spec: {
+          containers: [{ name: "web", image: "web", readinessProbe: { httpGet: { path: "/r", port: 80 } } }],
+        },
+      },
+      { ...INJECT_DEFAULTS, identity: "none" },
+    );
+    if (!plain.injected) throw new Error("not injected");
+    expect((plain.pod.spec!.containers as JsonObject[])[0]!.readinessProbe).toEqual({
+      httpGet: { path: "/r", port: 80 },
+    });
   });
 });

@@ -88,6 +88,10 @@ describe("capture rules (pure)", () => {
 const unavailable = await netnsUnavailable();
 if (unavailable) console.warn(`lanecar iptables in a network namespace: cannot run here: ${unavailable}`);
 
+interface Probe {
+  httpGet: { path: string; port: number };
+}
+
 const APP = `
 import { createServer } from "node:http";
 const port = Number(process.env.PORT);
@@ -156,14 +160,25 @@ describe.skipIf(unavailable !== undefined)("lanecar iptables in a pod (network n
   const injected = injectPod(
     {
       metadata: { labels: { app: "app", version: "v1", ASM_TRAFFIC_TAG: "prod" } },
-      spec: { containers: [{ name: "app", image: "app", ports: [{ containerPort: 9080 }] }] },
+      spec: {
+        containers: [
+          {
+            name: "app",
+            image: "app",
+            ports: [{ containerPort: 9080 }],
+            // Kubelet's probes: the injector moves them to the sidecar's admin port.
+            readinessProbe: { httpGet: { path: "/hello", port: 9080 } },
+            livenessProbe: { httpGet: { path: "/ready", port: 9080 }, timeoutSeconds: 2 },
+          },
+        ],
+      },
     },
     { ...INJECT_DEFAULTS, image: "lanecar:test", configSource: dir },
   );
   if (!injected.injected) throw new Error("not injected");
   const [init, proxy] = injected.pod.spec!.initContainers as {
     args: string[];
-    env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[];
+    env: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
     securityContext: { runAsUser: number; runAsGroup: number };
   }[];
   const initArgs = init!.args.slice(1);
@@ -251,8 +266,15 @@ spec:
       "metadata.labels['app']": "app",
       "spec.serviceAccountName": "app-sa",
     };
-    const env = Object.fromEntries(proxy!.env.map((e) => [e.name, fields[e.valueFrom.fieldRef.fieldPath]!]));
-    expect(env).toEqual({
+    const env = Object.fromEntries(
+      proxy!.env.map((e) => [e.name, e.value ?? fields[e.valueFrom!.fieldRef.fieldPath]!]),
+    );
+    const { LANECAR_APP_PROBES: probes, ...fromPod } = env;
+    expect(JSON.parse(probes!)).toEqual({
+      "/app-health/app/readyz": { port: 9080, path: "/hello", timeoutSeconds: 1 },
+      "/app-health/app/livez": { port: 9080, path: "/ready", timeoutSeconds: 2 },
+    });
+    expect(fromPod).toEqual({
       LANECAR_NAMESPACE: "default",
       LANECAR_SERVICE: "app",
       LANECAR_SERVICE_ACCOUNT: "app-sa",
@@ -301,6 +323,19 @@ spec:
       workloadCertificate?: { spiffeId: string };
     };
     expect(dump.workloadCertificate?.spiffeId).toBe("spiffe://cluster.local/ns/default/sa/app-sa");
+  });
+
+  it("kubelet's rewritten probes: the admin port answers with the app's own status, nothing else", async () => {
+    const probe = (path: string) => fetch(`http://${pod.ip}:15000${path}`).then((r) => r.status);
+    // What kubelet now asks, as the injected probes say (the app answers /hello 200, /ready 418).
+    const [ready, live] = (
+      injected.pod.spec!.containers as unknown as { readinessProbe: Probe; livenessProbe: Probe }[]
+    ).map((c) => [c.readinessProbe.httpGet, c.livenessProbe.httpGet])[0]!;
+    expect([ready!.port, live!.port]).toEqual([15000, 15000]);
+    expect(await probe(ready!.path)).toBe(200);
+    expect(await probe(live!.path)).toBe(418);
+    expect(await probe("/app-health/app/startupz")).toBe(404);
+    expect(await probe("/app-health/other/readyz")).toBe(404);
   });
 
   it("without the rules the app is reached directly and its service call goes nowhere", async () => {

@@ -15,7 +15,8 @@
  * - the pod's labels through a downward-API volume (`--pod-labels-file`), its namespace through
  *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`);
  * - its workload identity from cert-manager's csi-driver-spiffe and the label
- *   `security.istio.io/tlsMode` (inject-identity.ts).
+ *   `security.istio.io/tlsMode` (inject-identity.ts), and with it the app's HTTP probes answered
+ *   by the sidecar's admin port (inject-probes.ts).
  */
 import { captureArgs } from "./capture-annotations.js";
 import { CAPTURE_DEFAULTS } from "./capture-rules.js";
@@ -27,6 +28,7 @@ import {
   sidecarIdentity,
   withTlsModeLabel,
 } from "./inject-identity.js";
+import { rewriteAppProbes } from "./inject-probes.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -177,7 +179,12 @@ function readyProbe(periodSeconds: number, failureThreshold: number): JsonObject
   };
 }
 
-function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): JsonObject {
+function sidecarContainer(
+  o: InjectOptions,
+  service: JsonObject,
+  port: number,
+  probes: JsonObject,
+): JsonObject {
   const source =
     o.configSource === "kubernetes" ? ["--discovery", "kubernetes"] : ["--config", o.configSource];
   const identity = sidecarIdentity(o);
@@ -207,6 +214,9 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
       },
       service,
       ...identity.env,
+      ...(Object.keys(probes).length > 0
+        ? [{ name: "LANECAR_APP_PROBES", value: JSON.stringify(probes) }]
+        : []),
     ],
     ports: [
       { name: "lc-inbound", containerPort: PORTS.inbound, protocol: "TCP" },
@@ -274,7 +284,13 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   const out = clone(pod);
   const m = (out.metadata ??= {});
   const s = (out.spec ??= {});
-  const sidecar = sidecarContainer(o, service, port);
+  // With an identity the inbound may be STRICT: kubelet's plaintext HTTP probes go via the admin port.
+  const rewritten =
+    o.identity === "none"
+      ? { containers: arr(s.containers), probes: {} }
+      : rewriteAppProbes(arr(s.containers), PORTS.admin);
+  s.containers = rewritten.containers;
+  const sidecar = sidecarContainer(o, service, port, rewritten.probes as unknown as JsonObject);
   const volume: JsonObject = {
     name: PODINFO_VOLUME,
     downwardAPI: {
