@@ -71,19 +71,16 @@ function callHost(
 ): Promise<Answer> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, method, headers: { host, ...headers } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          body += c;
-        });
-        res.on("end", () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - t0 }),
-        );
-      },
-    );
+    const req = request({ host: "127.0.0.1", port, path, method, headers: { host, ...headers } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => {
+        body += c;
+      });
+      res.on("end", () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - t0 }),
+      );
+    });
     req.on("error", reject);
     req.end();
   });
