@@ -200,7 +200,7 @@ export interface WorkloadEntrySpec {
   ports: Record<string, number>;
   labels: Record<string, string>;
   weight: number;
-  /** The workload's service account (a Pod's `spec.serviceAccountName` from discovery). */
+  /** The workload's service account: its mutual-TLS peer must present this identity. */
   serviceAccount?: string;
 }
 
