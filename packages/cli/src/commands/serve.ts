@@ -5,6 +5,7 @@
 import { statSync } from "node:fs";
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
+  type AppProbes,
   DataPathError,
   type DiscoveryOptions,
   GATEWAY_DEFAULTS,
@@ -15,6 +16,7 @@ import {
   LaneTokenKeyError,
   loadLaneTokenKey,
   type ProxyProcess,
+  parseAppProbes,
   SERVER_LIMITS,
   type ServerLimits,
   SIDECAR_DEFAULTS,
@@ -152,8 +154,23 @@ const SIDECAR_FLAGS: FlagSpec[] = [
     help: "outbound listener (the app's calls; HTTP_PROXY target)",
   },
   { name: "admin", default: SIDECAR_DEFAULTS.admin, help: "admin API" },
+  {
+    name: "app-probes",
+    help: "kubelet's app probes to answer on the admin port (JSON by /app-health/... path; written by lanecar inject)",
+  },
   ...COMMON.slice(6),
 ];
+
+/** `--app-probes`: the app's HTTP probes the injector moved to the admin port. */
+function appProbesFlag(a: ParsedArgs): AppProbes | undefined {
+  const text = one(a, "app-probes");
+  if (text === undefined) return undefined;
+  try {
+    return parseAppProbes(text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 const GATEWAY_FLAGS: FlagSpec[] = [
   COMMON[0]!,
@@ -352,6 +369,7 @@ export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
         app: httpUrlFlag(a, "app"),
         outbound: listenFlag(a, "outbound"),
         admin: listenFlag(a, "admin"),
+        appProbes: appProbesFlag(a),
       }),
     "sidecar",
   );

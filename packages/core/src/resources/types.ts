@@ -200,6 +200,8 @@ export interface WorkloadEntrySpec {
   ports: Record<string, number>;
   labels: Record<string, string>;
   weight: number;
+  /** The workload's service account: its mutual-TLS peer must present this identity. */
+  serviceAccount?: string;
 }
 
 export interface ServiceEntrySpec {

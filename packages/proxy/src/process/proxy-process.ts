@@ -25,6 +25,7 @@ import {
 } from "../http/server.js";
 import { CredentialStore } from "../identity/credentials.js";
 import { MeshTls, type MeshTlsOptions } from "../identity/mesh-tls.js";
+import type { AppProbes } from "../kubernetes/app-probes.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
@@ -64,6 +65,8 @@ export interface ProcessOptions {
   mtls?: MeshTlsOptions;
   /** Where `credentialName`s are read (`--credentials-dir`): one folder per Secret. */
   credentialsDir?: string;
+  /** Kubelet's app probes answered on the admin port (`--app-probes`, set by the injector). */
+  appProbes?: AppProbes;
 }
 
 export interface ListenerSpec {
@@ -180,6 +183,7 @@ export class ProxyProcess {
           configDump: () => p.configDump(),
           clusters: () => dumpClusters(p.rt.config.current, (k) => p.wiring.endpointHealth(k)),
           drain: () => p.drain(),
+          appProbes: opts.appProbes,
         });
         const addr = p.admin.server.address() as AddressInfo;
         p.addresses.set("admin", addr);
