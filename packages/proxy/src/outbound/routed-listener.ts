@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type ConfigSnapshot,
+  DEFAULT_RETRY,
   type Direction,
   decideFault,
   type Endpoint,
@@ -104,6 +105,8 @@ export class RoutedListener implements ExchangeOwner {
     private readonly rt: ProxyRuntime,
     /** `mesh` for the sidecar; `ns/name` of the Gateway. */
     private readonly context: string,
+    /** `https` on the gateway's TLS listener (VirtualService `scheme` matches, redirects). */
+    private readonly scheme: "http" | "https" = "http",
   ) {
     this.direction = kind === "outbound" ? "outbound" : "inbound";
     this.edges = new SourceEdges(rt.metrics, rt.identity);
@@ -183,7 +186,7 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       authority,
-      scheme: "http",
+      scheme: this.scheme,
       port: port ?? (this.kind === "gateway" ? req.localPort : 80),
       header: getter,
       sourceIp: req.remoteAddress,
@@ -256,7 +259,8 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       headers,
-      route ? retryPolicy(route.retries) : undefined,
+      // No VirtualService: Istio's default route still has the default retry policy.
+      retryPolicy(route ? route.retries : DEFAULT_RETRY),
       ops.response,
     );
     x.tag = state;

@@ -79,10 +79,10 @@ export class Exchange implements ResponseHandler {
   status = 0;
   flags: ResponseFlag = "";
   attempts = 0;
+  /** Why the last connection attempt failed at the transport (TLS), for the access log. */
+  transportFailure: string | undefined;
   /** Upstream endpoints tried, in order (for logs and the retry host predicate). */
   readonly tried: Endpoint[] = [];
-  /** Why the last TLS connection to an upstream failed (the access log's transport failure). */
-  transportFailure: string | undefined = undefined;
 
   /** The attempt in flight (undefined between attempts and once it ended): what health hears about. */
   private upstream: Endpoint | undefined;
@@ -207,6 +207,8 @@ export class Exchange implements ResponseHandler {
     }
     if (CONNECT_ERRORS.has(code)) {
       this.report("connect-failure");
+      this.owner.pools.connectFailed(code === TLS_HANDSHAKE);
+      if (code === TLS_HANDSHAKE) this.transportFailure = err.message;
       this.endAttempt();
       // Nothing reached the upstream: safe to replay if no byte of the body was sent before.
       if (
@@ -232,7 +234,6 @@ export class Exchange implements ResponseHandler {
         return;
       }
       // As Envoy: a TLS failure names its reason after the connection-failure text.
-      if (code === TLS_HANDSHAKE) this.transportFailure = err.message;
       const body =
         code === TLS_HANDSHAKE
           ? `${LOCAL_REPLIES.UF.body}, transport failure reason: ${err.message}`

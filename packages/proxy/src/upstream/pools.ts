@@ -51,6 +51,8 @@ export class UpstreamPools {
   private readonly byEndpoint = new WeakMap<Endpoint, Entry>();
   /** How each (cluster, endpoint) is secured, decided once per endpoint object. */
   readonly plans: TlsPlans;
+  /** Connection attempts that failed, TLS handshakes apart (Envoy's upstream_cx_connect_fail). */
+  readonly connectFailures = { connect: 0, tls: 0 };
 
   constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {
     this.plans = new TlsPlans(defaults.mesh, defaults.credentials);
@@ -104,6 +106,12 @@ export class UpstreamPools {
   private drop(e: Entry): void {
     e.live = false;
     void e.pool.close().catch(() => {});
+  }
+
+  /** A connection attempt failed before any byte of a request went out. */
+  connectFailed(tls: boolean): void {
+    if (tls) this.connectFailures.tls++;
+    else this.connectFailures.connect++;
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
