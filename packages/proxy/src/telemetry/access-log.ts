@@ -6,6 +6,10 @@
  *   [2026-12-02T03:40:00.123Z] outbound "GET /reviews/0 HTTP/1.1" 200 - 3.2ms
  *     dest=reviews.default.svc.cluster.local version=v2 upstream=10.0.0.7:9080 lane=gray
  *     fallback=none request_id=8d0c…      (one line; wrapped here)
+ *
+ * On a mutual-TLS inbound connection the line ends with both verified identities:
+ *   … source_principal=spiffe://cluster.local/ns/default/sa/productpage
+ *     destination_principal=spiffe://cluster.local/ns/default/sa/reviews
  */
 export interface AccessEntry {
   listener: string;
@@ -20,6 +24,9 @@ export interface AccessEntry {
   lane: string;
   fallback: string;
   requestId: string | undefined;
+  /** Mutual TLS only: the peer's and this workload's SPIFFE IDs (`unknown` when a side has none). */
+  sourcePrincipal?: string;
+  destinationPrincipal?: string;
 }
 
 export class AccessLog {
@@ -30,7 +37,7 @@ export class AccessLog {
 
   log(e: AccessEntry): void {
     this.lines.push(
-      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}\n`,
+      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}${e.sourcePrincipal === undefined ? "" : ` source_principal=${e.sourcePrincipal} destination_principal=${e.destinationPrincipal ?? "unknown"}`}\n`,
     );
     if (!this.scheduled) {
       this.scheduled = true;
