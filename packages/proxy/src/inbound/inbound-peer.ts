@@ -47,9 +47,11 @@ export function inboundPeer(socket: Socket): InboundPeer {
 }
 
 function fromCertificate(socket: TLSSocket): InboundPeer {
-  // Only a verified peer counts; the gate refuses unverified ones, this is the second lock.
-  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
-  const id = cert ? uriSans(cert.subjectaltname).find((u) => u.startsWith(SPIFFE)) : undefined;
+  // The gate's TLSSocket verifies in the handshake (requestCert + rejectUnauthorized: OpenSSL
+  // fails it without a certificate chaining to the mesh root), so a request on it has a verified
+  // peer. (Node sets `authorized` only for tls.Server's own sockets, not for this one.)
+  const cert = socket.getPeerCertificate();
+  const id = uriSans(cert?.subjectaltname).find((u) => u.startsWith(SPIFFE));
   return {
     mtls: true,
     spiffeId: id,
