@@ -97,12 +97,13 @@ beforeAll(async () => {
   configFile = join(tmp("authz"), "config.yaml");
   writeFileSync(configFile, config(ALLOW_PRODUCTPAGE));
   // The access log is batched to stdout; keep the inbound lines.
-  const write = process.stdout.write.bind(process.stdout);
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array, ...rest: never[]) => {
+  const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => boolean;
+  const tee = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
     const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString();
     for (const l of text.split("\n")) if (l.includes(" inbound ")) logLines.push(l);
     return write(chunk, ...rest);
-  });
+  };
+  vi.spyOn(process.stdout, "write").mockImplementation(tee as typeof process.stdout.write);
   server = await sidecar("reviews", ids.issue("reviews"), {
     inbound: `127.0.0.1:${inbound}`,
     admin: "127.0.0.1:0",
