@@ -23,6 +23,8 @@ export interface ExplainInput {
   availability?: Availability;
   correlation?: CorrelationLookup;
   rand?: () => number;
+  /** The caller's mutual-TLS identity (SPIFFE ID) the destination's policies judge; absent: plaintext. */
+  principal?: string;
 }
 
 export interface ExplainedEndpoint {
@@ -212,6 +214,7 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
       req,
       out,
       serviceNamespace(d.destination.host, namespace),
+      input.principal,
     );
   return out;
 }
