@@ -4,7 +4,8 @@
  * namespace STRICT refuses plaintext, a workload-level PERMISSIVE overrides it, `portLevelMtls`
  * for the app's port wins over the workload's mode, the mesh-wide policy in istio-system applies
  * when nothing nearer does, a config reload changes the mode for new connections (open ones keep
- * theirs), and STRICT without `--identity-dir` fails closed with a one-line warning.
+ * theirs), and STRICT without `--identity-dir` fails closed with a one-line warning — on a
+ * `lanecar sidecar` process too, on both data paths (the fallback has no socket gate).
  * Precedence as in Istio's PeerAuthentication reference (istio.io/latest/docs/reference/config/
  * security/peer_authentication/).
  */
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProxyProcess } from "../../packages/proxy/src/process/proxy-process.js";
 import { startSidecar } from "../../packages/proxy/src/process/sidecar.js";
+import { startLanecar } from "../support/lanecar.js";
 import {
   Identities,
   parseAnswer,
@@ -23,6 +25,7 @@ import {
   tmp,
   until,
 } from "../support/mesh-identities.js";
+import { freePorts } from "../support/ports.js";
 
 // Mutual TLS runs only on Lanecar's codec (the node:http fallback refuses --identity-dir): this
 // file forces it in both test projects, as test/e2e/mtls.test.ts does for its processes.
@@ -211,6 +214,46 @@ describe("PeerAuthentication on a sidecar's inbound", () => {
       );
     } finally {
       await s.p.close();
+    }
+  });
+
+  it("a lanecar process on either data path: STRICT without --identity-dir warns once and refuses plaintext", async () => {
+    const file = join(tmp("peer-auth-proc"), "config.yaml");
+    writeConfig(file, [peerAuth("default", "default", "{ mtls: { mode: STRICT } }")]);
+    const [inb, outb, adm] = await freePorts(3);
+    for (const path of ["h1", "node"]) {
+      const sc = await startLanecar(
+        [
+          "sidecar",
+          "--config",
+          file,
+          "--service",
+          "reviews",
+          "--app",
+          `http://127.0.0.1:${app.port}`,
+          "--inbound",
+          `127.0.0.1:${inb}`,
+          "--outbound",
+          `127.0.0.1:${outb}`,
+        ],
+        `127.0.0.1:${adm}`,
+        { LANECAR_DATA_PATH: path },
+      );
+      try {
+        app.seen.length = 0;
+        expect((await request(inb!, { path: "/plain" })).raw).toBe("");
+        expect(app.seen).toEqual([]);
+        const warnings = sc
+          .stderr()
+          .split("\n")
+          .filter((l) => l.includes("every inbound connection is refused"));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toContain(
+          `PeerAuthentication default/default makes inbound port ${app.port} STRICT`,
+        );
+      } finally {
+        expect(await sc.stop()).toBe(0);
+      }
     }
   });
 });
