@@ -9,6 +9,7 @@
  */
 import { writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ProxyProcess } from "../../packages/proxy/src/process/proxy-process.js";
@@ -224,6 +225,29 @@ describe("AuthorizationPolicy on a sidecar's inbound, over mutual TLS", () => {
         response_code: "403",
       }),
     ).toBe(1);
+  });
+
+  it("a denied request with a body: the body is not mistaken for the next request on the connection", async () => {
+    app.seen.length = 0;
+    const s = net.connect({ port: inbound, host: "127.0.0.1" });
+    let got = "";
+    s.on("data", (d) => {
+      got += d.toString("latin1");
+    });
+    // Two pipelined requests; the first body looks like a request line of its own.
+    const body = "GET /smuggled HTTP/1.1\r\nhost: reviews\r\n\r\n";
+    s.write(
+      `POST /upload HTTP/1.1\r\nhost: reviews\r\ncontent-length: ${body.length}\r\n\r\n${body}` +
+        "GET /second HTTP/1.1\r\nhost: reviews\r\nconnection: close\r\n\r\n",
+    );
+    await new Promise((r) => s.on("close", r));
+    const statuses = [...got.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
+    // Plaintext has no principal: both real requests are denied, none reaches the app.
+    expect(statuses).toEqual(["403", "403"]);
+    expect(app.seen).toEqual([]);
+    await until(() => logLines.some((l) => l.includes("/second")), "the access log line");
+    expect(logLines.some((l) => l.includes('"POST /upload HTTP/1.1" 403 RBAC'))).toBe(true);
+    expect(logLines.some((l) => l.includes("/smuggled"))).toBe(false);
   });
 
   it("a reload swaps the policy: a DENY on a path with a header condition, everything else allowed", async () => {
