@@ -51,7 +51,7 @@ export interface Explanation extends ExplainedActions {
   flag: string | null;
   /**
    * Per destination workload and port: the AuthorizationPolicy decision and PeerAuthentication
-   * mTLS mode at its sidecar, for a plaintext request (read from config, not enforced yet).
+   * mTLS mode at its sidecar, for the caller `principal` (else a plaintext request).
    * Empty when the request reaches no mesh workload (no route, redirect, external service).
    */
   authorization: ExplainedAuthz[];
