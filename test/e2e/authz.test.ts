@@ -5,7 +5,8 @@
  * the productpage principal only. productpage gets the app's 200; ratings gets `403 RBAC: access
  * denied`, flag RBAC in the access log, counted in istio_requests_total with its principal and
  * `connection_security_policy="mutual_tls"`; the app never sees ratings' request. Plaintext
- * has no principal; a reload swaps the policy (compiled per snapshot).
+ * has no principal; a reload swaps the policy (compiled per snapshot); a denied body is discarded.
+ * A `lanecar sidecar` process enforces ipBlocks and methods on plaintext on both data paths.
  */
 import { writeFileSync } from "node:fs";
 import http from "node:http";
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ProxyProcess } from "../../packages/proxy/src/process/proxy-process.js";
 import { startSidecar } from "../../packages/proxy/src/process/sidecar.js";
+import { startLanecar } from "../support/lanecar.js";
 import {
   Identities,
   type RecordingApp,
@@ -23,7 +25,7 @@ import {
   until,
 } from "../support/mesh-identities.js";
 import { parseMetrics } from "../support/metrics.js";
-import { freePort } from "../support/ports.js";
+import { freePort, freePorts } from "../support/ports.js";
 
 // Mutual TLS runs only on Lanecar's codec (the node:http fallback refuses --identity-dir): this
 // file forces it in both test projects, as test/e2e/mtls.test.ts does for its processes.
@@ -271,5 +273,58 @@ spec:
     expect((await call(ratings, "/admin/stats")).status).toBe(403);
     expect((await request(inbound, { path: "/admin/x", headers: { "x-debug": "yes" } })).status).toBe(200);
     expect(app.seen).toEqual(["GET /reviews/1", "GET /admin/x"]);
+  });
+
+  it("a lanecar process on either data path enforces ipBlocks (remote address) and methods on plaintext", async () => {
+    const file = join(tmp("authz-proc"), "config.yaml");
+    writeFileSync(
+      file,
+      config(`apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: loopback-reads, namespace: default }
+spec:
+  selector: { matchLabels: { app: reviews } }
+  rules:
+  - from: [{ source: { ipBlocks: ["127.0.0.0/8"] } }]
+    to: [{ operation: { methods: ["GET", "HEAD"] } }]
+`),
+    );
+    const [inb, outb, adm] = await freePorts(3);
+    for (const path of ["h1", "node"]) {
+      const sc = await startLanecar(
+        [
+          "sidecar",
+          "--config",
+          file,
+          "--service",
+          "reviews",
+          "--pod-labels",
+          "app=reviews,version=v1",
+          "--app",
+          `http://127.0.0.1:${app.port}`,
+          "--inbound",
+          `127.0.0.1:${inb}`,
+          "--outbound",
+          `127.0.0.1:${outb}`,
+          "--access-log",
+        ],
+        `127.0.0.1:${adm}`,
+        { LANECAR_DATA_PATH: path },
+      );
+      try {
+        app.seen.length = 0;
+        expect(await request(inb!, { path: "/read" })).toMatchObject({ status: 200, body: "from-app" });
+        expect(await request(inb!, { method: "DELETE", path: "/write" })).toMatchObject({
+          status: 403,
+          body: "RBAC: access denied",
+          flags: "RBAC",
+        });
+        expect(app.seen).toEqual(["GET /read"]);
+        await until(() => sc.stdout().includes("/write"), `the access log (${path})`);
+        expect(sc.stdout()).toMatch(/ inbound "DELETE \/write HTTP\/1\.1" 403 RBAC [^\n]* upstream=- /);
+      } finally {
+        expect(await sc.stop()).toBe(0);
+      }
+    }
   });
 });
