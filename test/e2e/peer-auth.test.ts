@@ -129,6 +129,26 @@ describe("PeerAuthentication on a sidecar's inbound", () => {
     }
   });
 
+  it("a workload-level DISABLE: plaintext only, a TLS handshake is not answered as TLS", async () => {
+    const s = await server([
+      peerAuth("default", "default", "{ mtls: { mode: STRICT } }"),
+      peerAuth(
+        "reviews",
+        "default",
+        "{ selector: { matchLabels: { app: reviews } }, mtls: { mode: DISABLE } }",
+      ),
+    ]);
+    try {
+      app.seen.length = 0;
+      expect((await plaintext(s)).status).toBe(200);
+      expect((await mtls(s)).status).toBe(0);
+      expect(app.seen).toEqual(["GET /plain"]);
+      expect(s.p.mesh!.status()).toMatchObject({ inboundMode: "DISABLE" });
+    } finally {
+      await s.p.close();
+    }
+  });
+
   it("portLevelMtls for the app's port wins over the workload's mode; another port's does not apply", async () => {
     const wl = (ports: string) =>
       peerAuth(
