@@ -252,7 +252,7 @@ describe("AuthorizationPolicy on a sidecar's inbound, over mutual TLS", () => {
     expect(logLines.some((l) => l.includes("/smuggled"))).toBe(false);
   });
 
-  it("a reload swaps the policy: a DENY on a path with a header condition, everything else allowed", async () => {
+  it("a reload swaps the policy: DENY rules on a path with a header condition and on the source namespace", async () => {
     const version = server.rt.config.current.version;
     writeFileSync(
       configFile,
@@ -265,6 +265,8 @@ spec:
   rules:
   - to: [{ operation: { paths: ["/admin/*"] } }]
     when: [{ key: "request.headers[x-debug]", notValues: ["yes"] }]
+  - from: [{ source: { namespaces: ["default"] } }]
+    to: [{ operation: { paths: ["/ns-only"] } }]
 `),
     );
     await until(() => server.rt.config.current.version !== version, "the config reload");
@@ -272,7 +274,10 @@ spec:
     expect((await call(ratings, "/reviews/1")).status).toBe(200);
     expect((await call(ratings, "/admin/stats")).status).toBe(403);
     expect((await request(inbound, { path: "/admin/x", headers: { "x-debug": "yes" } })).status).toBe(200);
-    expect(app.seen).toEqual(["GET /reviews/1", "GET /admin/x"]);
+    // namespaces: from the verified certificate (ratings is in default); plaintext has none.
+    expect((await call(ratings, "/ns-only")).status).toBe(403);
+    expect((await request(inbound, { path: "/ns-only" })).status).toBe(200);
+    expect(app.seen).toEqual(["GET /reviews/1", "GET /admin/x", "GET /ns-only"]);
   });
 
   it("a lanecar process on either data path enforces ipBlocks (remote address) and methods on plaintext", async () => {

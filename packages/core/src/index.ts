@@ -12,6 +12,7 @@ export {
   type MtlsMode,
   mtlsModeFor,
   type PeerAuthenticationSpec,
+  principalNamespace,
 } from "./authz/index.js";
 export {
   ConfigError,

@@ -76,6 +76,8 @@ export interface NamedPolicy<S> {
 export interface AuthzRequest {
   /** The peer's verified identity without `spiffe://` (`cluster.local/ns/default/sa/sleep`); none on plaintext. */
   principal: string | undefined;
+  /** The namespace in `principal`, when the caller worked it out once (per connection); else derived. */
+  sourceNamespace?: string | undefined;
   sourceIp: string | undefined;
   /** Host header (authority). */
   host: string;
@@ -130,10 +132,15 @@ export function policyApplies(
   return true;
 }
 
-function sourceNamespace(principal: string | undefined): string | undefined {
+/** The `ns` of `td/ns/<ns>/sa/<sa>`, or undefined. */
+export function principalNamespace(principal: string | undefined): string | undefined {
   if (!principal) return undefined;
   const m = /\/ns\/([^/]+)\//.exec(principal);
   return m?.[1];
+}
+
+function sourceNamespace(r: AuthzRequest): string | undefined {
+  return r.sourceNamespace ?? principalNamespace(r.principal);
 }
 
 function cidrs(list: readonly string[]): BlockList {
@@ -209,7 +216,7 @@ function anyPart(parts: Part[]): Part {
 function compileSource(s: AuthzSource, deny: boolean): Part {
   const parts: (Part | undefined)[] = [
     both((r) => r.principal, anyOf(s.principals), anyOf(s.notPrincipals)),
-    both((r) => sourceNamespace(r.principal), anyOf(s.namespaces), anyOf(s.notNamespaces)),
+    both(sourceNamespace, anyOf(s.namespaces), anyOf(s.notNamespaces)),
     both((r) => r.sourceIp, ipMatcher(s.ipBlocks), ipMatcher(s.notIpBlocks)),
     both((r) => r.sourceIp, ipMatcher(s.remoteIpBlocks), ipMatcher(s.notRemoteIpBlocks)),
     s.requestPrincipals?.length || s.notRequestPrincipals?.length ? UNSUPPORTED : undefined,
@@ -258,7 +265,7 @@ function conditionGetter(
     case "remote.ip":
       return (r) => r.sourceIp;
     case "source.namespace":
-      return (r) => sourceNamespace(r.principal);
+      return sourceNamespace;
     case "source.principal":
       return (r) => r.principal;
     case "destination.port":

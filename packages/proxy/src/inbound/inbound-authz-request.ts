@@ -11,6 +11,7 @@ const NO_HEADERS: HeaderGetter = () => undefined;
 
 export class InboundAuthzRequest implements AuthzRequest {
   principal: string | undefined = undefined;
+  sourceNamespace: string | undefined = undefined;
   sourceIp: string | undefined = undefined;
   host = "";
   method = "";
@@ -20,6 +21,7 @@ export class InboundAuthzRequest implements AuthzRequest {
 
   fill(
     principal: string | undefined,
+    sourceNamespace: string | undefined,
     sourceIp: string | undefined,
     host: string,
     method: string,
@@ -28,6 +30,7 @@ export class InboundAuthzRequest implements AuthzRequest {
     getter: HeaderGetter,
   ): this {
     this.principal = principal;
+    this.sourceNamespace = sourceNamespace;
     this.sourceIp = sourceIp;
     this.host = host;
     this.method = method;
@@ -45,6 +48,7 @@ export class InboundAuthzRequest implements AuthzRequest {
   clear(): void {
     this.getter = NO_HEADERS;
     this.principal = undefined;
+    this.sourceNamespace = undefined;
     this.sourceIp = undefined;
     this.host = this.method = this.path = "";
   }

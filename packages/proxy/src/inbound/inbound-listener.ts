@@ -141,6 +141,7 @@ export class InboundListener implements ExchangeOwner {
     if (sec.authorizer.active) {
       const a = this.authzRequest.fill(
         peer.principal,
+        peer.namespace,
         req.remoteAddress,
         host ?? "",
         req.method,

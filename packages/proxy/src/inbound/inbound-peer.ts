@@ -9,6 +9,7 @@
  */
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
+import { principalNamespace } from "@lanecar/core";
 import { uriSans } from "../identity/spiffe.js";
 import type { RequestEdge } from "../runtime.js";
 
@@ -18,6 +19,8 @@ export interface InboundPeer {
   readonly spiffeId: string | undefined;
   /** The same without `spiffe://`, as AuthorizationPolicy `principals` are written. */
   readonly principal: string | undefined;
+  /** Its namespace (`namespaces`, `source.namespace`). */
+  readonly namespace: string | undefined;
   /** Telemetry cache: the peer-metadata header value last seen on this connection and its edge. */
   edgeHeader: string | undefined;
   edge: RequestEdge | undefined;
@@ -28,6 +31,7 @@ export const PLAINTEXT: InboundPeer = Object.freeze({
   mtls: false,
   spiffeId: undefined,
   principal: undefined,
+  namespace: undefined,
   edgeHeader: undefined,
   edge: undefined,
 });
@@ -52,10 +56,12 @@ function fromCertificate(socket: TLSSocket): InboundPeer {
   // peer. (Node sets `authorized` only for tls.Server's own sockets, not for this one.)
   const cert = socket.getPeerCertificate();
   const id = uriSans(cert?.subjectaltname).find((u) => u.startsWith(SPIFFE));
+  const principal = id?.slice(SPIFFE.length);
   return {
     mtls: true,
     spiffeId: id,
-    principal: id?.slice(SPIFFE.length),
+    principal,
+    namespace: principalNamespace(principal),
     edgeHeader: undefined,
     edge: undefined,
   };
