@@ -1,7 +1,7 @@
 /**
  * Who is on the other end of an inbound connection, worked out once per connection: on a
  * mutual-TLS connection, the SPIFFE ID in the URI SAN of the peer certificate the handshake
- * verified against the mesh root (identity/mesh-tls.ts `accept`: `rejectUnauthorized`); on
+ * verified against the mesh root (identity/inbound-handshake.ts, behind mesh-tls.ts `accept`); on
  * plaintext, nobody. AuthorizationPolicy (`source.principal`, `namespaces`) and the telemetry
  * labels (`source_principal`, `connection_security_policy`) read it for every request on the
  * connection. A connection also remembers the metrics edge of its last peer-metadata value, since
@@ -51,11 +51,10 @@ export function inboundPeer(socket: Socket): InboundPeer {
 }
 
 function fromCertificate(socket: TLSSocket): InboundPeer {
-  // The gate's TLSSocket verifies in the handshake (requestCert + rejectUnauthorized: OpenSSL
-  // fails it without a certificate chaining to the mesh root), so a request on it has a verified
-  // peer. (Node sets `authorized` only for tls.Server's own sockets, not for this one.)
-  const cert = socket.getPeerCertificate();
-  const id = uriSans(cert?.subjectaltname).find((u) => u.startsWith(SPIFFE));
+  // The gate hands over only peers its tls.Server verified (identity/inbound-handshake.ts), so
+  // `authorized` holds; checked again so an unverified socket can never carry a principal.
+  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+  const id = cert ? uriSans(cert.subjectaltname).find((u) => u.startsWith(SPIFFE)) : undefined;
   const principal = id?.slice(SPIFFE.length);
   return {
     mtls: true,
