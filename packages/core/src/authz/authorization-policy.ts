@@ -373,6 +373,8 @@ export class Authorizer {
   private readonly deny: Compiled[];
   private readonly allow: Compiled[];
   private readonly audit: Compiled[];
+  /** True when any policy applies to the workload (else every request is allowed, untouched). */
+  readonly active: boolean;
 
   constructor(
     policies: readonly NamedPolicy<AuthorizationPolicySpec>[],
@@ -386,12 +388,9 @@ export class Authorizer {
     this.deny = mine.filter((c) => c.action === "DENY" || c.action === "CUSTOM");
     this.allow = mine.filter((c) => c.action === "ALLOW");
     this.audit = mine.filter((c) => c.action === "AUDIT");
+    this.active = mine.length > 0;
   }
 
-  /** True when any policy applies to the workload (else every request is allowed, untouched). */
-  get active(): boolean {
-    return this.deny.length + this.allow.length + this.audit.length > 0;
-  }
 
   /** Allocates nothing: every decision object is built at compile time. */
   decide(r: AuthzRequest): AuthzDecision {
