@@ -391,7 +391,6 @@ export class Authorizer {
     this.active = mine.length > 0;
   }
 
-
   /** Allocates nothing: every decision object is built at compile time. */
   decide(r: AuthzRequest): AuthzDecision {
     if (!this.active) return NO_POLICY;
