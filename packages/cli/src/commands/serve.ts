@@ -106,7 +106,7 @@ const COMMON: FlagSpec[] = [
   {
     name: "mtls-mode",
     default: "PERMISSIVE",
-    help: "sidecar inbound with --identity-dir: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
+    help: "sidecar inbound mode where no PeerAuthentication applies: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
   },
   {
     name: "credentials-dir",

@@ -10,7 +10,7 @@ import { type HandshakeStatus, InboundHandshakes } from "./inbound-handshake.js"
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, parseSpiffeId, uriSans } from "./spiffe.js";
 import { type IdentityStatus, IdentityWatcher, type WorkloadCert } from "./workload-identity.js";
 
-/** Inbound mode until PeerAuthentication drives it (`--mtls-mode`). */
+/** A sidecar's inbound mutual-TLS mode (PeerAuthentication's modes). */
 export type InboundMtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
 export interface MeshTlsOptions {
@@ -31,7 +31,13 @@ const TLS_HANDSHAKE = 0x16;
 export class MeshTls {
   readonly watcher: IdentityWatcher;
   readonly trustDomain: string;
+  /** `--mtls-mode`: the inbound mode when no PeerAuthentication applies. */
   readonly mode: InboundMtlsMode;
+  /**
+   * The inbound mode for the next connection. The sidecar's inbound listener points it at the
+   * PeerAuthentication of the current config (inbound/inbound-security.ts); by default the flag.
+   */
+  inboundMode: () => InboundMtlsMode = () => this.mode;
   /** Current context; replaced (never mutated) on rotation. */
   context: SecureContext;
   /** Outbound TLS sessions per endpoint (resumption); dropped on rotation. */
@@ -86,7 +92,9 @@ export class MeshTls {
    * itself (plaintext) or a server TLSSocket over it (a handshake), as the mode allows.
    */
   readonly accept = (socket: Socket, take: (s: Socket) => void, timeoutMs: number): void => {
-    if (this.mode === "DISABLE") {
+    // Decided per connection: a config change applies to new connections, open ones keep theirs.
+    const mode = this.inboundMode();
+    if (mode === "DISABLE") {
       this.accepted.plaintext++;
       take(socket);
       return;
@@ -102,7 +110,7 @@ export class MeshTls {
       if (first[0] === TLS_HANDSHAKE) {
         this.accepted.tls++;
         this.handshakes.accept(socket, take, timeoutMs);
-      } else if (this.mode === "STRICT") {
+      } else if (mode === "STRICT") {
         this.accepted.refused++;
         socket.destroy();
       } else {
@@ -133,7 +141,7 @@ export class MeshTls {
     return {
       ...this.watcher.status(),
       trustDomain: this.trustDomain,
-      inboundMode: this.mode,
+      inboundMode: this.inboundMode(),
       accepted: { ...this.accepted },
       handshakes: this.handshakes.status(),
     };

@@ -72,14 +72,18 @@ export interface ProcessOptions {
 export interface ListenerSpec {
   name: string;
   address: string;
-  handler: (rt: ProxyRuntime) => Handler;
+  /** `mesh`: the workload identity when `--identity-dir` is given; `log` the process's logger. */
+  handler: (rt: ProxyRuntime, mesh: MeshTls | undefined, log: Logger) => Handler;
   /**
    * Keeps accepting while the other listeners drain, and drains only once they are done (or the
    * drain timeout is up): the sidecar's outbound listener, which serves the calls the app makes
    * for requests still in flight on inbound (Istio drains inbound only).
    */
   drainsLast?: boolean;
-  /** Accepts mutual TLS (as the identity's inbound mode says) when an identity is configured. */
+  /**
+   * Accepts mutual TLS when an identity is configured, in the mode `mesh.inboundMode()` gives
+   * for each new connection (the sidecar's inbound: PeerAuthentication, else `--mtls-mode`).
+   */
   meshInbound?: boolean;
   /** Decides what each accepted socket becomes (the gateway's HTTPS listener: edge TLS). */
   gate?: (rt: ProxyRuntime) => SocketGate;
@@ -195,7 +199,7 @@ export class ProxyProcess {
         p.addresses.set("admin", addr);
       }
       for (const l of listeners) {
-        const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
+        const server = createProxyServer(l.handler(p.rt, mesh, p.log), opts.limits ?? SERVER_LIMITS);
         if (mesh && l.meshInbound && server instanceof H1Server) server.gate = mesh.accept;
         if (l.gate && server instanceof H1Server) server.gate = l.gate(p.rt);
         p.servers.set(l.name, server);

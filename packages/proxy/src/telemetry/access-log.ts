@@ -9,6 +9,10 @@
  *
  * A TLS failure to the upstream adds ` transport_failure="TLS_error: ..."` at the end (Envoy's
  * %UPSTREAM_TRANSPORT_FAILURE_REASON%, which Istio's default format carries).
+ *
+ * On a mutual-TLS inbound connection the line ends with both verified identities:
+ *   … source_principal=spiffe://cluster.local/ns/default/sa/productpage
+ *     destination_principal=spiffe://cluster.local/ns/default/sa/reviews
  */
 export interface AccessEntry {
   listener: string;
@@ -23,6 +27,10 @@ export interface AccessEntry {
   lane: string;
   fallback: string;
   requestId: string | undefined;
+  /** Mutual TLS only: the peer's and this workload's SPIFFE IDs (`unknown` when a side has none). */
+  sourcePrincipal?: string;
+  destinationPrincipal?: string;
+  /** Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%: why a TLS connection to the upstream failed. */
   transportFailure?: string;
 }
 
@@ -34,7 +42,7 @@ export class AccessLog {
 
   log(e: AccessEntry): void {
     this.lines.push(
-      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}${e.transportFailure ? ` transport_failure="${oneLine(e.transportFailure)}"` : ""}\n`,
+      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}${e.transportFailure ? ` transport_failure="${oneLine(e.transportFailure)}"` : ""}${e.sourcePrincipal === undefined ? "" : ` source_principal=${e.sourcePrincipal} destination_principal=${e.destinationPrincipal ?? "unknown"}`}\n`,
     );
     if (!this.scheduled) {
       this.scheduled = true;
