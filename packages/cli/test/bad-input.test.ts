@@ -40,6 +40,10 @@ const cases: [string[], RegExp][] = [
     ["gateway", "--config", ASM, "--listen", "127.0.0.1:70000"],
     /--listen "127\.0\.0\.1:70000": port 70000 is out of range/,
   ],
+  [
+    ["gateway", "--config", ASM, "--listen-https", "127.0.0.1:70000"],
+    /--listen-https "127\.0\.0\.1:70000": port 70000 is out of range/,
+  ],
   [["gateway", "--config", ASM, "--lane-token-key-file", "/nonexistent/key"], /nonexistent/],
   [
     [...SIDECAR, "--credentials-dir", "/nonexistent/creds"],

@@ -321,6 +321,7 @@ export class ServiceRegistry {
             probe: i.probe,
             origin: i.origin,
             ready: i.ready,
+            serviceAccount: i.spec.serviceAccount,
           }),
         );
       }

@@ -200,6 +200,8 @@ export interface WorkloadEntrySpec {
   ports: Record<string, number>;
   labels: Record<string, string>;
   weight: number;
+  /** The workload's service account: its mutual-TLS peer must present this identity. */
+  serviceAccount?: string;
 }
 
 export interface ServiceEntrySpec {
@@ -229,10 +231,36 @@ export interface WorkloadGroupSpec {
   probe?: Probe;
 }
 
+/** Istio TLS protocol versions (`ServerTLSSettings.TLSProtocol`); `TLS_AUTO` is the default. */
+export type TlsProtocolVersion = "TLS_AUTO" | "TLSV1_0" | "TLSV1_1" | "TLSV1_2" | "TLSV1_3";
+
+/**
+ * A Gateway server's `tls` (Istio `ServerTLSSettings`) as Lanecar serves it: `SIMPLE` or `MUTUAL`
+ * on an HTTPS server, or only `httpsRedirect` on an HTTP server. Certificates come from
+ * `credentialName` (a folder of `--credentials-dir`) or from file paths (Istio's file-mount form).
+ */
+export interface ServerTls {
+  /** `httpsRedirect: true` on an HTTP server: every request is answered 301 to https. */
+  httpsRedirect: boolean;
+  /** Absent on an HTTP server that only redirects. */
+  mode?: "SIMPLE" | "MUTUAL";
+  credentialName?: string;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  /** MUTUAL: a client certificate must carry one of these SANs (any type, exact). */
+  subjectAltNames: string[];
+  minProtocolVersion?: TlsProtocolVersion;
+  maxProtocolVersion?: TlsProtocolVersion;
+  /** TLS 1.2 cipher suites (OpenSSL/BoringSSL names) the server offers; empty = the defaults. */
+  cipherSuites: string[];
+}
+
 export interface GatewayServer {
   port: { number: number; name?: string; protocol: string };
   hosts: string[];
   name?: string;
+  tls?: ServerTls;
 }
 
 export interface GatewaySpec {

@@ -1,5 +1,6 @@
 /** ServiceEntry, WorkloadEntry, WorkloadGroup and Gateway: where services and instances are. */
 import { type Check, HEADER_NAME, type Obj, SERVICE_HOST } from "./check.js";
+import { checkServerTls } from "./gateway-tls.js";
 import { checkProtocol, skippedEndpoint } from "./protocols.js";
 import { joinPath } from "./source.js";
 import type {
@@ -204,7 +205,7 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     const p = `spec.servers[${i}]`;
     const so = c.obj(item, p, true);
     if (!so) return;
-    c.fields(so, p, ["port", "hosts", "name", "bind"], ["tls", "defaultEndpoint"]);
+    c.fields(so, p, ["port", "hosts", "name", "bind", "tls"], ["defaultEndpoint"]);
     const port = c.obj(so.port, joinPath(p, "port"), true);
     const hosts = c.strList(so.hosts, joinPath(p, "hosts"), true);
     if (!port) return;
@@ -220,7 +221,8 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     if (pn) server.port.name = pn;
     const name = c.str(so.name, joinPath(p, "name"));
     if (name) server.name = name;
-    servers.push(server);
+    // A server Lanecar does not serve (PASSTHROUGH, ISTIO_MUTUAL, TLS, ...) is warned and left out.
+    if (checkServerTls(c, so.tls, p, protocol, server)) servers.push(server);
   });
   return { selector, servers };
 }

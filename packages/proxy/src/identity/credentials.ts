@@ -54,7 +54,7 @@ export class CredentialStore {
     const stamp = files.map((f) => (f ? `${f}:${mtimeOf(f)}` : "-")).join("|");
     const hit = this.cache.get(name);
     if (hit && hit.stamp === stamp) return hit.value;
-    const value = load(name, files);
+    const value = loadCredentialFiles(name, files);
     this.cache.set(name, { stamp, value });
     return value;
   }
@@ -100,7 +100,14 @@ function read(name: string, path: string): string {
   }
 }
 
-function load(name: string, [certPath, keyPath, caPath]: (string | undefined)[]): Credential {
+/**
+ * Reads and checks one credential from its files (the certificate and key must match). Also used
+ * for Istio's file-mount form (a Gateway's `serverCertificate` / `privateKey` / `caCertificates`).
+ */
+export function loadCredentialFiles(
+  name: string,
+  [certPath, keyPath, caPath]: (string | undefined)[],
+): Credential {
   if (!certPath !== !keyPath)
     throw new CredentialError(
       `credential "${name}": ${certPath ? "a certificate without a key" : "a key without a certificate"}`,

@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type ConfigSnapshot,
+  DEFAULT_RETRY,
   type Direction,
   decideFault,
   type Endpoint,
@@ -105,6 +106,8 @@ export class RoutedListener implements ExchangeOwner {
     private readonly rt: ProxyRuntime,
     /** `mesh` for the sidecar; `ns/name` of the Gateway. */
     private readonly context: string,
+    /** `https` on the gateway's TLS listener (VirtualService `scheme` matches, redirects). */
+    private readonly scheme: "http" | "https" = "http",
   ) {
     this.direction = kind === "outbound" ? "outbound" : "inbound";
     this.edges = new SourceEdges(rt.metrics, rt.identity);
@@ -184,7 +187,7 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       authority,
-      scheme: "http",
+      scheme: this.scheme,
       port: port ?? (this.kind === "gateway" ? req.localPort : 80),
       header: getter,
       sourceIp: req.remoteAddress,
@@ -257,7 +260,8 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       headers,
-      route ? retryPolicy(route.retries) : undefined,
+      // No VirtualService: Istio's default route still has the default retry policy.
+      retryPolicy(route ? route.retries : DEFAULT_RETRY),
       ops.response,
     );
     x.tag = state;
@@ -301,7 +305,7 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep, x.durationMs, x.stream);
+    this.record(s, status, flags, x.ep, x.durationMs, x.stream, x.transportFailure);
   }
 
   private record(
@@ -311,6 +315,7 @@ export class RoutedListener implements ExchangeOwner {
     ep: Endpoint | undefined,
     ms: number,
     stream: DownstreamStream,
+    transportFailure?: string,
   ): void {
     const d = s.decision;
     const dest = d.cluster?.host ?? d.host;
@@ -331,6 +336,7 @@ export class RoutedListener implements ExchangeOwner {
         lane: s.lane,
         fallback: d.fallback ? d.fallback.reason : "none",
         requestId: s.req.header("x-request-id"),
+        transportFailure,
       });
     }
     if (s.span) {

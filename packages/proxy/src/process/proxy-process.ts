@@ -13,7 +13,7 @@ import { ConfigSource } from "../config-source/config-source.js";
 import { DnsEndpoints, ServerDnsSource, SystemDnsSource } from "../endpoint-dns/index.js";
 import { DataPathError, dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
-import { H1Server } from "../h1/server.js";
+import { H1Server, type SocketGate } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
@@ -25,6 +25,7 @@ import {
 } from "../http/server.js";
 import { CredentialStore } from "../identity/credentials.js";
 import { MeshTls, type MeshTlsOptions } from "../identity/mesh-tls.js";
+import type { AppProbes } from "../kubernetes/app-probes.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
@@ -64,6 +65,8 @@ export interface ProcessOptions {
   mtls?: MeshTlsOptions;
   /** Where `credentialName`s are read (`--credentials-dir`): one folder per Secret. */
   credentialsDir?: string;
+  /** Kubelet's app probes answered on the admin port (`--app-probes`, set by the injector). */
+  appProbes?: AppProbes;
 }
 
 export interface ListenerSpec {
@@ -78,6 +81,8 @@ export interface ListenerSpec {
   drainsLast?: boolean;
   /** Accepts mutual TLS (as the identity's inbound mode says) when an identity is configured. */
   meshInbound?: boolean;
+  /** Decides what each accepted socket becomes (the gateway's HTTPS listener: edge TLS). */
+  gate?: (rt: ProxyRuntime) => SocketGate;
 }
 
 export class ProxyProcess {
@@ -95,6 +100,8 @@ export class ProxyProcess {
   /** ServiceEntry DNS names, resolved and re-resolved on TTL for the upstream connections. */
   readonly dns: DnsEndpoints;
   readonly log: Logger;
+  /** More sections of `/config_dump`, by name (the gateway's TLS servers). */
+  readonly dumps = new Map<string, () => unknown>();
 
   private constructor(
     private readonly opts: ProcessOptions,
@@ -111,7 +118,7 @@ export class ProxyProcess {
     });
     this.dns.setNames(config.current.registry.dnsNames());
     const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh });
-    this.wiring = createWiring(config.current, opts);
+    this.wiring = createWiring(config.current, opts, pools.connectFailures);
     this.rt = {
       config,
       pools,
@@ -153,7 +160,7 @@ export class ProxyProcess {
         `--identity-dir: mutual TLS runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
       );
     // Loaded before config: a missing or broken identity is a one-line error (IdentityError).
-    const mesh = opts.mtls ? new MeshTls(opts.mtls) : undefined;
+    const mesh = opts.mtls ? new MeshTls({ log: opts.logger ?? stderrLogger, ...opts.mtls }) : undefined;
     const config =
       opts.source ??
       ConfigSource.load(opts.config, {
@@ -176,6 +183,7 @@ export class ProxyProcess {
           configDump: () => p.configDump(),
           clusters: () => dumpClusters(p.rt.config.current, (k) => p.wiring.endpointHealth(k)),
           drain: () => p.drain(),
+          appProbes: opts.appProbes,
         });
         const addr = p.admin.server.address() as AddressInfo;
         p.addresses.set("admin", addr);
@@ -183,6 +191,7 @@ export class ProxyProcess {
       for (const l of listeners) {
         const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
         if (mesh && l.meshInbound && server instanceof H1Server) server.gate = mesh.accept;
+        if (l.gate && server instanceof H1Server) server.gate = l.gate(p.rt);
         p.servers.set(l.name, server);
         if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
@@ -227,6 +236,7 @@ export class ProxyProcess {
       identity: this.rt.identity,
       workloadCertificate: this.mesh ? this.mesh.status() : null,
       ...(c.dump ? { discovery: c.dump() } : {}),
+      ...Object.fromEntries([...this.dumps].map(([k, f]) => [k, f()])),
     };
   }
 

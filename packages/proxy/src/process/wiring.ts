@@ -24,7 +24,11 @@ export interface Wiring {
   stop(): void;
 }
 
-export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions, "correlation">): Wiring {
+export function createWiring(
+  initial: ConfigSnapshot,
+  opts: Pick<ProcessOptions, "correlation">,
+  connectFailures: { connect: number; tls: number } = { connect: 0, tls: 0 },
+): Wiring {
   const monitor = new HealthMonitor();
   const store = new CorrelationStore({
     maxEntries: opts.correlation?.maxEntries,
@@ -47,6 +51,8 @@ export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions,
       metrics.correlationLookups.labels("hit").value = store.hits;
       metrics.correlationLookups.labels("miss").value = store.misses;
       metrics.ejections.labels().value = monitor.state.ejections;
+      metrics.upstreamConnectFailures.labels("connect").value = connectFailures.connect;
+      metrics.upstreamConnectFailures.labels("tls").value = connectFailures.tls;
       return metrics.render();
     },
     endpointHealth: (key) => monitor.state.describe(key),

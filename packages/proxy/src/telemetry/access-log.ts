@@ -6,6 +6,9 @@
  *   [2026-12-02T03:40:00.123Z] outbound "GET /reviews/0 HTTP/1.1" 200 - 3.2ms
  *     dest=reviews.default.svc.cluster.local version=v2 upstream=10.0.0.7:9080 lane=gray
  *     fallback=none request_id=8d0c…      (one line; wrapped here)
+ *
+ * A TLS failure to the upstream adds ` transport_failure="TLS_error: ..."` at the end (Envoy's
+ * %UPSTREAM_TRANSPORT_FAILURE_REASON%, which Istio's default format carries).
  */
 export interface AccessEntry {
   listener: string;
@@ -20,6 +23,7 @@ export interface AccessEntry {
   lane: string;
   fallback: string;
   requestId: string | undefined;
+  transportFailure?: string;
 }
 
 export class AccessLog {
@@ -30,7 +34,7 @@ export class AccessLog {
 
   log(e: AccessEntry): void {
     this.lines.push(
-      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}\n`,
+      `[${new Date().toISOString()}] ${e.listener} "${e.method} ${quoteSafe(e.path)} HTTP/1.1" ${e.status} ${e.flags || "-"} ${e.durationMs.toFixed(1)}ms dest=${e.destination} version=${e.version} upstream=${e.upstream ?? "-"} lane=${e.lane} fallback=${e.fallback} request_id=${e.requestId ?? "-"}${e.transportFailure ? ` transport_failure="${oneLine(e.transportFailure)}"` : ""}\n`,
     );
     if (!this.scheduled) {
       this.scheduled = true;
@@ -50,4 +54,9 @@ export class AccessLog {
 /** Request targets come from the parser (no spaces or controls); quotes are escaped for safety. */
 function quoteSafe(s: string): string {
   return s.includes('"') ? s.replaceAll('"', "%22") : s;
+}
+
+/** OpenSSL's messages may span lines: the reason is kept on the one line, quotes escaped. */
+function oneLine(s: string): string {
+  return quoteSafe(s.replace(/\s+/g, " ").trim());
 }

@@ -79,6 +79,8 @@ export class Exchange implements ResponseHandler {
   status = 0;
   flags: ResponseFlag = "";
   attempts = 0;
+  /** Why the last connection attempt failed at the transport (TLS), for the access log. */
+  transportFailure: string | undefined;
   /** Upstream endpoints tried, in order (for logs and the retry host predicate). */
   readonly tried: Endpoint[] = [];
 
@@ -206,6 +208,8 @@ export class Exchange implements ResponseHandler {
     }
     if (CONNECT_ERRORS.has(code)) {
       this.report("connect-failure");
+      this.owner.pools.connectFailed(code === TLS_HANDSHAKE);
+      if (code === TLS_HANDSHAKE) this.transportFailure = err.message;
       this.endAttempt();
       // Nothing reached the upstream: safe to replay if no byte of the body was sent before.
       if (

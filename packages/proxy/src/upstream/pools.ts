@@ -55,6 +55,8 @@ function noIdentityPeer(): Error {
 
 export class UpstreamPools {
   private readonly pools = new Map<string, Entry>();
+  /** Connection attempts that failed, TLS handshakes apart (Envoy's upstream_cx_connect_fail). */
+  readonly connectFailures = { connect: 0, tls: 0 };
 
   constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {}
 
@@ -104,6 +106,12 @@ export class UpstreamPools {
         mesh.sessions.set(key, s);
       },
     };
+  }
+
+  /** A connection attempt failed before any byte of a request went out. */
+  connectFailed(tls: boolean): void {
+    if (tls) this.connectFailures.tls++;
+    else this.connectFailures.connect++;
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
