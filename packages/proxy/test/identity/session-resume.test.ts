@@ -2,10 +2,11 @@
  * TLS session resumption on the mesh hop (issue 15: "sessions are reused"). A client that offers
  * the session of an earlier connection must get a resumed handshake, not an alert: OpenSSL
  * refuses to resume on a server that verifies client certificates unless the context carries a
- * session-id context, and answers with an internal-error alert. The upstream pools offer their
- * saved session on every new connection, so without it every connection after the first failed
- * (found by the benchmark's `lanecar-lanes-mtls`: 503s as soon as a pool opened a second one).
- * A rotation builds a new context, so a session from before it is not resumed.
+ * session-id context, and answers with an internal-error alert. A bare server TLSSocket has none
+ * (a tls.Server, which the inbound handshake now runs on, names one). The upstream pools offer
+ * their saved session on every new connection, so without it every connection after a pool's
+ * first failed (found by the benchmark's `lanecar-lanes-mtls`: 503s as soon as a pool opened a
+ * second one). A rotation swaps the secure context, so a session from before it is not resumed.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
