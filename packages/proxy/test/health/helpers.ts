@@ -1,7 +1,7 @@
 /** Real loopback servers, and `forward`: one request through the real Exchange and upstream pool. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type Cluster, type Endpoint, endpointKey, type OutlierDetection, type Probe } from "@lanecar/core";
+import { Cluster, type Endpoint, endpointKey, type OutlierDetection, type Probe } from "@lanecar/core";
 import { request } from "undici";
 import type { HealthState, UpstreamOutcome } from "../../src/health/index.js";
 import type { ListenerServer } from "../../src/http/downstream.js";
@@ -179,8 +179,16 @@ export async function forward(
   const outcome = new Promise<UpstreamOutcome>((r) => {
     done = r;
   });
-  // The two fields of the routed cluster the exchange reads: the policy and the endpoint list.
-  const cluster = { policy: { outlierDetection: od }, endpoints: pool } as unknown as Cluster;
+  // A real cluster of a plaintext test service: the exchange reads its policy, endpoints and TLS plan.
+  const port = { number: ep.port, name: "http", protocol: "HTTP" };
+  const service = {
+    host: "test.default.svc.cluster.local",
+    namespace: "default",
+    ports: [port],
+    location: "MESH_INTERNAL",
+    origin: "ServiceEntry/default/test",
+  } as const;
+  const cluster = new Cluster(service, port, undefined, pool ?? [ep], { outlierDetection: od });
   const retry: RetryPolicy = { ...NO_RETRY, perTryTimeoutMs: headersTimeout };
   const f = forwarder;
   const url = await f.url(new ForwardOwner(state, f.pools, ep, cluster, retry, done));
