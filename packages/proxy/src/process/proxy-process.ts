@@ -108,7 +108,7 @@ export class ProxyProcess {
     });
     this.dns.setNames(config.current.registry.dnsNames());
     const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh });
-    this.wiring = createWiring(config.current, opts);
+    this.wiring = createWiring(config.current, opts, mesh);
     this.rt = {
       config,
       pools,

@@ -5,6 +5,8 @@
 import type { ConfigSnapshot } from "@lanecar/core";
 import { CorrelationStore } from "../correlation/index.js";
 import { HealthMonitor } from "../health/index.js";
+import { MeshProbes } from "../health/mesh-probes.js";
+import type { MeshTls } from "../identity/mesh-tls.js";
 import type { CorrelationStoreLike, MetricsSink } from "../runtime.js";
 import { IstioMetrics } from "../telemetry/index.js";
 import type { UpstreamHealth } from "../upstream/upstream-health.js";
@@ -24,8 +26,15 @@ export interface Wiring {
   stop(): void;
 }
 
-export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions, "correlation">): Wiring {
-  const monitor = new HealthMonitor();
+export function createWiring(
+  initial: ConfigSnapshot,
+  opts: Pick<ProcessOptions, "correlation">,
+  mesh?: MeshTls,
+): Wiring {
+  // Probes to ISTIO_MUTUAL endpoints speak mTLS (a STRICT callee refuses plaintext ones).
+  const probes = new MeshProbes(mesh);
+  probes.update(initial);
+  const monitor = new HealthMonitor({ prober: { send: probes.send } });
   const store = new CorrelationStore({
     maxEntries: opts.correlation?.maxEntries,
     ttlMs: opts.correlation?.ttlMs,
@@ -41,7 +50,10 @@ export function createWiring(initial: ConfigSnapshot, opts: Pick<ProcessOptions,
     health: monitor.state,
     correlation: store,
     metrics,
-    onConfig: (snap) => monitor.update(snap.registry.allEndpoints()),
+    onConfig: (snap) => {
+      probes.update(snap);
+      monitor.update(snap.registry.allEndpoints());
+    },
     configReload: (result) => metrics.configReloads.labels(result).inc(),
     renderMetrics: () => {
       metrics.correlationLookups.labels("hit").value = store.hits;
