@@ -66,7 +66,12 @@ async function main(argv: readonly string[]): Promise<number> {
     await runner.startAll(chosen.map((i) => i.name));
     await runner.startGateway();
   } catch (err) {
-    process.stderr.write(`demo: ${(err as Error).message}\n(logs in ${runner.logDir})\n`);
+    const message = (err as Error).message;
+    // On a Node where only the node:http fallback runs, the proxies refuse mutual TLS at start.
+    const hint = message.includes("mutual TLS runs only on")
+      ? "mutual TLS needs Lanecar's HTTP/1.1 codec, which cannot run on this Node: try pnpm demo --no-mtls\n"
+      : "";
+    process.stderr.write(`demo: ${message}\n${hint}(logs in ${runner.logDir})\n`);
     await runner.stopAll();
     return 1;
   }
