@@ -119,7 +119,7 @@ function mtlsNote(runner: BookinfoRunner, chosen: readonly Instance[]): string {
   const p = runner.portsOf(reviews.name);
   return `Mutual TLS (STRICT) between the gateway and every sidecar: each has its own certificate
 (${ids.instances.get(reviews.name)}/cert.pem for ${spiffeIdOf(reviews)}).
-  curl -s localhost:${p.admin}/config_dump | grep -A3 workloadCertificate
+  curl -s localhost:${p.admin}/config_dump | node -pe 'JSON.parse(require("fs").readFileSync(0)).workloadCertificate'
       the identity ${reviews.name}'s sidecar presents
   curl -v http://127.0.0.1:${p.inbound}/health
       plaintext straight to a sidecar is refused (connection closed, no response)
