@@ -275,7 +275,7 @@ const onFallback = MTLS ? () => {} : describe;
 const withMtls = MTLS ? describe : () => {};
 
 onFallback("Bookinfo lanes demo, process mode on the fallback data path: --no-mtls", () => {
-  it("runs no identity, and a sidecar serves plaintext (PeerAuthentication DISABLE in its config)", async () => {
+  it("runs no identity, and a sidecar serves plaintext (no PeerAuthentication, tls DISABLE)", async () => {
     expect(runner.identities).toBeUndefined();
     const p = runner.portsOf("reviews-v1");
     const dump = JSON.parse(await (await fetch(`http://127.0.0.1:${p.admin}/config_dump`)).text());
@@ -326,7 +326,7 @@ withMtls("Bookinfo lanes demo, process mode: mutual TLS (STRICT) between every p
 
   it("between the gateway and productpage the wire carries TLS records only", async () => {
     const i = INSTANCES.find((x) => x.name === "productpage-v1")!;
-    const file = join(runner.config[1]!, `${i.name}.yaml`);
+    const file = join(runner.config.at(-1)!, `${i.name}.yaml`); // free ports: the generated instances
     expect(existsSync(file), file).toBe(true);
     const ports = runner.portsOf(i.name);
     const r = await relay(ports.inbound);

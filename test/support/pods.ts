@@ -209,8 +209,10 @@ export class BookinfoPods {
         return { instance, pod };
       }),
     );
-    if (mtls) cpSync(exampleFile(CONFIG_DIRS.shared), join(dir, "shared"), { recursive: true });
-    else writePlaintextConfig(join(dir, "shared"));
+    if (mtls) {
+      cpSync(exampleFile(CONFIG_DIRS.shared), join(dir, "shared"), { recursive: true });
+      cpSync(exampleFile(CONFIG_DIRS.security), join(dir, "security"), { recursive: true });
+    } else writePlaintextConfig(join(dir, "shared"));
     mkdirSync(join(dir, "pods"));
     for (const p of pods) {
       self.instances.set(p.instance.name, p);

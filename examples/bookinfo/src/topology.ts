@@ -128,6 +128,8 @@ export const GATEWAY = {
 export const CONFIG_DIRS = {
   /** Routing and lanes, the same in every mode: TrafficLabel, DestinationRules, VirtualServices, Gateway, ServiceEntries. */
   shared: "config/shared",
+  /** Mesh security policy: the namespace's PeerAuthentication (STRICT); left out with `--no-mtls`. */
+  security: "config/security",
   /** Where instances are in process mode: one file per instance (WorkloadEntry + WorkloadGroup). */
   process: "config/process",
   /** Where instances are in docker-compose: one file per instance. */

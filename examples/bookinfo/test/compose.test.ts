@@ -89,6 +89,7 @@ describe("docker-compose.yml", () => {
     expect(count("- --config=/config\n")).toBe(INSTANCES.length + 1);
     expect(normalized).toContain("/config-compose:/config/instances:ro");
     expect(normalized).toContain("/config/shared:/config/shared:ro");
+    expect(count("/config/security:/config/security:ro\n")).toBe(INSTANCES.length + 1);
   });
 
   it("runs the gateway for bookinfo-gateway, publishing 8080", () => {

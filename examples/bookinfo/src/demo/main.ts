@@ -114,7 +114,8 @@ Ctrl-C stops everything.`);
 /** How to see mutual TLS at work (or that it is off). */
 function mtlsNote(runner: BookinfoRunner, chosen: readonly Instance[]): string {
   const ids = runner.identities;
-  if (!ids) return "Mutual TLS is off (--no-mtls): proxies talk plaintext; PeerAuthentication DISABLE.\n";
+  if (!ids)
+    return "Mutual TLS is off (--no-mtls): proxies talk plaintext (DestinationRules tls DISABLE, no PeerAuthentication).\n";
   const reviews = chosen.find((i) => i.service === "reviews") ?? chosen[0]!;
   const p = runner.portsOf(reviews.name);
   return `Mutual TLS (STRICT) between the gateway and every sidecar: each has its own certificate

@@ -1,8 +1,9 @@
 /**
  * `pnpm demo --no-mtls`: the shared config with mutual TLS switched off, as a user would switch
- * it off in Istio — DestinationRule `tls.mode: DISABLE` instead of ISTIO_MUTUAL and the namespace's
- * PeerAuthentication `DISABLE` instead of STRICT — written into a folder of its own (the checked-in
- * files stay as they are). Everything else is the same bytes, so routing and lanes are identical.
+ * it off in Istio — DestinationRule `tls.mode: DISABLE` instead of ISTIO_MUTUAL — written into a
+ * folder of its own (the checked-in files stay as they are); the runner leaves out
+ * `config/security` (the STRICT PeerAuthentication). Everything else is the same bytes, so routing
+ * and lanes are identical.
  */
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +12,6 @@ import { CONFIG_DIRS, exampleFile } from "../topology.js";
 /** The file and the exact text mTLS is switched off in; each must be found (the config changed otherwise). */
 export const MTLS_SWITCHES: readonly { file: string; on: string; off: string }[] = [
   { file: "destination-rules.yaml", on: "tls: { mode: ISTIO_MUTUAL }", off: "tls: { mode: DISABLE }" },
-  { file: "peer-authentication.yaml", on: "mtls: { mode: STRICT }", off: "mtls: { mode: DISABLE }" },
 ];
 
 /** Copies `config/shared` to `dest` with mTLS off; returns `dest`. */

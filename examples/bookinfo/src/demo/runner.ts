@@ -12,8 +12,9 @@
  * Mutual TLS is on by default: the runner issues a fresh root and one identity per instance and
  * for the gateway (identities.ts) into `.run/identity` (default plan) or the temp folder, and
  * every sidecar and the gateway get `--identity-dir`; the config's DestinationRules say
- * ISTIO_MUTUAL and its PeerAuthentication STRICT. `mtls: false` runs the same demo in plaintext
- * (`pnpm demo --no-mtls`), with those two resources switched off in a generated copy of the config.
+ * ISTIO_MUTUAL and its PeerAuthentication (config/security) STRICT. `mtls: false` runs the same
+ * demo in plaintext (`pnpm demo --no-mtls`): a generated copy of config/shared with `tls.mode:
+ * DISABLE`, and no config/security.
  *
  * Every child is killed when the runner stops, and also (SIGKILL) if the runner's own process
  * exits without stopping it, so nothing is left behind.
@@ -167,7 +168,7 @@ export class BookinfoRunner {
       const tempDir = mtls ? undefined : mkdtempSync(join(tmpdir(), "lanecar-bookinfo-"));
       const config = tempDir
         ? [writePlaintextConfig(join(tempDir, "shared")), exampleFile(CONFIG_DIRS.process)]
-        : [exampleFile("config")];
+        : [exampleFile("config")]; // shared + security + process
       const runner = new BookinfoRunner(
         plan,
         GATEWAY.listen.port,
@@ -199,12 +200,14 @@ export class BookinfoRunner {
       writeFileSync(join(instancesDir, `${i.name}.yaml`), instanceConfigYaml(i, plan.get(i.name)!));
     const logDir = opts.logDir ?? join(tempDir, "logs");
     mkdirSync(logDir, { recursive: true });
-    const shared = mtls ? exampleFile(CONFIG_DIRS.shared) : writePlaintextConfig(join(tempDir, "shared"));
+    const mesh = mtls
+      ? [exampleFile(CONFIG_DIRS.shared), exampleFile(CONFIG_DIRS.security)]
+      : [writePlaintextConfig(join(tempDir, "shared"))];
     const runner = new BookinfoRunner(
       plan,
       ports[0]!,
       ports[1]!,
-      [shared, instancesDir],
+      [...mesh, instancesDir],
       logDir,
       tempDir,
       log,
