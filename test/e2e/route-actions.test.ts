@@ -59,21 +59,28 @@ function call(
   headers: Record<string, string> = {},
   method = "GET",
 ): Promise<Answer> {
+  return callHost(port, "web:9080", path, headers, method);
+}
+
+function callHost(
+  port: number,
+  host: string,
+  path: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<Answer> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, method, headers: { host: "web:9080", ...headers } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (c) => {
-          body += c;
-        });
-        res.on("end", () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - t0 }),
-        );
-      },
-    );
+    const req = request({ host: "127.0.0.1", port, path, method, headers: { host, ...headers } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => {
+        body += c;
+      });
+      res.on("end", () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - t0 }),
+      );
+    });
     req.on("error", reject);
     req.end();
   });
@@ -217,6 +224,15 @@ spec:
     const r = await call(outbound, "/flaky");
     expect(r.status).toBe(200);
     expect(web.seen.filter((s) => s.url === "/flaky").length - before).toBe(3);
+  });
+
+  it("retries a 503 on a host without a VirtualService (Istio's default policy: 2 attempts, 503)", async () => {
+    const flaky = () => shadow.seen.filter((x) => x.url === "/flaky").length;
+    const before = flaky();
+    const r = await callHost(outbound, "shadow:9080", "/flaky");
+    expect(r.status).toBe(200);
+    expect(r.body).toBe("shadow GET /flaky");
+    expect(flaky() - before).toBe(3);
   });
 
   it("aborts with the fault's status and flag FI, without calling the upstream", async () => {

@@ -11,7 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { injectPod, type JsonObject, type PodLike } from "../../packages/cli/src/kube/inject-pod.js";
+import {
+  INJECT_DEFAULTS,
+  injectPod,
+  type JsonObject,
+  type PodLike,
+} from "../../packages/cli/src/kube/inject-pod.js";
 import { main } from "../../packages/cli/src/main.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import { docs, isBuiltIn, type Obj, REPO, validateBuiltIn, yamlFiles } from "./schemas.js";
@@ -51,12 +56,107 @@ function args0(c: JsonObject): string {
   return (c.args as string[])[0]!;
 }
 
+const IDENTITY_DIR = "/var/run/secrets/lanecar/identity";
+
+/**
+ * The workload identity (issue 15): cert-manager's csi-driver-spiffe volume readable by the
+ * sidecar's group only, `--identity-dir` on it, the service account from the pod, and Istio's
+ * `security.istio.io/tlsMode` label (a value the pod has is kept). `identity: false`: none of it.
+ */
+function expectIdentity(
+  before: { metadata?: Obj; spec: Obj },
+  after: { metadata?: Obj; spec: Obj },
+  proxy: JsonObject,
+  identity: boolean,
+) {
+  const args = proxy.args as string[];
+  const volume = (after.spec.volumes as Obj[]).find((v) => v.name === "lanecar-identity");
+  const labels = (before.metadata?.labels ?? {}) as Obj;
+  if (!identity) {
+    expect(volume).toBeUndefined();
+    expect(args).not.toContain("--identity-dir");
+    expect(after.metadata?.labels).toEqual(before.metadata?.labels);
+    return;
+  }
+  expect(volume).toEqual({
+    name: "lanecar-identity",
+    csi: {
+      driver: "spiffe.csi.cert-manager.io",
+      readOnly: true,
+      volumeAttributes: { "spiffe.csi.cert-manager.io/fs-group": "1337" },
+    },
+  });
+  expect(proxy.volumeMounts).toContainEqual({
+    name: "lanecar-identity",
+    mountPath: IDENTITY_DIR,
+    readOnly: true,
+  });
+  expect(args[args.indexOf("--identity-dir") + 1]).toBe(IDENTITY_DIR);
+  expect(proxy.env).toContainEqual({
+    name: "LANECAR_SERVICE_ACCOUNT",
+    valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "spec.serviceAccountName" } },
+  });
+  // No app container mounts the identity: the key is the sidecar's alone.
+  for (const c of [
+    ...(after.spec.containers as JsonObject[]),
+    ...((after.spec.initContainers ?? []) as JsonObject[]),
+  ])
+    if (c.name !== "lanecar-proxy") expect(names(c.volumeMounts)).not.toContain("lanecar-identity");
+  expect(after.metadata?.labels).toEqual({
+    ...labels,
+    "security.istio.io/tlsMode": labels["security.istio.io/tlsMode"] ?? "istio",
+  });
+}
+
+/**
+ * The app containers are as they were but for their HTTP probes, which (with an identity) ask the
+ * sidecar's admin port `/app-health/<container>/<kind>`; the sidecar gets the originals as
+ * `LANECAR_APP_PROBES`, with their port resolved and their timing fields kept.
+ */
+function expectProbesMoved(before: JsonObject[], after: JsonObject[], proxy: JsonObject, identity: boolean) {
+  const env = (proxy.env as { name: string; value?: string }[]).find((e) => e.name === "LANECAR_APP_PROBES");
+  const moved = env
+    ? (JSON.parse(env.value!) as Record<string, { port: number; path: string; timeoutSeconds: number }>)
+    : {};
+  const kinds = { readinessProbe: "readyz", livenessProbe: "livez", startupProbe: "startupz" } as const;
+  let expectedMoves = 0;
+  expect(after.length).toBe(before.length);
+  before.forEach((b, i) => {
+    const a = after[i]!;
+    const rest = (c: JsonObject) => {
+      const { readinessProbe: _r, livenessProbe: _l, startupProbe: _s, ...others } = c;
+      return others;
+    };
+    expect(rest(a)).toEqual(rest(b));
+    for (const [field, kind] of Object.entries(kinds) as [keyof typeof kinds, string][]) {
+      const probe = b[field] as
+        | { httpGet?: { port: number | string; path?: string }; timeoutSeconds?: number }
+        | undefined;
+      const port = typeof probe?.httpGet?.port === "number" ? probe.httpGet.port : undefined;
+      if (!identity || !probe?.httpGet || port === undefined) {
+        expect(a[field]).toEqual(b[field]);
+        continue;
+      }
+      expectedMoves++;
+      const path = `/app-health/${String(b.name)}/${kind}`;
+      expect(a[field]).toEqual({ ...probe, httpGet: { path, port: 15000, scheme: "HTTP" } });
+      expect(moved[path]).toMatchObject({
+        port,
+        path: probe.httpGet.path,
+        timeoutSeconds: probe.timeoutSeconds ?? 1,
+      });
+    }
+  });
+  expect(Object.keys(moved)).toHaveLength(expectedMoves);
+}
+
 /** Checks one injected pod template against its original: SPEC section 11, apps untouched. */
 function expectInjected(
   before: { metadata?: Obj; spec: Obj },
   after: { metadata?: Obj; spec: Obj },
   native = true,
   source = ["--discovery", "kubernetes"],
+  identity = true,
 ) {
   const spec = after.spec;
   const inits = spec.initContainers as JsonObject[];
@@ -119,19 +219,19 @@ function expectInjected(
   );
   // The app's containers, init containers, volumes and the rest of the spec are as they were.
   const apps = containers.filter((c) => c.name !== "lanecar-proxy");
-  expect(apps).toEqual(before.spec.containers);
+  expectProbesMoved(before.spec.containers as JsonObject[], apps, proxy, identity);
   expect(inits.filter((c) => !String(c.name).startsWith("lanecar-"))).toEqual(
     before.spec.initContainers ?? [],
   );
-  expect((spec.volumes as Obj[]).filter((v) => v.name !== "lanecar-podinfo")).toEqual(
-    before.spec.volumes ?? [],
-  );
+  expect(
+    (spec.volumes as Obj[]).filter((v) => v.name !== "lanecar-podinfo" && v.name !== "lanecar-identity"),
+  ).toEqual(before.spec.volumes ?? []);
   const rest = (s: Obj) => {
     const { containers: _c, initContainers: _i, volumes: _v, ...others } = s;
     return others;
   };
   expect(rest(spec)).toEqual(rest(before.spec));
-  expect(after.metadata?.labels).toEqual(before.metadata?.labels);
+  expectIdentity(before, after, proxy, identity);
 }
 
 describe("lanecar inject", () => {
@@ -295,6 +395,44 @@ describe("lanecar inject", () => {
     }
   });
 
+  it("--identity none (no cert-manager) and --trust-domain; a pod's own tlsMode label is kept", async () => {
+    const file = join(BOOKINFO_KUBE, "bookinfo.yaml");
+    const input = docs(readFileSync(file, "utf8"));
+    const none = await inject(["-f", file, "--identity", "none"]);
+    expect(none.code, none.err.join("\n")).toBe(0);
+    const plain = docs(none.out);
+    const td = await inject(["-f", file, "--trust-domain", "prod.example"]);
+    expect(td.code).toBe(0);
+    const domain = docs(td.out);
+    for (let i = 0; i < input.length; i++) {
+      if (input[i]!.kind !== "Deployment") continue;
+      expectInjected(template(input[i]!), template(plain[i]!), true, undefined, false);
+      expectInjected(template(input[i]!), template(domain[i]!));
+      const proxy = (template(domain[i]!).spec.initContainers as JsonObject[])[1]!;
+      const args = proxy.args as string[];
+      expect(args[args.indexOf("--trust-domain") + 1]).toBe("prod.example");
+    }
+    // Istio's injector keeps a tlsMode the pod sets (callers then send it plaintext).
+    const disabled = await inject([
+      "-f",
+      fileWith(
+        "tls-disabled.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: legacy\n  labels: {app: legacy, security.istio.io/tlsMode: disabled}\nspec:\n  containers: [{name: a, image: a}]\n",
+      ),
+    ]);
+    expect((docs(disabled.out)[0]!.metadata as Obj).labels).toEqual({
+      app: "legacy",
+      "security.istio.io/tlsMode": "disabled",
+    });
+    const bad = await inject(["-f", file, "--identity", "spire"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toEqual(['lanecar inject: --identity "spire" is not one of csi-driver-spiffe, none']);
+    const badDomain = await inject(["-f", file, "--trust-domain", "Bad Domain"]);
+    expect(badDomain.err).toEqual([
+      'lanecar inject: --trust-domain "Bad Domain" is not a valid trust domain',
+    ]);
+  });
+
   it('leaves pods annotated lanecar.io/inject: "false", hostNetwork pods and pods without a service name', async () => {
     const text = [
       'apiVersion: v1\nkind: Pod\nmetadata:\n  name: opted-out\n  labels: {app: a}\n  annotations: {lanecar.io/inject: "false"}\nspec:\n  containers: [{name: a, image: a}]\n',
@@ -389,7 +527,7 @@ describe("lanecar inject", () => {
 const podArb = fc
   .record({
     labels: fc.dictionary(
-      fc.constantFrom("app", "version", "tier", "ASM_TRAFFIC_TAG"),
+      fc.constantFrom("app", "version", "tier", "ASM_TRAFFIC_TAG", "security.istio.io/tlsMode"),
       fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/),
       { minKeys: 0 },
     ),
@@ -428,7 +566,7 @@ describe("the pod mutation (properties)", () => {
     fc.assert(
       fc.property(podArb, fc.boolean(), (pod, classicSidecar) => {
         const copy = structuredClone(pod);
-        const opts = { image: "lanecar:t", classicSidecar, configSource: "kubernetes" };
+        const opts = { ...INJECT_DEFAULTS, image: "lanecar:t", classicSidecar };
         const first = injectPod(pod, opts);
         expect(pod).toEqual(copy);
         const hasService = typeof (pod.metadata!.labels as Obj).app === "string";
@@ -447,5 +585,74 @@ describe("the pod mutation (properties)", () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("the probe rewrite (kubelet's plaintext probes under STRICT)", () => {
+  it("moves HTTP probes (numeric or named port, headers) to the admin port; HTTPS, host, exec and tcpSocket stay", () => {
+    const out = injectPod(
+      {
+        metadata: { labels: { app: "web" } },
+        spec: {
+          containers: [
+            {
+              name: "web",
+              image: "web",
+              ports: [{ name: "http", containerPort: 8080 }],
+              readinessProbe: {
+                httpGet: { path: "/ready", port: "http", httpHeaders: [{ name: "X-Probe", value: "1" }] },
+                periodSeconds: 3,
+                timeoutSeconds: 2,
+              },
+              livenessProbe: { httpGet: { path: "/live", port: 8443, scheme: "HTTPS" } },
+              startupProbe: { tcpSocket: { port: 8080 } },
+            },
+            {
+              name: "side",
+              image: "side",
+              readinessProbe: { httpGet: { path: "/x", port: 9000, host: "10.0.0.1" } },
+              livenessProbe: { exec: { command: ["true"] } },
+            },
+          ],
+        },
+      },
+      INJECT_DEFAULTS,
+    );
+    if (!out.injected) throw new Error("not injected");
+    const [web, side] = out.pod.spec!.containers as JsonObject[];
+    expect(web!.readinessProbe).toEqual({
+      httpGet: { path: "/app-health/web/readyz", port: 15000, scheme: "HTTP" },
+      periodSeconds: 3,
+      timeoutSeconds: 2,
+    });
+    expect(web!.livenessProbe).toEqual({ httpGet: { path: "/live", port: 8443, scheme: "HTTPS" } });
+    expect(web!.startupProbe).toEqual({ tcpSocket: { port: 8080 } });
+    expect(side!.readinessProbe).toEqual({ httpGet: { path: "/x", port: 9000, host: "10.0.0.1" } });
+    const proxy = (out.pod.spec!.initContainers as JsonObject[])[1]!;
+    const env = (proxy.env as { name: string; value?: string }[]).find(
+      (e) => e.name === "LANECAR_APP_PROBES",
+    )!;
+    expect(JSON.parse(env.value!)).toEqual({
+      "/app-health/web/readyz": {
+        port: 8080,
+        path: "/ready",
+        headers: [{ name: "X-Probe", value: "1" }],
+        timeoutSeconds: 2,
+      },
+    });
+    // No identity (no STRICT possible): probes are left as they are.
+    const plain = injectPod(
+      {
+        metadata: { labels: { app: "web" } },
+        spec: {
+          containers: [{ name: "web", image: "web", readinessProbe: { httpGet: { path: "/r", port: 80 } } }],
+        },
+      },
+      { ...INJECT_DEFAULTS, identity: "none" },
+    );
+    if (!plain.injected) throw new Error("not injected");
+    expect((plain.pod.spec!.containers as JsonObject[])[0]!.readinessProbe).toEqual({
+      httpGet: { path: "/r", port: 80 },
+    });
   });
 });

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import fastJsonPatch from "fast-json-patch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { admit } from "../../packages/cli/src/kube/admission.js";
-import { injectPod, type PodLike } from "../../packages/cli/src/kube/inject-pod.js";
+import { INJECT_DEFAULTS, injectPod, type PodLike } from "../../packages/cli/src/kube/inject-pod.js";
 import { jsonPatch } from "../../packages/cli/src/kube/json-patch.js";
 import { main } from "../../packages/cli/src/main.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
@@ -343,7 +343,7 @@ describe("lanecar injector", () => {
 
   it("the patch escapes keys with / and ~ (RFC 6901), in classic mode too", () => {
     const pod = replicaSetPod({ "example.com/a~b": "1", "lanecar.io/note": "x" });
-    const opts = { image: "lanecar:x", classicSidecar: true, configSource: "kubernetes" };
+    const opts = { ...INJECT_DEFAULTS, image: "lanecar:x", classicSidecar: true };
     const answer = admit(JSON.stringify(admissionReview(pod)), opts);
     const response = (answer.body as Obj).response as Obj;
     const patch = JSON.parse(Buffer.from(String(response.patch), "base64").toString("utf8")) as {
@@ -352,6 +352,12 @@ describe("lanecar injector", () => {
     expect(patch.map((p) => p.path)).toContain(
       "/metadata/annotations/kubectl.kubernetes.io~1default-container",
     );
+    // Istio's mTLS label, added to the pod's labels (auto mTLS of the callers reads it).
+    expect(patch).toContainEqual({
+      op: "add",
+      path: "/metadata/labels/security.istio.io~1tlsMode",
+      value: "istio",
+    });
     const patched = fastJsonPatch.applyPatch(structuredClone(pod), patch as never, true, false)
       .newDocument as Obj;
     const expected = injectPod(pod as PodLike, opts);

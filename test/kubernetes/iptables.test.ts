@@ -6,9 +6,12 @@
  * outbound call to a service address is captured to the sidecar outbound, the sidecar's own
  * connections are not captured again (no loop), the admin port is exempt (kubelet's probe),
  * applying twice changes nothing, and `--cleanup` leaves iptables-save (v4 and v6) as before.
+ * The sidecar also starts with its workload identity where the injected pod mounts it, the files
+ * owned and moded as cert-manager's csi-driver-spiffe writes them with `fs-group: 1337` (root's,
+ * group 1337, 0440), so the injected user and group can read the key and nobody else.
  * Needs root, iproute2 and iptables (the test says why when it cannot run), and `pnpm build`.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +22,9 @@ import {
   installed,
   restoreScript,
 } from "../../packages/cli/src/kube/capture-rules.js";
-import { injectPod } from "../../packages/cli/src/kube/inject-pod.js";
+import { IDENTITY_DIR } from "../../packages/cli/src/kube/inject-identity.js";
+import { INJECT_DEFAULTS, injectPod } from "../../packages/cli/src/kube/inject-pod.js";
+import { initCa, issueWorkload } from "../../packages/proxy/src/identity/index.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import {
   cleanupStale,
@@ -82,6 +87,10 @@ describe("capture rules (pure)", () => {
 
 const unavailable = await netnsUnavailable();
 if (unavailable) console.warn(`lanecar iptables in a network namespace: cannot run here: ${unavailable}`);
+
+interface Probe {
+  httpGet: { path: string; port: number };
+}
 
 const APP = `
 import { createServer } from "node:http";
@@ -151,14 +160,25 @@ describe.skipIf(unavailable !== undefined)("lanecar iptables in a pod (network n
   const injected = injectPod(
     {
       metadata: { labels: { app: "app", version: "v1", ASM_TRAFFIC_TAG: "prod" } },
-      spec: { containers: [{ name: "app", image: "app", ports: [{ containerPort: 9080 }] }] },
+      spec: {
+        containers: [
+          {
+            name: "app",
+            image: "app",
+            ports: [{ containerPort: 9080 }],
+            // Kubelet's probes: the injector moves them to the sidecar's admin port.
+            readinessProbe: { httpGet: { path: "/hello", port: 9080 } },
+            livenessProbe: { httpGet: { path: "/ready", port: 9080 }, timeoutSeconds: 2 },
+          },
+        ],
+      },
     },
-    { image: "lanecar:test", classicSidecar: false, configSource: dir },
+    { ...INJECT_DEFAULTS, image: "lanecar:test", configSource: dir },
   );
   if (!injected.injected) throw new Error("not injected");
   const [init, proxy] = injected.pod.spec!.initContainers as {
     args: string[];
-    env: { name: string; valueFrom: { fieldRef: { fieldPath: string } } }[];
+    env: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
     securityContext: { runAsUser: number; runAsGroup: number };
   }[];
   const initArgs = init!.args.slice(1);
@@ -224,13 +244,41 @@ spec:
     lab.spawn(pod, "app", [process.execPath, join(dir, "app.mjs")], { PORT: "9080", EXTRA_PORT: "9091" });
     // What kubelet provides: the downward-API volume (here a directory of ours) and the env.
     writeFileSync(join(dir, "labels"), 'ASM_TRAFFIC_TAG="prod"\napp="app"\nversion="v1"');
-    const args = proxy!.args.map((a) => a.replace("/etc/lanecar/podinfo", dir));
+    // What csi-driver-spiffe mounts: the pod's credentials, root's, readable by fs-group 1337 only.
+    const identity = join(dir, "identity");
+    initCa(join(dir, "ca"));
+    issueWorkload(join(dir, "ca"), identity, {
+      namespace: "default",
+      serviceAccount: "app-sa",
+      ttlMs: 3600_000,
+    });
+    for (const f of readdirSync(identity)) {
+      chownSync(join(identity, f), 0, 1337);
+      chmodSync(join(identity, f), 0o440);
+    }
+    chownSync(identity, 0, 1337);
+    chmodSync(identity, 0o550);
+    const args = proxy!.args.map((a) =>
+      a.replace("/etc/lanecar/podinfo", dir).replace(IDENTITY_DIR, identity),
+    );
     const fields: Record<string, string> = {
       "metadata.namespace": "default",
       "metadata.labels['app']": "app",
+      "spec.serviceAccountName": "app-sa",
     };
-    const env = Object.fromEntries(proxy!.env.map((e) => [e.name, fields[e.valueFrom.fieldRef.fieldPath]!]));
-    expect(env).toEqual({ LANECAR_NAMESPACE: "default", LANECAR_SERVICE: "app" });
+    const env = Object.fromEntries(
+      proxy!.env.map((e) => [e.name, e.value ?? fields[e.valueFrom!.fieldRef.fieldPath]!]),
+    );
+    const { LANECAR_APP_PROBES: probes, ...fromPod } = env;
+    expect(JSON.parse(probes!)).toEqual({
+      "/app-health/app/readyz": { port: 9080, path: "/hello", timeoutSeconds: 1 },
+      "/app-health/app/livez": { port: 9080, path: "/ready", timeoutSeconds: 2 },
+    });
+    expect(fromPod).toEqual({
+      LANECAR_NAMESPACE: "default",
+      LANECAR_SERVICE: "app",
+      LANECAR_SERVICE_ACCOUNT: "app-sa",
+    });
     const { runAsUser, runAsGroup } = proxy!.securityContext;
     sidecar = lab.spawn(
       pod,
@@ -268,6 +316,26 @@ spec:
   afterAll(async () => {
     await lab?.destroy();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the injected sidecar (UID/GID 1337) reads the identity the CSI volume holds: its pod's SPIFFE ID", async () => {
+    const dump = (await (await fetch(`http://${pod.ip}:15000/config_dump`)).json()) as {
+      workloadCertificate?: { spiffeId: string };
+    };
+    expect(dump.workloadCertificate?.spiffeId).toBe("spiffe://cluster.local/ns/default/sa/app-sa");
+  });
+
+  it("kubelet's rewritten probes: the admin port answers with the app's own status, nothing else", async () => {
+    const probe = (path: string) => fetch(`http://${pod.ip}:15000${path}`).then((r) => r.status);
+    // What kubelet now asks, as the injected probes say (the app answers /hello 200, /ready 418).
+    const [ready, live] = (
+      injected.pod.spec!.containers as unknown as { readinessProbe: Probe; livenessProbe: Probe }[]
+    ).map((c) => [c.readinessProbe.httpGet, c.livenessProbe.httpGet])[0]!;
+    expect([ready!.port, live!.port]).toEqual([15000, 15000]);
+    expect(await probe(ready!.path)).toBe(200);
+    expect(await probe(live!.path)).toBe(418);
+    expect(await probe("/app-health/app/startupz")).toBe(404);
+    expect(await probe("/app-health/other/readyz")).toBe(404);
   });
 
   it("without the rules the app is reached directly and its service call goes nowhere", async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../packages/cli/src/main.js";
+import { CONFIG_KINDS } from "../../packages/proxy/src/kubernetes/kube-cluster.js";
 import {
   crdValidators,
   docs,
@@ -43,7 +44,7 @@ async function runCli(argv: string[]): Promise<{ code: number; out: string[]; er
 describe("Kubernetes manifests", () => {
   const validators = crdValidators(CRD_FILES);
 
-  it("our CRDs serve TrafficLabel and the six Istio networking kinds in every version", async () => {
+  it("our CRDs serve TrafficLabel, the six Istio networking kinds and the two security kinds in every version", async () => {
     const keys = [...validators.keys()].sort();
     expect(keys).toContain("istio.alibabacloud.com/v1beta1/TrafficLabel");
     expect(keys).toContain("istio.alibabacloud.com/v1/TrafficLabel");
@@ -57,6 +58,8 @@ describe("Kubernetes manifests", () => {
     ])
       for (const v of ["v1alpha3", "v1beta1", "v1"])
         expect(keys).toContain(`networking.istio.io/${v}/${kind}`);
+    for (const kind of ["PeerAuthentication", "AuthorizationPolicy"])
+      for (const v of ["v1beta1", "v1"]) expect(keys).toContain(`security.istio.io/${v}/${kind}`);
     // The CRD objects themselves are valid apiextensions.k8s.io/v1 objects, one storage version each.
     for (const f of CRD_FILES)
       for (const crd of fileDocs(f)) {
@@ -111,7 +114,8 @@ describe("Kubernetes manifests", () => {
         }
       }
       expect(builtIn).toBeGreaterThan(5);
-      if (dir === EXAMPLE) expect(custom).toBe(9); // Gateway, 3 VirtualServices, 4 DestinationRules, TrafficLabel
+      // Gateway, 3 VirtualServices, 4 DestinationRules, TrafficLabel, PeerAuthentication
+      if (dir === EXAMPLE) expect(custom).toBe(10);
     });
   }
 
@@ -140,15 +144,40 @@ describe("Kubernetes manifests", () => {
 
   it("lanecar validate passes on the walkthrough's Istio-kind files", async () => {
     const r = await runCli(["validate", "-n", "bookinfo", EXAMPLE]);
-    expect(r.out.join("\n")).toMatch(/^valid: 9 resources/m);
+    expect(r.out.join("\n")).toMatch(/^valid: 10 resources/m);
     expect(r.code).toBe(0);
   });
 
-  it("RBAC is read-only; the webhook fails open and selects labelled namespaces only", () => {
+  it("RBAC is read-only (but the pods' CertificateRequests); the webhook fails open and selects labelled namespaces only", () => {
     const all = yamlFiles(DEPLOY).flatMap(fileDocs);
-    for (const role of all.filter((o) => o.kind === "ClusterRole" || o.kind === "Role"))
+    for (const role of all.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
+      // csi-driver-spiffe asks for a pod's certificate with the pod's token: create, nothing else.
+      if ((role.metadata as Obj).name === "lanecar-workload-identity") {
+        expect(role.rules).toEqual([
+          { apiGroups: ["cert-manager.io"], resources: ["certificaterequests"], verbs: ["create"] },
+        ]);
+        continue;
+      }
       for (const rule of role.rules as { verbs: string[] }[])
         expect(rule.verbs.sort()).toEqual(["get", "list", "watch"]);
+    }
+    // Discovery reads the security kinds too; Secrets are never read.
+    const discovery = all.find(
+      (o) => o.kind === "ClusterRole" && (o.metadata as Obj).name === "lanecar-discovery",
+    )!;
+    expect(discovery.rules).toContainEqual({
+      apiGroups: ["security.istio.io"],
+      resources: ["peerauthentications", "authorizationpolicies"],
+      verbs: ["get", "list", "watch"],
+    });
+    expect(JSON.stringify(discovery.rules)).not.toContain("secrets");
+    // Every kind discovery watches is granted (a missing one would be a 403 at start-up).
+    const rules = discovery.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    for (const k of CONFIG_KINDS)
+      expect(
+        rules.some((r) => r.apiGroups.includes(k.group) && r.resources.includes(k.plural)),
+        `${k.plural}.${k.group}`,
+      ).toBe(true);
     const hook = all.find((o) => o.kind === "MutatingWebhookConfiguration")!;
     const [w] = hook.webhooks as Obj[];
     expect(w).toMatchObject({

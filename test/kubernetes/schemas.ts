@@ -2,7 +2,8 @@
  * Offline stand-ins for what kube-apiserver checks when a manifest is applied (no API server can
  * run on these machines):
  * - built-in kinds: the Kubernetes OpenAPI schema, as compiled by the `kubernetes-models` package
- *   (`validate()` of each model); cert-manager kinds by `@kubernetes-models/cert-manager`;
+ *   (`validate()` of each model); cert-manager and trust-manager kinds by
+ *   `@kubernetes-models/cert-manager`;
  * - custom resources: the openAPIV3Schema of OUR CRDs (deploy/kubernetes/crds), run with ajv the
  *   way the API server's strict field validation treats a structural schema: a field that the
  *   schema does not declare is an error unless `x-kubernetes-preserve-unknown-fields` allows it.
@@ -16,13 +17,17 @@ export type Obj = Record<string, unknown>;
 
 export const REPO = new URL("../../", import.meta.url).pathname;
 
-/** Every `*.yaml` under a directory (recursively), sorted. */
-export function yamlFiles(dir: string): string[] {
+/**
+ * Every `*.yaml` under a directory (recursively), sorted; `helm/` folders hold Helm values for
+ * other projects' charts, not manifests, and are left out unless `helm` is set.
+ */
+export function yamlFiles(dir: string, helm = false): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir).sort()) {
     const p = join(dir, e);
-    if (statSync(p).isDirectory()) out.push(...yamlFiles(p));
-    else if (/\.ya?ml$/.test(e)) out.push(p);
+    if (statSync(p).isDirectory()) {
+      if (e !== "helm" || helm) out.push(...yamlFiles(p, helm));
+    } else if (/\.ya?ml$/.test(e)) out.push(p);
   }
   return out;
 }
@@ -47,9 +52,10 @@ interface Model {
 
 /** The kubernetes-models class of a built-in (or cert-manager) kind, or undefined. */
 async function modelOf(apiVersion: string, kind: string): Promise<Model | undefined> {
-  const path = apiVersion.startsWith("cert-manager.io/")
-    ? `@kubernetes-models/cert-manager/${apiVersion}/${kind}`
-    : `kubernetes-models/${apiVersion}/${kind}`;
+  const path =
+    apiVersion.startsWith("cert-manager.io/") || apiVersion.startsWith("trust.cert-manager.io/")
+      ? `@kubernetes-models/cert-manager/${apiVersion}/${kind}`
+      : `kubernetes-models/${apiVersion}/${kind}`;
   try {
     const mod = (await import(path)) as Record<string, Model>;
     return mod[kind];
@@ -58,7 +64,7 @@ async function modelOf(apiVersion: string, kind: string): Promise<Model | undefi
   }
 }
 
-/** Whether kubernetes-models knows this kind (built-in Kubernetes API or cert-manager). */
+/** Whether kubernetes-models knows this kind (built-in Kubernetes API, cert-manager, trust-manager). */
 export async function isBuiltIn(o: Obj): Promise<boolean> {
   return (await modelOf(String(o.apiVersion), String(o.kind))) !== undefined;
 }

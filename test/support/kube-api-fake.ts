@@ -4,13 +4,15 @@
  * with `metadata.resourceVersion` and `limit`/`continue` (pages are one consistent snapshot; an
  * expired token is 410), GET of one object, and watches as chunked `{type, object}` JSON lines
  * from a resourceVersion — replaying history, `allowWatchBookmarks` BOOKMARKs, `timeoutSeconds`,
- * ERROR events carrying a 410 `Expired` Status once history is compacted — plus the faults tests
- * need: cut every watch connection, expire open watches, refuse everything. Unknown resources are
- * 404 Status objects. Its fidelity is checked by the real `kubectl` (test/kubernetes).
+ * ERROR events carrying a 410 `Expired` Status once history is compacted —, the writes
+ * `kubectl apply` / `delete` make (kube-api-writes.ts), plus the faults tests need: cut every
+ * watch connection, expire open watches, refuse everything. Unknown resources are 404 Status
+ * objects. Its fidelity is checked by the real `kubectl` (test/kubernetes).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { BUILTIN_TYPES, crdTypes, type KubeObject, type ResourceType, status } from "./kube-api-resources.js";
+import { handleWrite } from "./kube-api-writes.js";
 
 export { BUILTIN_TYPES, crdTypes, type KubeObject, type ResourceType };
 
@@ -223,7 +225,7 @@ current-context: ${context}
     const url = new URL(req.url ?? "/", "http://fake");
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (this.down) return this.json(res, 503, status(503, "ServiceUnavailable", "the API server is down"));
-    if (req.method !== "GET") return this.json(res, 405, status(405, "MethodNotAllowed", "read-only fake"));
+    const write = req.method !== "GET";
     const p = url.pathname.replace(/\/+$/, "");
     if (p === "/version")
       return this.json(res, 200, {
@@ -274,6 +276,12 @@ current-context: ${context}
     }
     const apiVersion = group ? `${group}/${version}` : version;
     (res as ServerResponse & { apiVersion?: string }).apiVersion = apiVersion;
+    if (write) {
+      handleWrite(this, (r, c, b) => this.json(r, c, b), req, res, t, apiVersion, namespace, rest[1]).catch(
+        (err: Error) => this.json(res, 500, status(500, "InternalError", err.message)),
+      );
+      return;
+    }
     if (rest.length === 2) {
       const o = this.mapOf(t).get(`${namespace ?? ""}/${rest[1]}`);
       if (!o)
@@ -317,7 +325,7 @@ current-context: ${context}
         singularName: t.singular,
         namespaced: t.namespaced,
         kind: t.kind,
-        verbs: ["get", "list", "watch"],
+        verbs: ["create", "delete", "get", "list", "patch", "update", "watch"],
         ...(t.shortNames ? { shortNames: t.shortNames } : {}),
       })),
     };

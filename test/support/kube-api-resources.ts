@@ -1,6 +1,7 @@
 /**
  * What the Kubernetes API fake serves: the object shape, the resource types (core Pods and
- * Services, EndpointSlices, the Istio and ASM CRDs in the versions a test chooses) and the
+ * Services, EndpointSlices, the Istio networking and security CRDs in the versions a test
+ * chooses, the ASM TrafficLabel) and the
  * `Status` objects errors are reported with.
  */
 export interface KubeObject {
@@ -58,8 +59,23 @@ export const BUILTIN_TYPES: ResourceType[] = [
   },
 ];
 
-/** The Istio and ASM kinds as CRDs; `istioVersions` picks what the fake serves for networking.istio.io. */
-export function crdTypes(istioVersions: string[] = ["v1", "v1beta1", "v1alpha3"]): ResourceType[] {
+/**
+ * The Istio and ASM kinds as CRDs; `istioVersions` picks what the fake serves for
+ * networking.istio.io, `securityVersions` for security.istio.io (none: Istio before the kinds).
+ */
+export function crdTypes(
+  istioVersions: string[] = ["v1", "v1beta1", "v1alpha3"],
+  securityVersions: string[] = ["v1", "v1beta1"],
+): ResourceType[] {
+  const sec = (kind: string, plural: string, short: string): ResourceType => ({
+    group: "security.istio.io",
+    versions: securityVersions,
+    plural,
+    singular: kind.toLowerCase(),
+    kind,
+    namespaced: true,
+    shortNames: [short],
+  });
   const net = (kind: string, plural: string): ResourceType => ({
     group: "networking.istio.io",
     versions: istioVersions,
@@ -83,6 +99,12 @@ export function crdTypes(istioVersions: string[] = ["v1", "v1beta1", "v1alpha3"]
       kind: "TrafficLabel",
       namespaced: true,
     },
+    ...(securityVersions.length > 0
+      ? [
+          sec("PeerAuthentication", "peerauthentications", "pa"),
+          sec("AuthorizationPolicy", "authorizationpolicies", "ap"),
+        ]
+      : []),
   ];
 }
 

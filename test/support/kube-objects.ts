@@ -18,12 +18,19 @@ export function service(name: string, ns = "default", port = 9080): KubeObject {
   };
 }
 
-export function pod(name: string, ns: string, labels: Record<string, string>, ip = "127.0.0.1"): KubeObject {
+/** A running pod; `serviceAccount` is what admission fills in when the manifest names none. */
+export function pod(
+  name: string,
+  ns: string,
+  labels: Record<string, string>,
+  ip = "127.0.0.1",
+  serviceAccount = "default",
+): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: ns, labels },
-    spec: { containers: [{ name: "app", image: "bookinfo" }] },
+    spec: { serviceAccountName: serviceAccount, containers: [{ name: "app", image: "bookinfo" }] },
     status: { phase: "Running", podIP: ip },
   };
 }

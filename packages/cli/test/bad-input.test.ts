@@ -40,7 +40,19 @@ const cases: [string[], RegExp][] = [
     ["gateway", "--config", ASM, "--listen", "127.0.0.1:70000"],
     /--listen "127\.0\.0\.1:70000": port 70000 is out of range/,
   ],
+  [
+    ["gateway", "--config", ASM, "--listen-https", "127.0.0.1:70000"],
+    /--listen-https "127\.0\.0\.1:70000": port 70000 is out of range/,
+  ],
   [["gateway", "--config", ASM, "--lane-token-key-file", "/nonexistent/key"], /nonexistent/],
+  [
+    [...SIDECAR, "--credentials-dir", "/nonexistent/creds"],
+    /--credentials-dir \/nonexistent\/creds is not a directory/,
+  ],
+  [
+    ["gateway", "--config", ASM, "--credentials-dir", "/etc/hostname"],
+    /--credentials-dir \/etc\/hostname is not a directory/,
+  ],
   [[...EXPLAIN, "--request", "GET http://[::1"], /is not a URL/],
   [[...EXPLAIN, "--request", "GET http://reviews:99999/"], /is not a URL/],
   [[...EXPLAIN, "--request", "G3T http://reviews/"], /is not an HTTP method/],

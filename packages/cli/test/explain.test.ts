@@ -472,7 +472,7 @@ spec:
   });
 });
 
-describe("lanecar explain: security.istio.io policies at the destination (read, not enforced)", () => {
+describe("lanecar explain: security.istio.io policies at the destination", () => {
   const POLICIES = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: default}
@@ -503,11 +503,41 @@ spec:
     expect(r.out.slice(6, 10)).toEqual([
       "endpoints:",
       "  127.0.0.1:19084  app=reviews,version=v2",
-      "authz:       workload default {app=reviews,version=v2} port 19084: denied: no ALLOW policy matches; mTLS STRICT (default/default)",
-      "             (authorization as plaintext: principals never match, the source IP is unknown; not enforced by the data path yet (no mutual TLS))",
+      "authz:       workload default {app=reviews,version=v2} port 19084: refused: plaintext on a STRICT port (no policy is consulted); mTLS STRICT (default/default)",
+      "             (as plaintext: no principal (give --principal for a mutual-TLS caller); the source IP is unknown)",
     ]);
-    // The verdict is informational: the request is still proxied.
+    // The caller's sidecar still routes it: the destination's sidecar decides.
     expect(r.out[5]).toBe("result:      proxied (route)");
+  });
+
+  it("--principal: which policy decided, its action and rule index, for that mutual-TLS caller", async () => {
+    const file = join(tmp, "policies-principal.yaml");
+    writeFileSync(file, POLICIES);
+    const ask = (principal: string) =>
+      run([
+        "explain",
+        ...CONFIG,
+        "--config",
+        file,
+        "--request",
+        "GET http://reviews:9080/reviews/0",
+        "-H",
+        "end-user: jason",
+        "--principal",
+        principal,
+      ]);
+    const allowed = await ask("spiffe://cluster.local/ns/default/sa/bookinfo-productpage");
+    expect(allowed.out.slice(8, 10)).toEqual([
+      "authz:       workload default {app=reviews,version=v2} port 19084: allowed by default/reviews-viewer (ALLOW rule 0); mTLS STRICT (default/default)",
+      "             (as a mutual-TLS caller spiffe://cluster.local/ns/default/sa/bookinfo-productpage; the source IP is unknown)",
+    ]);
+    const denied = await ask("cluster.local/ns/default/sa/ratings");
+    expect(denied.out[8]).toBe(
+      "authz:       workload default {app=reviews,version=v2} port 19084: denied (403 RBAC): no ALLOW policy matches; mTLS STRICT (default/default)",
+    );
+    const bad = await ask("productpage");
+    expect(bad.code).toBe(2);
+    expect(bad.err.join("\n")).toContain('--principal "productpage" is not a SPIFFE ID');
   });
 
   it("--json: an authorization list beside the SPEC's fields", async () => {
@@ -524,8 +554,12 @@ spec:
         allowed: false,
         policy: null,
         reason: "no-allow-match",
+        action: null,
+        rule: null,
         audit: false,
         mtls: { mode: "STRICT", policy: "default/default" },
+        principal: null,
+        refused: true,
       },
     ]);
   });

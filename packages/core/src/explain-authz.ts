@@ -1,10 +1,11 @@
 /**
  * The security view of an explained request, per destination workload: which AuthorizationPolicy
- * would decide at the destination's sidecar, and the mTLS mode PeerAuthentication gives the
- * destination port. A workload is an endpoint's namespace (from its origin `Kind/ns/name`) and
- * labels. Explain has no peer certificate — Lanecar does not do mutual TLS yet — so the request
- * is judged as plaintext: principals (and `source.namespace`) never match; the caller's IP is
- * unknown too. Informational: the data path does not enforce either kind yet.
+ * decides at the destination's sidecar (name, action, rule index), and the mTLS mode
+ * PeerAuthentication gives the destination port. A workload is an endpoint's namespace (from its
+ * origin `Kind/ns/name`) and labels. The caller is the `principal` given (`explain --principal`,
+ * a mutual-TLS peer's SPIFFE ID), else plaintext: no principal, so `principals` and
+ * `source.namespace` never match — and a STRICT port refuses the connection before any policy.
+ * The caller's IP is unknown. The sidecar's inbound listener enforces both kinds.
  */
 import { Authorizer, type AuthzDecision, type AuthzRequest } from "./authz/authorization-policy.js";
 import { type MtlsDecision, mtlsModeFor } from "./authz/peer-authentication.js";
@@ -23,8 +24,15 @@ export interface ExplainedAuthz {
   /** `namespace/name` of the policy that decided, null when none applies or none matched. */
   policy: string | null;
   reason: AuthzDecision["reason"];
+  /** The deciding policy's action and the index of its rule that matched (null without one). */
+  action: AuthzDecision["action"];
+  rule: number | null;
   audit: boolean;
   mtls: MtlsDecision;
+  /** The caller's SPIFFE ID as judged (`spiffe://...`), null for plaintext. */
+  principal: string | null;
+  /** Plaintext to a STRICT port: the connection is refused before authorization. */
+  refused: boolean;
 }
 
 interface ExplainedEndpointLike {
@@ -54,7 +62,10 @@ export function explainAuthz(
   req: { method: string; path: string; authority: string; header: HeaderGetter },
   actions: Pick<ExplainedActions, "rewrite">,
   serviceNamespace: string,
+  /** The caller's SPIFFE ID (`spiffe://td/ns/x/sa/y`, or without the scheme); undefined: plaintext. */
+  principal?: string,
 ): ExplainedAuthz[] {
+  const bare = principal?.startsWith(SPIFFE) ? principal.slice(SPIFFE.length) : principal;
   const byKey = new Map<string, ExplainedAuthz>();
   const authorizers = new Map<string, Authorizer>();
   for (const ep of endpoints) {
@@ -72,9 +83,9 @@ export function explainAuthz(
       authorizer = new Authorizer(snapshot.authorizationPolicies, workload);
       authorizers.set(wkey, authorizer);
     }
-    // What the destination's sidecar would see: the rewritten path and authority, no peer identity.
+    // What the destination's sidecar would see: the rewritten path and authority, the peer identity.
     const r: AuthzRequest = {
-      principal: undefined,
+      principal: bare,
       sourceIp: undefined,
       host: actions.rewrite?.authority ?? req.authority,
       method: req.method,
@@ -83,6 +94,7 @@ export function explainAuthz(
       header: req.header,
     };
     const d = authorizer.decide(r);
+    const mtls = mtlsModeFor(snapshot.peerAuthentications, workload, ep.port);
     byKey.set(key, {
       namespace,
       labels: { ...ep.labels },
@@ -91,26 +103,39 @@ export function explainAuthz(
       allowed: d.allowed,
       policy: d.policy,
       reason: d.reason,
+      action: d.action,
+      rule: d.rule,
       audit: d.audit,
-      mtls: mtlsModeFor(snapshot.peerAuthentications, workload, ep.port),
+      mtls,
+      principal: bare === undefined ? null : SPIFFE + bare,
+      refused: bare === undefined && mtls.mode === "STRICT",
     });
   }
   return [...byKey.values()];
 }
 
-/** `allowed by default/reviews-viewer`, `denied: no ALLOW policy matches`, ... */
+const SPIFFE = "spiffe://";
+
+/** `allowed by default/reviews-viewer (ALLOW rule 0)`, `denied (403 RBAC): no ALLOW policy matches`, ... */
 export function describeAuthz(a: ExplainedAuthz): string {
-  const verdict =
-    a.reason === "allowed" || a.reason === "denied"
-      ? `${a.reason} by ${a.policy}`
-      : a.reason === "no-policy"
-        ? "allowed: no ALLOW policy applies"
-        : "denied: no ALLOW policy matches";
+  const by = `${a.policy} (${a.action} rule ${a.rule})`;
+  const verdict = a.refused
+    ? "refused: plaintext on a STRICT port (no policy is consulted)"
+    : a.reason === "allowed"
+      ? `allowed by ${by}`
+      : a.reason === "denied"
+        ? `denied (403 RBAC) by ${by}`
+        : a.reason === "no-policy"
+          ? "allowed: no ALLOW policy applies"
+          : "denied (403 RBAC): no ALLOW policy matches";
   const labels = labelKey(a.labels) || "no labels";
   const mtls = `mTLS ${a.mtls.mode} (${a.mtls.policy ?? "default"})`;
   return `workload ${a.namespace} {${labels}} port ${a.port}: ${verdict}${a.audit ? ", audited" : ""}; ${mtls}`;
 }
 
-/** Said once whenever security policies are shown. */
-export const AUTHZ_NOTE =
-  "authorization as plaintext: principals never match, the source IP is unknown; not enforced by the data path yet (no mutual TLS)";
+/** Said once whenever security policies are shown: who the caller was taken to be. */
+export function authzNote(principal: string | undefined): string {
+  return principal
+    ? `as a mutual-TLS caller ${principal.startsWith(SPIFFE) ? principal : SPIFFE + principal}; the source IP is unknown`
+    : "as plaintext: no principal (give --principal for a mutual-TLS caller); the source IP is unknown";
+}

@@ -23,6 +23,8 @@ export interface ExplainInput {
   availability?: Availability;
   correlation?: CorrelationLookup;
   rand?: () => number;
+  /** The caller's mutual-TLS identity (SPIFFE ID) the destination's policies judge; absent: plaintext. */
+  principal?: string;
 }
 
 export interface ExplainedEndpoint {
@@ -49,7 +51,7 @@ export interface Explanation extends ExplainedActions {
   flag: string | null;
   /**
    * Per destination workload and port: the AuthorizationPolicy decision and PeerAuthentication
-   * mTLS mode at its sidecar, for a plaintext request (read from config, not enforced yet).
+   * mTLS mode at its sidecar, for the caller `principal` (else a plaintext request).
    * Empty when the request reaches no mesh workload (no route, redirect, external service).
    */
   authorization: ExplainedAuthz[];
@@ -212,6 +214,7 @@ export function explain(snapshot: ConfigSnapshot, input: ExplainInput): Explanat
       req,
       out,
       serviceNamespace(d.destination.host, namespace),
+      input.principal,
     );
   return out;
 }

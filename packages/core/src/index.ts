@@ -12,6 +12,7 @@ export {
   type MtlsMode,
   mtlsModeFor,
   type PeerAuthenticationSpec,
+  principalNamespace,
 } from "./authz/index.js";
 export {
   ConfigError,
@@ -53,7 +54,7 @@ export {
   parseRequestLine,
 } from "./explain.js";
 export type { ExplainedActions, ExplainedFault } from "./explain-actions.js";
-export { AUTHZ_NOTE, describeAuthz, type ExplainedAuthz } from "./explain-authz.js";
+export { authzNote, describeAuthz, type ExplainedAuthz } from "./explain-authz.js";
 export {
   CLUSTER_DOMAIN,
   fqdn,

@@ -45,7 +45,7 @@ export class ConfigSnapshot {
   readonly registry: ServiceRegistry;
   /**
    * security.istio.io policies, validated, for building an `Authorizer` / `mtlsModeFor` per
-   * workload. Not enforced by the data path yet.
+   * workload; the sidecar's inbound listener compiles and enforces them per snapshot.
    */
   readonly authorizationPolicies: readonly NamedPolicy<AuthorizationPolicySpec>[];
   readonly peerAuthentications: readonly NamedPolicy<PeerAuthenticationSpec>[];

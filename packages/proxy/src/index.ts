@@ -54,6 +54,7 @@ export {
 } from "./identity/index.js";
 export { InboundListener } from "./inbound/inbound-listener.js";
 // Discovery is loaded on demand (`startDiscovery`): only its types and errors are exported here.
+export { type AppProbes, parseAppProbes } from "./kubernetes/app-probes.js";
 export type { ClusterSpec } from "./kubernetes/cluster-client.js";
 export { KubeApiError, KubernetesSyncError } from "./kubernetes/errors.js";
 export type { KubernetesSource, KubernetesSourceOptions } from "./kubernetes/kubernetes-source.js";

@@ -4,6 +4,7 @@
  */
 import type { CorrelationLookup, CorrelationRecord, HeaderGetter } from "@lanecar/core";
 import type { LaneTokenVerifier } from "./gateway/lane-token.js";
+import type { CredentialStore } from "./identity/credentials.js";
 import type { SnapshotSource } from "./process/snapshot-source.js";
 import type { AccessLog } from "./telemetry/access-log.js";
 import type { HopTracer } from "./tracing/hop-tracer.js";
@@ -61,6 +62,8 @@ export interface ProxyRuntime {
   readonly laneTokens: LaneTokenVerifier | undefined;
   /** Present only with `--access-log`. */
   readonly accessLog: AccessLog | undefined;
+  /** TLS credentials by `credentialName` (`--credentials-dir`); absent without the flag. */
+  readonly credentials?: CredentialStore;
 }
 
 /** Pod label naming the workload explicitly (Istio reads it on WorkloadEntries too). */

@@ -1,6 +1,6 @@
 /** `lanecar explain`: where a request from a pod goes, and why. */
 import {
-  AUTHZ_NOTE,
+  authzNote,
   ConfigSnapshot,
   describeAuthz,
   ExplainInputError,
@@ -28,6 +28,10 @@ const FLAGS: FlagSpec[] = [
   {
     name: "gateway",
     help: "explain as a request arriving at this gateway (name or ns/name) instead of a sidecar outbound call",
+  },
+  {
+    name: "principal",
+    help: "the caller's mutual-TLS identity the destination's AuthorizationPolicies judge, spiffe://TD/ns/NS/sa/SA (default: plaintext, no principal)",
   },
   { name: "json", boolean: true, help: "print one JSON object" },
   { name: "help", short: "h", boolean: true, help: "show this help" },
@@ -107,13 +111,27 @@ function actionLines(e: Explanation): string[] {
 }
 
 /** Shown only when the config has security.istio.io policies, so routing-only output stays as it was. */
-function authzLines(e: Explanation, show: boolean): string[] {
+function authzLines(e: Explanation, show: boolean, principal: string | undefined): string[] {
   if (!show) return [];
   if (e.authorization.length === 0) return ["authz:       (no destination workload)"];
-  return [...e.authorization.map((a) => `authz:       ${describeAuthz(a)}`), `             (${AUTHZ_NOTE})`];
+  return [
+    ...e.authorization.map((a) => `authz:       ${describeAuthz(a)}`),
+    `             (${authzNote(principal)})`,
+  ];
 }
 
-function text(e: Explanation, showAuthz: boolean): string {
+/** `spiffe://TD/ns/NS/sa/SA` or `TD/ns/NS/sa/SA` (as policies write it); anything else is a usage error. */
+function parsePrincipal(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const bare = v.startsWith("spiffe://") ? v.slice(9) : v;
+  if (!/^[a-z0-9._-]+\/ns\/[^/\s]+\/sa\/[^/\s]+$/.test(bare))
+    throw new UsageError(
+      `--principal ${JSON.stringify(v)} is not a SPIFFE ID (spiffe://TRUST-DOMAIN/ns/NS/sa/SA)`,
+    );
+  return `spiffe://${bare}`;
+}
+
+function text(e: Explanation, showAuthz: boolean, principal: string | undefined): string {
   const lines = [
     `host:        ${e.host}`,
     `labels:      ${
@@ -135,7 +153,7 @@ function text(e: Explanation, showAuthz: boolean): string {
               .map(([k, v]) => `${k}=${v}`)
               .join(",")}${ep.available ? "" : "  (unavailable)"}`,
         )),
-    ...authzLines(e, showAuthz),
+    ...authzLines(e, showAuthz, principal),
     "why:",
     ...e.reasons.map((r) => `  - ${r}`),
   ];
@@ -158,6 +176,7 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
   const namespace = namespaceFlag(args);
   const podLabels = loadPodLabels(one(args, "pod-labels"), one(args, "pod-labels-file"));
   const headers = parseHeaders(all(args, "header"));
+  const principal = parsePrincipal(one(args, "principal"));
   const { snapshot, diagnostics } = loadSnapshot(config, { namespace });
   if (!snapshot) {
     for (const d of diagnostics) if (d.severity === "error") io.err(formatDiagnostic(d));
@@ -169,7 +188,7 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`Gateway ${context} is not defined in the config`);
   let e: Explanation;
   try {
-    e = explain(snapshot, { request, headers, namespace, podLabels, context });
+    e = explain(snapshot, { request, headers, namespace, podLabels, context, principal });
   } catch (err) {
     if (err instanceof ExplainInputError) throw new UsageError(err.message);
     throw err;
@@ -203,6 +222,9 @@ export async function explainCommand(argv: string[], io: Io): Promise<number> {
         reasons: e.reasons,
       }),
     );
-  } else io.out(text(e, snapshot.authorizationPolicies.length + snapshot.peerAuthentications.length > 0));
+  } else
+    io.out(
+      text(e, snapshot.authorizationPolicies.length + snapshot.peerAuthentications.length > 0, principal),
+    );
   return 0;
 }

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { bool, type FlagSpec, one, type ParsedArgs, parseArgs, UsageError, usage } from "../args.js";
 import type { Io } from "../io.js";
+import { DEFAULT_TRUST_DOMAIN, IDENTITY_SOURCES, type IdentitySource } from "../kube/inject-identity.js";
 import { injectManifests, ManifestError } from "../kube/inject-manifests.js";
 import { DEFAULT_IMAGE, type InjectOptions } from "../kube/inject-pod.js";
 
@@ -18,6 +19,16 @@ export const INJECT_FLAGS: FlagSpec[] = [
     default: "kubernetes",
     help: "kubernetes (discovery from the API) or a config path inside the container",
   },
+  {
+    name: "identity",
+    default: "csi-driver-spiffe",
+    help: "workload identity (mutual TLS): csi-driver-spiffe (cert-manager's CSI volume) or none",
+  },
+  {
+    name: "trust-domain",
+    default: DEFAULT_TRUST_DOMAIN,
+    help: "the SPIFFE trust domain csi-driver-spiffe issues for",
+  },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
 
@@ -28,7 +39,13 @@ export function injectOptions(a: ParsedArgs): InjectOptions {
   const configSource = one(a, "config-source")!;
   if (configSource !== "kubernetes" && !configSource.startsWith("/"))
     throw new UsageError(`--config-source "${configSource}" is neither kubernetes nor an absolute path`);
-  return { image, classicSidecar: bool(a, "classic-sidecar"), configSource };
+  const identity = one(a, "identity")! as IdentitySource;
+  if (!IDENTITY_SOURCES.includes(identity))
+    throw new UsageError(`--identity "${identity}" is not one of ${IDENTITY_SOURCES.join(", ")}`);
+  const trustDomain = one(a, "trust-domain")!;
+  if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain))
+    throw new UsageError(`--trust-domain "${trustDomain}" is not a valid trust domain`);
+  return { image, classicSidecar: bool(a, "classic-sidecar"), configSource, identity, trustDomain };
 }
 
 function readInput(file: string): string {

@@ -2,8 +2,10 @@
  * `lanecar sidecar` and `lanecar gateway`: parse flags (each with a LANECAR_* environment
  * variable), start the process, and drain on SIGTERM/SIGINT (exit 0).
  */
+import { statSync } from "node:fs";
 import { ConfigError, formatDiagnostic, parseDuration } from "@lanecar/core";
 import {
+  type AppProbes,
   DataPathError,
   type DiscoveryOptions,
   GATEWAY_DEFAULTS,
@@ -14,6 +16,7 @@ import {
   LaneTokenKeyError,
   loadLaneTokenKey,
   type ProxyProcess,
+  parseAppProbes,
   SERVER_LIMITS,
   type ServerLimits,
   SIDECAR_DEFAULTS,
@@ -97,12 +100,32 @@ const COMMON: FlagSpec[] = [
   },
   { name: "trust-domain", default: "cluster.local", help: "SPIFFE trust domain peers must belong to" },
   {
+    name: "service-account",
+    help: "with --identity-dir: the certificate must be spiffe://<trust-domain>/ns/<namespace>/sa/<this> (at start and on rotation)",
+  },
+  {
     name: "mtls-mode",
     default: "PERMISSIVE",
-    help: "sidecar inbound with --identity-dir: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
+    help: "sidecar inbound mode where no PeerAuthentication applies: PERMISSIVE (mTLS and plaintext), STRICT (mTLS only), DISABLE",
+  },
+  {
+    name: "credentials-dir",
+    help: "TLS credentials by credentialName (Gateway tls, DestinationRule SIMPLE/MUTUAL): DIR/<name>/tls.crt, tls.key, ca.crt",
   },
   { name: "help", short: "h", boolean: true, help: "show this help" },
 ];
+
+/** `--credentials-dir`: must be a readable folder (each credential is checked where it is used). */
+function credentialsDir(a: ParsedArgs): string | undefined {
+  const dir = one(a, "credentials-dir");
+  if (dir === undefined) return undefined;
+  let ok = false;
+  try {
+    ok = statSync(dir).isDirectory();
+  } catch {}
+  if (!ok) throw new UsageError(`--credentials-dir ${dir} is not a directory`);
+  return dir;
+}
 
 function mtlsFlags(a: ParsedArgs) {
   const identityDir = one(a, "identity-dir");
@@ -112,8 +135,11 @@ function mtlsFlags(a: ParsedArgs) {
     throw new UsageError(`--mtls-mode "${mode}" is not one of STRICT, PERMISSIVE, DISABLE`);
   if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain))
     throw new UsageError(`--trust-domain "${trustDomain}" is not a valid trust domain`);
+  const serviceAccount = one(a, "service-account");
+  if (serviceAccount !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(serviceAccount))
+    throw new UsageError(`--service-account "${serviceAccount}" is not a valid service account name`);
   if (!identityDir) return undefined;
-  return { identityDir, trustDomain, mode } as const;
+  return { identityDir, trustDomain, mode, serviceAccount, namespace: namespaceFlag(a) } as const;
 }
 
 const SIDECAR_FLAGS: FlagSpec[] = [
@@ -128,8 +154,23 @@ const SIDECAR_FLAGS: FlagSpec[] = [
     help: "outbound listener (the app's calls; HTTP_PROXY target)",
   },
   { name: "admin", default: SIDECAR_DEFAULTS.admin, help: "admin API" },
+  {
+    name: "app-probes",
+    help: "kubelet's app probes to answer on the admin port (JSON by /app-health/... path; written by lanecar inject)",
+  },
   ...COMMON.slice(6),
 ];
+
+/** `--app-probes`: the app's HTTP probes the injector moved to the admin port. */
+function appProbesFlag(a: ParsedArgs): AppProbes | undefined {
+  const text = one(a, "app-probes");
+  if (text === undefined) return undefined;
+  try {
+    return parseAppProbes(text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 const GATEWAY_FLAGS: FlagSpec[] = [
   COMMON[0]!,
@@ -139,7 +180,15 @@ const GATEWAY_FLAGS: FlagSpec[] = [
     help: "the Gateway resource to serve (name or ns/name); default: the only one",
   },
   ...COMMON.slice(1, 6),
-  { name: "listen", default: GATEWAY_DEFAULTS.listen, help: "listener for client requests" },
+  {
+    name: "listen",
+    default: GATEWAY_DEFAULTS.listen,
+    help: "listener for client requests (the Gateway's HTTP servers)",
+  },
+  {
+    name: "listen-https",
+    help: `listener for the Gateway's HTTPS servers (TLS SIMPLE/MUTUAL, chosen by SNI); default ${GATEWAY_DEFAULTS.listenHttps}, opened when the Gateway has HTTPS servers`,
+  },
   {
     name: "lane-token-key-file",
     help: "HMAC key (>= 32 bytes) for signed lane tokens (x-lanecar-lane-token); see `lanecar lane-token`",
@@ -245,6 +294,7 @@ function common(a: ParsedArgs) {
     limits: serverLimits(a),
     dnsServers: dnsServers(one(a, "dns-servers")),
     mtls: mtlsFlags(a),
+    credentialsDir: credentialsDir(a),
   };
 }
 
@@ -319,6 +369,7 @@ export async function sidecarCommand(argv: string[], io: Io): Promise<number> {
         app: httpUrlFlag(a, "app"),
         outbound: listenFlag(a, "outbound"),
         admin: listenFlag(a, "admin"),
+        appProbes: appProbesFlag(a),
       }),
     "sidecar",
   );
@@ -347,6 +398,7 @@ export async function gatewayCommand(argv: string[], io: Io): Promise<number> {
   }
   const gateway = one(a, "gateway");
   const listen = listenFlag(a, "listen");
+  const listenHttps = one(a, "listen-https") === undefined ? undefined : listenFlag(a, "listen-https");
   const admin = listenFlag(a, "admin");
-  return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, admin }), "gateway");
+  return run(io, () => startGateway({ ...c, laneTokenKey, gateway, listen, listenHttps, admin }), "gateway");
 }

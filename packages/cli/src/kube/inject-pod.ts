@@ -13,10 +13,22 @@
  *   UID/GID 1337 (exempt from capture), ports 15006/15001/15000, readiness (and, native, startup)
  *   probe on `/ready` at the admin port, which listens on the pod IP for kubelet;
  * - the pod's labels through a downward-API volume (`--pod-labels-file`), its namespace through
- *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`).
+ *   the downward API (`LANECAR_NAMESPACE`) and its service (`LANECAR_SERVICE`);
+ * - its workload identity from cert-manager's csi-driver-spiffe and the label
+ *   `security.istio.io/tlsMode` (inject-identity.ts), and with it the app's HTTP probes answered
+ *   by the sidecar's admin port (inject-probes.ts).
  */
 import { captureArgs } from "./capture-annotations.js";
 import { CAPTURE_DEFAULTS } from "./capture-rules.js";
+import {
+  DEFAULT_TRUST_DOMAIN,
+  IDENTITY_VOLUME,
+  type IdentityOptions,
+  identityVolume,
+  sidecarIdentity,
+  withTlsModeLabel,
+} from "./inject-identity.js";
+import { rewriteAppProbes } from "./inject-probes.js";
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -37,7 +49,7 @@ const PORTS = {
 };
 const PROXY_UID = CAPTURE_DEFAULTS.proxyUid;
 
-export interface InjectOptions {
+export interface InjectOptions extends IdentityOptions {
   image: string;
   /** The sidecar as a regular container (clusters older than 1.29). */
   classicSidecar: boolean;
@@ -49,6 +61,8 @@ export const INJECT_DEFAULTS: InjectOptions = {
   image: DEFAULT_IMAGE,
   classicSidecar: false,
   configSource: "kubernetes",
+  identity: "csi-driver-spiffe",
+  trustDomain: DEFAULT_TRUST_DOMAIN,
 };
 
 /** A pod or pod template: what the mutation reads and writes. */
@@ -165,9 +179,15 @@ function readyProbe(periodSeconds: number, failureThreshold: number): JsonObject
   };
 }
 
-function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): JsonObject {
+function sidecarContainer(
+  o: InjectOptions,
+  service: JsonObject,
+  port: number,
+  probes: JsonObject,
+): JsonObject {
   const source =
     o.configSource === "kubernetes" ? ["--discovery", "kubernetes"] : ["--config", o.configSource];
+  const identity = sidecarIdentity(o);
   const c: JsonObject = {
     name: SIDECAR_NAME,
     image: o.image,
@@ -185,6 +205,7 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
       `0.0.0.0:${PORTS.admin}`,
       "--app",
       `http://127.0.0.1:${port}`,
+      ...identity.args,
     ],
     env: [
       {
@@ -192,6 +213,10 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
         valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } },
       },
       service,
+      ...identity.env,
+      ...(Object.keys(probes).length > 0
+        ? [{ name: "LANECAR_APP_PROBES", value: JSON.stringify(probes) }]
+        : []),
     ],
     ports: [
       { name: "lc-inbound", containerPort: PORTS.inbound, protocol: "TCP" },
@@ -209,7 +234,7 @@ function sidecarContainer(o: InjectOptions, service: JsonObject, port: number): 
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
     },
-    volumeMounts: [{ name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true }],
+    volumeMounts: [{ name: PODINFO_VOLUME, mountPath: PODINFO_DIR, readOnly: true }, ...identity.mounts],
   };
   if (!o.classicSidecar) {
     // A native sidecar: the app containers start only once this probe passes, so the app's
@@ -259,14 +284,27 @@ export function injectPod(pod: PodLike, o: InjectOptions = INJECT_DEFAULTS): Inj
   const out = clone(pod);
   const m = (out.metadata ??= {});
   const s = (out.spec ??= {});
-  const sidecar = sidecarContainer(o, service, port);
+  // With an identity the inbound may be STRICT: kubelet's plaintext HTTP probes go via the admin port.
+  const rewritten =
+    o.identity === "none"
+      ? { containers: arr(s.containers), probes: {} }
+      : rewriteAppProbes(arr(s.containers), PORTS.admin);
+  s.containers = rewritten.containers;
+  const sidecar = sidecarContainer(o, service, port, rewritten.probes as unknown as JsonObject);
   const volume: JsonObject = {
     name: PODINFO_VOLUME,
     downwardAPI: {
       items: [{ path: "labels", fieldRef: { apiVersion: "v1", fieldPath: "metadata.labels" } }],
     },
   };
-  s.volumes = [...arr(s.volumes).filter((v) => obj(v)?.name !== PODINFO_VOLUME), volume];
+  const ours = (v: Json) => obj(v)?.name === PODINFO_VOLUME || obj(v)?.name === IDENTITY_VOLUME;
+  s.volumes = [
+    ...arr(s.volumes).filter((v) => !ours(v)),
+    volume,
+    ...(o.identity === "none" ? [] : [identityVolume(PROXY_UID)]),
+  ];
+  const labels = withTlsModeLabel(m.labels, o);
+  if (labels) m.labels = labels;
   const keptInits = arr(s.initContainers).filter((c) => obj(c)?.name !== INIT_NAME);
   if (o.classicSidecar) {
     s.initContainers = [initContainer(o, capture.args), ...keptInits];

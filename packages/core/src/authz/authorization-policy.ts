@@ -76,6 +76,8 @@ export interface NamedPolicy<S> {
 export interface AuthzRequest {
   /** The peer's verified identity without `spiffe://` (`cluster.local/ns/default/sa/sleep`); none on plaintext. */
   principal: string | undefined;
+  /** The namespace in `principal`, when the caller worked it out once (per connection); else derived. */
+  sourceNamespace?: string | undefined;
   sourceIp: string | undefined;
   /** Host header (authority). */
   host: string;
@@ -92,6 +94,10 @@ export interface AuthzDecision {
   /** `namespace/name` of the policy that decided, null when no policy applies or none matched. */
   policy: string | null;
   reason: "no-policy" | "denied" | "allowed" | "no-allow-match";
+  /** The deciding policy's action (DENY for a CUSTOM policy that failed closed too), null without one. */
+  action: AuthzAction | null;
+  /** Index in the deciding policy's `rules` of the rule that matched, null without one. */
+  rule: number | null;
   /** An AUDIT policy matched. */
   audit: boolean;
 }
@@ -126,10 +132,15 @@ export function policyApplies(
   return true;
 }
 
-function sourceNamespace(principal: string | undefined): string | undefined {
+/** The `ns` of `td/ns/<ns>/sa/<sa>`, or undefined. */
+export function principalNamespace(principal: string | undefined): string | undefined {
   if (!principal) return undefined;
   const m = /\/ns\/([^/]+)\//.exec(principal);
   return m?.[1];
+}
+
+function sourceNamespace(r: AuthzRequest): string | undefined {
+  return r.sourceNamespace ?? principalNamespace(r.principal);
 }
 
 function cidrs(list: readonly string[]): BlockList {
@@ -161,8 +172,12 @@ function hostOnly(h: string): string {
 }
 
 function pathOnly(p: string): string {
-  const q = p.search(/[?#]/);
-  return q >= 0 ? p.slice(0, q) : p;
+  // A scan, not a regex: this runs for every request a `paths` rule sees.
+  for (let i = 0; i < p.length; i++) {
+    const c = p.charCodeAt(i);
+    if (c === 63 /* ? */ || c === 35 /* # */) return p.slice(0, i);
+  }
+  return p;
 }
 
 /** `field` must match (`yes`) and must not match (`no`): both optional. */
@@ -201,7 +216,7 @@ function anyPart(parts: Part[]): Part {
 function compileSource(s: AuthzSource, deny: boolean): Part {
   const parts: (Part | undefined)[] = [
     both((r) => r.principal, anyOf(s.principals), anyOf(s.notPrincipals)),
-    both((r) => sourceNamespace(r.principal), anyOf(s.namespaces), anyOf(s.notNamespaces)),
+    both(sourceNamespace, anyOf(s.namespaces), anyOf(s.notNamespaces)),
     both((r) => r.sourceIp, ipMatcher(s.ipBlocks), ipMatcher(s.notIpBlocks)),
     both((r) => r.sourceIp, ipMatcher(s.remoteIpBlocks), ipMatcher(s.notRemoteIpBlocks)),
     s.requestPrincipals?.length || s.notRequestPrincipals?.length ? UNSUPPORTED : undefined,
@@ -250,7 +265,7 @@ function conditionGetter(
     case "remote.ip":
       return (r) => r.sourceIp;
     case "source.namespace":
-      return (r) => sourceNamespace(r.principal);
+      return sourceNamespace;
     case "source.principal":
       return (r) => r.principal;
     case "destination.port":
@@ -287,33 +302,79 @@ interface Compiled {
   id: string;
   action: AuthzAction;
   rules: Pred[];
+  /** `rules[i]` is the policy's rule `index[i]` (ALLOW rules Lanecar cannot evaluate are left out). */
+  index: number[];
+  /** The decision when `rules[i]` matches, built once: without and with an AUDIT match. */
+  decisions: AuthzDecision[];
+  audited: AuthzDecision[];
 }
 
 function compilePolicy(p: NamedPolicy<AuthorizationPolicySpec>): Compiled {
   const action = p.spec.action ?? "ALLOW";
   const deny = action === "DENY" || action === "CUSTOM";
   const rules: Pred[] = [];
-  for (const r of p.spec.rules ?? []) {
+  const index: number[] = [];
+  (p.spec.rules ?? []).forEach((r, i) => {
     const c = compileRule(r, deny);
     // An ALLOW rule Lanecar cannot evaluate matches nothing; a DENY rule was compiled without
     // the unsupported parts (dropUnsupported), so it cannot be UNSUPPORTED here.
-    if (c !== UNSUPPORTED) rules.push(c);
-  }
-  return { id: `${p.namespace}/${p.name}`, action, rules };
+    if (c !== UNSUPPORTED) {
+      rules.push(c);
+      index.push(i);
+    }
+  });
+  const id = `${p.namespace}/${p.name}`;
+  const decision = (rule: number, audit: boolean): AuthzDecision =>
+    Object.freeze({
+      allowed: !deny,
+      policy: id,
+      reason: deny ? "denied" : "allowed",
+      action,
+      rule,
+      audit,
+    });
+  return {
+    id,
+    action,
+    rules,
+    index,
+    decisions: index.map((i) => decision(i, false)),
+    audited: index.map((i) => decision(i, true)),
+  };
 }
 
-function matches(c: Compiled, r: AuthzRequest): boolean {
-  for (const rule of c.rules) if (rule(r)) return true;
-  return false;
+/** The position (in `c.rules`) of the first rule that matches, or -1. */
+function matching(c: Compiled, r: AuthzRequest): number {
+  for (let i = 0; i < c.rules.length; i++) if (c.rules[i]!(r)) return i;
+  return -1;
 }
 
-const NO_POLICY: AuthzDecision = { allowed: true, policy: null, reason: "no-policy", audit: false };
+const NO_POLICY: AuthzDecision = Object.freeze({
+  allowed: true,
+  policy: null,
+  reason: "no-policy",
+  action: null,
+  rule: null,
+  audit: false,
+});
+const NO_POLICY_AUDITED: AuthzDecision = Object.freeze({ ...NO_POLICY, audit: true });
+const NO_ALLOW_MATCH: AuthzDecision = Object.freeze({
+  allowed: false,
+  policy: null,
+  reason: "no-allow-match",
+  action: null,
+  rule: null,
+  audit: false,
+});
+const NO_ALLOW_MATCH_AUDITED: AuthzDecision = Object.freeze({ ...NO_ALLOW_MATCH, audit: true });
 
 /** The AuthorizationPolicies of one workload, compiled once per config snapshot. */
 export class Authorizer {
   private readonly deny: Compiled[];
   private readonly allow: Compiled[];
   private readonly audit: Compiled[];
+  /** True when any policy applies to the workload (else every request is allowed, untouched). */
+  readonly active: boolean;
 
   constructor(
     policies: readonly NamedPolicy<AuthorizationPolicySpec>[],
@@ -327,23 +388,24 @@ export class Authorizer {
     this.deny = mine.filter((c) => c.action === "DENY" || c.action === "CUSTOM");
     this.allow = mine.filter((c) => c.action === "ALLOW");
     this.audit = mine.filter((c) => c.action === "AUDIT");
+    this.active = mine.length > 0;
   }
 
-  /** True when any policy applies to the workload (else every request is allowed, untouched). */
-  get active(): boolean {
-    return this.deny.length + this.allow.length + this.audit.length > 0;
-  }
-
+  /** Allocates nothing: every decision object is built at compile time. */
   decide(r: AuthzRequest): AuthzDecision {
     if (!this.active) return NO_POLICY;
     let audit = false;
-    for (const c of this.audit) if (matches(c, r)) audit = true;
-    for (const c of this.deny)
-      if (matches(c, r)) return { allowed: false, policy: c.id, reason: "denied", audit };
-    if (this.allow.length === 0) return { allowed: true, policy: null, reason: "no-policy", audit };
-    for (const c of this.allow)
-      if (matches(c, r)) return { allowed: true, policy: c.id, reason: "allowed", audit };
-    return { allowed: false, policy: null, reason: "no-allow-match", audit };
+    for (const c of this.audit) if (matching(c, r) >= 0) audit = true;
+    for (const c of this.deny) {
+      const i = matching(c, r);
+      if (i >= 0) return (audit ? c.audited : c.decisions)[i]!;
+    }
+    if (this.allow.length === 0) return audit ? NO_POLICY_AUDITED : NO_POLICY;
+    for (const c of this.allow) {
+      const i = matching(c, r);
+      if (i >= 0) return (audit ? c.audited : c.decisions)[i]!;
+    }
+    return audit ? NO_ALLOW_MATCH_AUDITED : NO_ALLOW_MATCH;
   }
 }
 

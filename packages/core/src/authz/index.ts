@@ -9,6 +9,7 @@ export {
   checkAuthorizationPolicy,
   type NamedPolicy,
   policyApplies,
+  principalNamespace,
   ROOT_NAMESPACE,
   type Workload,
 } from "./authorization-policy.js";

@@ -3,7 +3,7 @@
  * policy that applies to them (DestinationRule merged with the subset's own), and a balancer.
  * Clusters are built once per config snapshot and cached; availability is a separate view.
  */
-import type { ServicePort, TrafficPolicy } from "../resources/types.js";
+import type { ServicePort, TrafficPolicy, TrafficPolicyFields } from "../resources/types.js";
 import { type Balancer, makeBalancer } from "./balancer.js";
 import type { Availability, Endpoint } from "./endpoint.js";
 
@@ -15,6 +15,8 @@ export interface Service {
   readonly location: "MESH_EXTERNAL" | "MESH_INTERNAL";
   /** `ServiceEntry/ns/name`. */
   readonly origin: string;
+  /** ServiceEntry `subjectAltNames`: whom an ISTIO_MUTUAL peer without a known service account may be. */
+  readonly subjectAltNames?: readonly string[];
 }
 
 export class Cluster {
@@ -51,13 +53,45 @@ export class Cluster {
   }
 }
 
-/** Merges a subset's traffic policy over its DestinationRule's (field by field, as Istio). */
-export function mergePolicy(base: TrafficPolicy | undefined, over: TrafficPolicy | undefined): TrafficPolicy {
-  return {
-    ...(base ?? {}),
-    ...(over?.loadBalancer ? { loadBalancer: over.loadBalancer } : {}),
-    ...(over?.connectionPool ? { connectionPool: over.connectionPool } : {}),
-    ...(over?.outlierDetection ? { outlierDetection: over.outlierDetection } : {}),
-    ...(over?.tls ? { tls: over.tls } : {}),
-  };
+const FIELDS = ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const;
+
+/**
+ * A policy as it applies to one service port: its `portLevelSettings` entry for the port, when
+ * there is one, replaces all four fields (Istio: fields it leaves unset take their defaults, they
+ * are not inherited); otherwise the policy's own fields.
+ */
+function forPort(
+  p: TrafficPolicy | undefined,
+  port: number | undefined,
+): { fields: TrafficPolicyFields; portLevel: boolean } | undefined {
+  if (!p) return undefined;
+  const pl = port === undefined ? undefined : p.portLevelSettings?.find((s) => s.port === port);
+  const src: TrafficPolicyFields = pl ?? p;
+  const fields: TrafficPolicyFields = {};
+  for (const k of FIELDS) if (src[k] !== undefined) (fields as Record<string, unknown>)[k] = src[k];
+  return { fields, portLevel: pl !== undefined };
+}
+
+/**
+ * The traffic policy of a cluster: the DestinationRule's and its subset's, for service port
+ * `port`, with Istio's precedence (MergeSubsetTrafficPolicy): subset's port-level > subset >
+ * rule's port-level > rule. A subset field overrides the rule's field by field; a subset's
+ * port-level entry overrides all four. The result has no `portLevelSettings`.
+ */
+export function mergePolicy(
+  base: TrafficPolicy | undefined,
+  over: TrafficPolicy | undefined,
+  port?: number,
+): TrafficPolicy {
+  const b = forPort(base, port);
+  const o = forPort(over, port);
+  if (!o) return b?.fields ?? {};
+  if (!b) return o.fields;
+  const out: TrafficPolicyFields = { ...b.fields };
+  for (const k of FIELDS) {
+    if (!o.portLevel && o.fields[k] === undefined) continue;
+    if (o.fields[k] === undefined) delete out[k];
+    else (out as Record<string, unknown>)[k] = o.fields[k];
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
  * (Kubernetes Services and EndpointSlices), whose instances carry their own readiness. Subsets
  * resolve to clusters on demand, cached.
  */
-import { fqdn, HostIndex } from "../hosts.js";
+import { fqdn } from "../hosts.js";
 import { labelSelectorMatches } from "../label/resolver.js";
 import { LOCAL_LABEL } from "../label/value-from.js";
 import type {
@@ -17,6 +17,7 @@ import type {
   WorkloadGroupSpec,
 } from "../resources/types.js";
 import { Cluster, mergePolicy, type Service } from "./cluster.js";
+import { DestinationRules, type ResolvedDestinationRule } from "./destination-rules.js";
 import { type Endpoint, endpointKey } from "./endpoint.js";
 
 interface Instance {
@@ -73,12 +74,6 @@ export interface Named<S> {
   spec: S;
 }
 
-export interface ResolvedDestinationRule {
-  id: string;
-  namespace: string;
-  spec: DestinationRuleSpec;
-}
-
 const EMPTY: readonly Endpoint[] = Object.freeze([]);
 /** How many subset names (known or not) one host+port may cache. */
 const MAX_CACHED_UNKNOWN_LANES = 256;
@@ -87,7 +82,7 @@ const ALL = "\0all";
 
 export class ServiceRegistry {
   private readonly services = new Map<string, ServiceRecord>();
-  private readonly rules = new HostIndex<ResolvedDestinationRule>();
+  private readonly rules: DestinationRules;
   /** host → requested port → subset → cluster (hot-path cache, see `cluster`). */
   private readonly clusterCache = new Map<string, Map<number, Map<string, Cluster>>>();
   /** Endpoint names the proxy resolves itself, with their ServiceEntry's resolution. */
@@ -168,6 +163,7 @@ export class ServiceRegistry {
             ports: se.spec.ports,
             location: se.spec.location,
             origin: se.id,
+            subjectAltNames: se.spec.subjectAltNames,
           },
           instances: [...own],
           lanes: new Set(),
@@ -203,16 +199,29 @@ export class ServiceRegistry {
         empty: new Map(),
       });
     }
-    for (const dr of input.destinationRules) {
-      this.rules.set(fqdn(dr.spec.host, dr.namespace), { id: dr.id, namespace: dr.namespace, spec: dr.spec });
-    }
+    this.rules = new DestinationRules(
+      input.destinationRules.map((dr) => ({ id: dr.id, namespace: dr.namespace, spec: dr.spec })),
+    );
     for (const rec of this.services.values()) {
       for (const i of rec.instances) {
         const lane = i.spec.labels[LOCAL_LABEL];
         if (lane) rec.lanes.add(lane);
       }
-      const dr = this.rules.get(rec.service.host);
-      for (const s of dr?.spec.subsets ?? []) rec.lanes.add(s.name);
+      for (const name of this.rules.subsetNames(rec.service.host)) rec.lanes.add(name);
+    }
+  }
+
+  /**
+   * Names the workload this registry serves (a proxy serves one), for DestinationRules with a
+   * `workloadSelector` (destination-rules.ts). Clusters built before are dropped when what the
+   * workload sees changes.
+   */
+  scopeTo(namespace: string, labels: Readonly<Record<string, string>>): void {
+    if (!this.rules.scopeTo(namespace, labels)) return;
+    this.clusterCache.clear();
+    for (const rec of this.services.values()) {
+      rec.clusters.clear();
+      rec.empty.clear();
     }
   }
 
@@ -282,7 +291,7 @@ export class ServiceRegistry {
     const sp = this.servicePort(rec.service, port);
     if (!sp) return undefined;
     const dr = this.rules.get(host);
-    const basePolicy = dr?.spec.trafficPolicy ?? {};
+    const basePolicy = mergePolicy(dr?.spec.trafficPolicy, undefined, sp.number);
     if (subset !== undefined && !rec.lanes.has(subset)) {
       let empty = rec.empty.get(sp.number);
       if (!empty) {
@@ -304,7 +313,7 @@ export class ServiceRegistry {
         const def = dr?.spec.subsets.find((s) => s.name === subset);
         if (def) {
           selector = def.labels;
-          policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy);
+          policy = mergePolicy(dr?.spec.trafficPolicy, def.trafficPolicy, sp.number);
         } else selector = { [LOCAL_LABEL]: subset };
       }
       const endpoints: Endpoint[] = [];
@@ -321,6 +330,7 @@ export class ServiceRegistry {
             probe: i.probe,
             origin: i.origin,
             ready: i.ready,
+            serviceAccount: i.spec.serviceAccount,
           }),
         );
       }

@@ -1,13 +1,15 @@
-/** DestinationRule: subsets, load balancer, connection pool and outlier detection. */
-import type { Check } from "./check.js";
+/** DestinationRule: subsets, load balancer, connection pool, outlier detection, TLS, port-level settings. */
+import type { Check, Obj } from "./check.js";
+import { checkClientTls } from "./client-tls.js";
 import { joinPath } from "./source.js";
 import type {
-  ClientTlsMode,
   ConnectionPoolSettings,
   DestinationRuleSpec,
   OutlierDetection,
+  PortTrafficPolicy,
   Subset,
   TrafficPolicy,
+  TrafficPolicyFields,
 } from "./types.js";
 
 /** Envoy/Istio outlier detection defaults. */
@@ -113,16 +115,9 @@ function checkOutlier(c: Check, v: unknown, path: string): OutlierDetection | un
   return od;
 }
 
-export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficPolicy | undefined {
-  const o = c.obj(v, path);
-  if (!o) return undefined;
-  c.fields(
-    o,
-    path,
-    ["loadBalancer", "connectionPool", "outlierDetection", "tls"],
-    ["portLevelSettings", "tunnel", "proxyProtocol", "retryBudget"],
-  );
-  const tp: TrafficPolicy = {};
+/** The four fields a traffic policy and a port-level policy share. */
+function checkPolicyFields(c: Check, o: Obj, path: string): TrafficPolicyFields {
+  const tp: TrafficPolicyFields = {};
   const lb = c.obj(o.loadBalancer, joinPath(path, "loadBalancer"));
   if (lb) {
     const p = joinPath(path, "loadBalancer");
@@ -195,10 +190,42 @@ export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficP
   return tp;
 }
 
+export function checkTrafficPolicy(c: Check, v: unknown, path: string): TrafficPolicy | undefined {
+  const o = c.obj(v, path);
+  if (!o) return undefined;
+  c.fields(
+    o,
+    path,
+    ["loadBalancer", "connectionPool", "outlierDetection", "tls", "portLevelSettings"],
+    ["tunnel", "proxyProtocol", "retryBudget"],
+  );
+  const tp: TrafficPolicy = checkPolicyFields(c, o, path);
+  const ports: PortTrafficPolicy[] = [];
+  c.list(o.portLevelSettings, joinPath(path, "portLevelSettings")).forEach((item, i) => {
+    const p = `${joinPath(path, "portLevelSettings")}[${i}]`;
+    const po = c.obj(item, p, true);
+    if (!po) return;
+    c.fields(po, p, ["port", "loadBalancer", "connectionPool", "outlierDetection", "tls"]);
+    // As Istio: a port-level policy names its port by number.
+    const sel = c.obj(po.port, joinPath(p, "port"), true);
+    if (sel) c.fields(sel, joinPath(p, "port"), ["number"]);
+    const number = sel
+      ? c.int(sel.number, joinPath(p, "port.number"), { required: true, min: 1, max: 65535 })
+      : undefined;
+    const fields = checkPolicyFields(c, po, p);
+    if (number === undefined) return;
+    if (ports.some((x) => x.port === number))
+      c.error(joinPath(p, "port.number"), `port ${number} already has port-level settings`);
+    else ports.push({ port: number, ...fields });
+  });
+  if (ports.length > 0) tp.portLevelSettings = ports;
+  return tp;
+}
+
 export function checkDestinationRule(c: Check, spec: unknown): DestinationRuleSpec | undefined {
   const o = c.obj(spec, "spec", true);
   if (!o) return undefined;
-  c.fields(o, "spec", ["host", "trafficPolicy", "subsets", "exportTo"], ["workloadSelector"]);
+  c.fields(o, "spec", ["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"]);
   const host = c.str(o.host, "spec.host", true);
   const trafficPolicy = checkTrafficPolicy(c, o.trafficPolicy, "spec.trafficPolicy");
   const subsets: Subset[] = [];
@@ -219,46 +246,15 @@ export function checkDestinationRule(c: Check, spec: unknown): DestinationRuleSp
     if (tp) sub.trafficPolicy = tp;
     subsets.push(sub);
   });
+  let workloadSelector: Record<string, string> | undefined;
+  const ws = c.obj(o.workloadSelector, "spec.workloadSelector");
+  if (ws) {
+    c.fields(ws, "spec.workloadSelector", ["matchLabels"]);
+    workloadSelector = c.strMap(ws.matchLabels, "spec.workloadSelector.matchLabels") ?? {};
+  }
   if (host === undefined) return undefined;
   const dr: DestinationRuleSpec = { host, subsets };
   if (trafficPolicy) dr.trafficPolicy = trafficPolicy;
+  if (workloadSelector) dr.workloadSelector = workloadSelector;
   return dr;
-}
-
-const TLS_MODES = ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"] as const;
-
-/**
- * `trafficPolicy.tls` (Istio ClientTLSSettings): `ISTIO_MUTUAL` originates mutual TLS with the
- * workload identity, `DISABLE` is plaintext. SIMPLE/MUTUAL origination to external services is not
- * implemented yet: said loudly (a warning), as the connection stays plaintext.
- */
-function checkClientTls(c: Check, v: unknown, path: string): { mode: ClientTlsMode } | undefined {
-  const o = c.obj(v, path);
-  if (!o) return undefined;
-  c.fields(
-    o,
-    path,
-    ["mode"],
-    [
-      "clientCertificate",
-      "privateKey",
-      "caCertificates",
-      "credentialName",
-      "subjectAltNames",
-      "sni",
-      "insecureSkipVerify",
-      "caCrl",
-    ],
-  );
-  const mode = c.str(o.mode, joinPath(path, "mode")) ?? "DISABLE";
-  if (!(TLS_MODES as readonly string[]).includes(mode)) {
-    c.error(joinPath(path, "mode"), `"${mode}" is not one of ${TLS_MODES.join(", ")}`);
-    return undefined;
-  }
-  if (mode === "SIMPLE" || mode === "MUTUAL")
-    c.warn(
-      joinPath(path, "mode"),
-      `${mode} TLS origination is not supported yet; connections stay plaintext`,
-    );
-  return { mode: mode as ClientTlsMode };
 }

@@ -41,11 +41,13 @@ export function checkProtocol(
     return raw.toUpperCase();
   }
   if (known === "HTTP") return "HTTP";
+  // A Gateway's HTTPS servers are served (HTTP/1.1 over TLS: see gateway-tls.ts).
+  if (known === "HTTPS" && where === "gateway") return "HTTPS";
   c.warn(
     path,
     where === "service"
       ? `${known} is not supported by Lanecar; ignored: this port is proxied as HTTP/1.1`
-      : `${known} servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 only`,
+      : `${known} servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 and HTTPS only`,
   );
   return known.toUpperCase();
 }

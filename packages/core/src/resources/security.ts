@@ -1,8 +1,8 @@
 /**
  * PeerAuthentication and AuthorizationPolicy (security.istio.io) as config kinds: the YAML shape
  * is read here with source positions (lists, mappings, strings), then Istio's semantic rules come
- * from the pure checks in ../authz, whose problems are reported at their field paths. Read and
- * validated only: the data path does not enforce them yet (no mutual TLS).
+ * from the pure checks in ../authz, whose problems are reported at their field paths. The
+ * sidecar's inbound listener enforces them (proxy inbound/inbound-security.ts).
  */
 import {
   type AuthorizationPolicySpec,

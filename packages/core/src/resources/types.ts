@@ -168,12 +168,40 @@ export interface OutlierDetection {
 /** DestinationRule `tls.mode`: what a connection to the destination must be. */
 export type ClientTlsMode = "DISABLE" | "SIMPLE" | "MUTUAL" | "ISTIO_MUTUAL";
 
-export interface TrafficPolicy {
+/**
+ * Istio ClientTLSSettings: `ISTIO_MUTUAL` is mutual TLS with the workload identity
+ * (`--identity-dir`); `SIMPLE` / `MUTUAL` originate TLS with the files or the credential named
+ * here; `DISABLE` is plaintext. File fields are paths as the sidecar sees them.
+ */
+export interface ClientTlsSettings {
+  mode: ClientTlsMode;
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  /** A credential of `--credentials-dir` (SIMPLE: the CA; MUTUAL: certificate, key and CA). */
+  credentialName?: string;
+  /** Server name sent in the handshake; default: the destination host. */
+  sni?: string;
+  /** The server certificate must name one of these (instead of the SNI host check). */
+  subjectAltNames?: string[];
+  insecureSkipVerify?: boolean;
+}
+
+/** The four settings a port-level policy and a traffic policy share. */
+export interface TrafficPolicyFields {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetection;
-  /** `ISTIO_MUTUAL`: mutual TLS with the workload identity (`--identity-dir`); `DISABLE`: plaintext. */
-  tls?: { mode: ClientTlsMode };
+  tls?: ClientTlsSettings;
+}
+
+/** `portLevelSettings[]`: replaces all four fields for one service port (defaults where unset). */
+export interface PortTrafficPolicy extends TrafficPolicyFields {
+  port: number;
+}
+
+export interface TrafficPolicy extends TrafficPolicyFields {
+  portLevelSettings?: PortTrafficPolicy[];
 }
 
 export interface Subset {
@@ -186,6 +214,8 @@ export interface DestinationRuleSpec {
   host: string;
   trafficPolicy?: TrafficPolicy;
   subsets: Subset[];
+  /** The rule applies only to sidecars whose pod labels match (Istio `workloadSelector.matchLabels`). */
+  workloadSelector?: Record<string, string>;
 }
 
 export interface ServicePort {
@@ -200,6 +230,8 @@ export interface WorkloadEntrySpec {
   ports: Record<string, number>;
   labels: Record<string, string>;
   weight: number;
+  /** The workload's service account: its mutual-TLS peer must present this identity. */
+  serviceAccount?: string;
 }
 
 export interface ServiceEntrySpec {
@@ -209,6 +241,8 @@ export interface ServiceEntrySpec {
   resolution: "NONE" | "STATIC" | "DNS" | "DNS_ROUND_ROBIN";
   endpoints: WorkloadEntrySpec[];
   workloadSelector?: Record<string, string>;
+  /** Identities the service's servers may present over ISTIO_MUTUAL (endpoints without a service account). */
+  subjectAltNames?: string[];
 }
 
 export interface Probe {
@@ -229,10 +263,36 @@ export interface WorkloadGroupSpec {
   probe?: Probe;
 }
 
+/** Istio TLS protocol versions (`ServerTLSSettings.TLSProtocol`); `TLS_AUTO` is the default. */
+export type TlsProtocolVersion = "TLS_AUTO" | "TLSV1_0" | "TLSV1_1" | "TLSV1_2" | "TLSV1_3";
+
+/**
+ * A Gateway server's `tls` (Istio `ServerTLSSettings`) as Lanecar serves it: `SIMPLE` or `MUTUAL`
+ * on an HTTPS server, or only `httpsRedirect` on an HTTP server. Certificates come from
+ * `credentialName` (a folder of `--credentials-dir`) or from file paths (Istio's file-mount form).
+ */
+export interface ServerTls {
+  /** `httpsRedirect: true` on an HTTP server: every request is answered 301 to https. */
+  httpsRedirect: boolean;
+  /** Absent on an HTTP server that only redirects. */
+  mode?: "SIMPLE" | "MUTUAL";
+  credentialName?: string;
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  /** MUTUAL: a client certificate must carry one of these SANs (any type, exact). */
+  subjectAltNames: string[];
+  minProtocolVersion?: TlsProtocolVersion;
+  maxProtocolVersion?: TlsProtocolVersion;
+  /** TLS 1.2 cipher suites (OpenSSL/BoringSSL names) the server offers; empty = the defaults. */
+  cipherSuites: string[];
+}
+
 export interface GatewayServer {
   port: { number: number; name?: string; protocol: string };
   hosts: string[];
   name?: string;
+  tls?: ServerTls;
 }
 
 export interface GatewaySpec {

@@ -30,7 +30,7 @@ const KINDS: Record<KindName, { apiVersions: string[]; check: Checker }> = {
   WorkloadGroup: { apiVersions: NETWORKING, check: checkWorkloadGroup },
   Gateway: { apiVersions: NETWORKING, check: checkGateway },
   TrafficLabel: { apiVersions: ASM, check: checkTrafficLabel },
-  // Read and validated; not enforced by the data path yet (see docs/decisions.md).
+  // Read and validated here; enforced by the sidecar's inbound (proxy inbound/inbound-security.ts).
   PeerAuthentication: { apiVersions: SECURITY, check: checkPeerAuthenticationResource },
   AuthorizationPolicy: { apiVersions: SECURITY, check: checkAuthorizationPolicyResource },
 };

@@ -1,5 +1,6 @@
 /** ServiceEntry, WorkloadEntry, WorkloadGroup and Gateway: where services and instances are. */
 import { type Check, HEADER_NAME, type Obj, SERVICE_HOST } from "./check.js";
+import { checkServerTls } from "./gateway-tls.js";
 import { checkProtocol, skippedEndpoint } from "./protocols.js";
 import { joinPath } from "./source.js";
 import type {
@@ -11,6 +12,9 @@ import type {
   WorkloadEntrySpec,
   WorkloadGroupSpec,
 } from "./types.js";
+
+/** A Kubernetes service account name (DNS subdomain), as in a SPIFFE ID. */
+const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 const ADDRESS =
   /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9A-Fa-f:]+\]?|[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$/;
@@ -25,8 +29,8 @@ export function checkWorkloadEntryBody(
   c.fields(
     o,
     path,
-    ["address", "ports", "labels", "weight", ...known],
-    ["network", "locality", "serviceAccount"],
+    ["address", "ports", "labels", "weight", "serviceAccount", ...known],
+    ["network", "locality"],
   );
   const address = c.str(o.address, joinPath(path, "address"), true);
   if (address !== undefined && !ADDRESS.test(address))
@@ -41,8 +45,19 @@ export function checkWorkloadEntryBody(
   }
   const labels = c.strMap(o.labels, joinPath(path, "labels")) ?? {};
   const weight = c.int(o.weight, joinPath(path, "weight"), { min: 0 }) ?? 1;
+  // The identity a mutual-TLS peer at this address must present (with the entry's namespace).
+  const sa = c.str(o.serviceAccount, joinPath(path, "serviceAccount"));
+  if (sa !== undefined && !SERVICE_ACCOUNT.test(sa))
+    c.error(joinPath(path, "serviceAccount"), `"${sa}" is not a valid service account name`);
   if (address === undefined) return undefined;
-  return { address: address.replace(/^\[|\]$/g, ""), ports, labels, weight: weight || 1 };
+  const we: WorkloadEntrySpec = {
+    address: address.replace(/^\[|\]$/g, ""),
+    ports,
+    labels,
+    weight: weight || 1,
+  };
+  if (sa && SERVICE_ACCOUNT.test(sa)) we.serviceAccount = sa;
+  return we;
 }
 
 export function checkWorkloadEntry(c: Check, spec: unknown): WorkloadEntrySpec | undefined {
@@ -56,8 +71,17 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
   c.fields(
     o,
     "spec",
-    ["hosts", "ports", "location", "resolution", "endpoints", "workloadSelector", "exportTo"],
-    ["addresses", "subjectAltNames"],
+    [
+      "hosts",
+      "ports",
+      "location",
+      "resolution",
+      "endpoints",
+      "workloadSelector",
+      "exportTo",
+      "subjectAltNames",
+    ],
+    ["addresses"],
   );
   const hosts = c.strList(o.hosts, "spec.hosts", true);
   // A host becomes a Host header and a metric label: only DNS names, never CR/LF or spaces.
@@ -124,6 +148,8 @@ export function checkServiceEntry(c: Check, spec: unknown): ServiceEntrySpec | u
   }
   const se: ServiceEntrySpec = { hosts, ports, location, resolution, endpoints };
   if (workloadSelector) se.workloadSelector = workloadSelector;
+  const sans = c.strList(o.subjectAltNames, "spec.subjectAltNames");
+  if (sans.length > 0) se.subjectAltNames = sans;
   return se;
 }
 
@@ -204,7 +230,7 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     const p = `spec.servers[${i}]`;
     const so = c.obj(item, p, true);
     if (!so) return;
-    c.fields(so, p, ["port", "hosts", "name", "bind"], ["tls", "defaultEndpoint"]);
+    c.fields(so, p, ["port", "hosts", "name", "bind", "tls"], ["defaultEndpoint"]);
     const port = c.obj(so.port, joinPath(p, "port"), true);
     const hosts = c.strList(so.hosts, joinPath(p, "hosts"), true);
     if (!port) return;
@@ -220,7 +246,8 @@ export function checkGateway(c: Check, spec: unknown): GatewaySpec | undefined {
     if (pn) server.port.name = pn;
     const name = c.str(so.name, joinPath(p, "name"));
     if (name) server.name = name;
-    servers.push(server);
+    // A server Lanecar does not serve (PASSTHROUGH, ISTIO_MUTUAL, TLS, ...) is warned and left out.
+    if (checkServerTls(c, so.tls, p, protocol, server)) servers.push(server);
   });
   return { selector, servers };
 }

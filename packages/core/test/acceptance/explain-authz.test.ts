@@ -1,7 +1,8 @@
 /**
  * explain() and security.istio.io policies: for the destination workload of a Bookinfo request,
- * which AuthorizationPolicy would decide (as plaintext: principals never match) and the mTLS
- * mode PeerAuthentication gives its port. Informational only: nothing here is enforced.
+ * which AuthorizationPolicy decides (name, action, rule index) — as plaintext (principals never
+ * match) or as the mutual-TLS caller `principal` — and the mTLS mode PeerAuthentication gives its
+ * port (plaintext to a STRICT port is refused before any policy).
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -65,12 +66,16 @@ describe("explain: the destination workload's AuthorizationPolicy and mTLS mode"
         allowed: true,
         policy: "default/reviews-viewer",
         reason: "allowed",
+        action: "ALLOW",
+        rule: 1,
         audit: false,
         mtls: { mode: "DISABLE", policy: "default/reviews-v2" },
+        principal: null,
+        refused: false,
       },
     ]);
     expect(describeAuthz(e.authorization[0]!)).toBe(
-      "workload default {app=reviews,version=v2} port 19084: allowed by default/reviews-viewer; mTLS DISABLE (default/reviews-v2)",
+      "workload default {app=reviews,version=v2} port 19084: allowed by default/reviews-viewer (ALLOW rule 1); mTLS DISABLE (default/reviews-v2)",
     );
   });
 
@@ -81,13 +86,43 @@ describe("explain: the destination workload's AuthorizationPolicy and mTLS mode"
       { labels: { app: "reviews", version: "v1" }, allowed: false, policy: null, reason: "no-allow-match" },
     ]);
     expect(e.authorization[0]!.mtls).toEqual({ mode: "STRICT", policy: "default/default" });
+    // Plaintext never reaches the policy on a STRICT port.
+    expect(e.authorization[0]!.refused).toBe(true);
+    expect(describeAuthz(e.authorization[0]!)).toBe(
+      "workload default {app=reviews,version=v1} port 19083: refused: plaintext on a STRICT port (no policy is consulted); mTLS STRICT (default/default)",
+    );
+  });
+
+  it("with the caller's principal (explain --principal): the principal rule (index 0) allows the POST", () => {
+    const e = explain(snapshot(POLICIES), {
+      request: "POST http://reviews:9080/reviews/0",
+      principal: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+    });
+    expect(e.authorization).toMatchObject([
+      {
+        allowed: true,
+        policy: "default/reviews-viewer",
+        action: "ALLOW",
+        rule: 0,
+        principal: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
+        refused: false,
+      },
+    ]);
+    const other = explain(snapshot(POLICIES), {
+      request: "POST http://reviews:9080/reviews/0",
+      principal: "cluster.local/ns/default/sa/ratings",
+    });
+    expect(other.authorization).toMatchObject([
+      { allowed: false, reason: "no-allow-match", principal: "spiffe://cluster.local/ns/default/sa/ratings" },
+    ]);
+    expect(describeAuthz(other.authorization[0]!)).toContain(": denied (403 RBAC): no ALLOW policy matches;");
   });
 
   it("a DENY policy on a header decides before the ALLOW policy; a service no ALLOW policy selects is allowed", () => {
     const s = snapshot(POLICIES);
     expect(
       explain(s, { ...JASON, headers: { ...JASON.headers, "x-block": "1" } }).authorization,
-    ).toMatchObject([{ allowed: false, policy: "default/block", reason: "denied" }]);
+    ).toMatchObject([{ allowed: false, policy: "default/block", reason: "denied", action: "DENY", rule: 0 }]);
     expect(explain(s, { request: "GET http://ratings:9080/ratings/0" }).authorization).toMatchObject([
       { labels: { app: "ratings", version: "v1" }, allowed: true, policy: null, reason: "no-policy" },
     ]);

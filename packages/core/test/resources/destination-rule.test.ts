@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OUTLIER_DEFAULTS } from "../../src/index.js";
+import { type DestinationRuleSpec, OUTLIER_DEFAULTS } from "../../src/index.js";
 import { load, report, yaml } from "./helpers.js";
 
 describe("DestinationRule", () => {
@@ -106,7 +106,7 @@ describe("DestinationRule", () => {
     ]);
   });
 
-  it("warns about known fields Lanecar ignores (portLevelSettings) and rejects unknown ones", () => {
+  it("warns about known fields Lanecar ignores (tunnel) and rejects unknown ones", () => {
     const text = yaml`
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
@@ -114,33 +114,99 @@ describe("DestinationRule", () => {
       spec:
         host: reviews
         trafficPolicy:
-          portLevelSettings: [{port: {number: 9080}}]
+          tunnel: {protocol: CONNECT}
           loadBalancing: {simple: RANDOM}
     `;
     expect(report(text)).toEqual([
-      "t.yaml:7:5 DestinationRule/default/reviews: spec.trafficPolicy.portLevelSettings: warning: not supported by Lanecar; ignored",
+      "t.yaml:7:5 DestinationRule/default/reviews: spec.trafficPolicy.tunnel: warning: not supported by Lanecar; ignored",
       "t.yaml:8:5 DestinationRule/default/reviews: spec.trafficPolicy.loadBalancing: unknown field",
     ]);
   });
 
-  it("reads tls.mode: ISTIO_MUTUAL and DISABLE are honoured, SIMPLE/MUTUAL warn, others are errors", () => {
+  it("reads tls at every level: all ClientTLSSettings fields, port-level settings, bad modes are errors", () => {
     const text = yaml`
       apiVersion: networking.istio.io/v1
       kind: DestinationRule
-      metadata: {name: reviews}
+      metadata: {name: db}
       spec:
-        host: reviews
+        host: db.example.com
         trafficPolicy:
-          tls: {mode: ISTIO_MUTUAL, sni: reviews}
+          tls: {mode: ISTIO_MUTUAL, sni: db, subjectAltNames: [spiffe://cluster.local/ns/db/sa/db]}
+          portLevelSettings:
+          - port: {number: 443}
+            tls: {mode: SIMPLE, caCertificates: /etc/ca.pem, sni: db.example.com, insecureSkipVerify: false}
+          - port: {number: 8443}
+            tls: {mode: MUTUAL, clientCertificate: /c.pem, privateKey: /k.pem, caCertificates: /ca.pem}
+            connectionPool: {tcp: {maxConnections: 3}}
         subsets:
         - {name: v1, labels: {version: v1}, trafficPolicy: {tls: {mode: DISABLE}}}
-        - {name: v2, labels: {version: v2}, trafficPolicy: {tls: {mode: SIMPLE}}}
+        - {name: v2, labels: {version: v2}, trafficPolicy: {tls: {mode: MUTUAL, credentialName: client-credential}}}
         - {name: v3, labels: {version: v3}, trafficPolicy: {tls: {mode: STRICT}}}
     `;
+    const r = load(text);
+    expect(r.diagnostics.map((d) => `${d.path}: ${d.message}`)).toEqual([
+      'spec.subsets[2].trafficPolicy.tls.mode: "STRICT" is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL',
+    ]);
+    const ok = load(text.replace("mode: STRICT", "mode: SIMPLE"));
+    expect(ok.diagnostics).toEqual([]);
+    const spec = ok.resources[0]!.spec as DestinationRuleSpec;
+    expect(spec.trafficPolicy).toEqual({
+      tls: { mode: "ISTIO_MUTUAL", sni: "db", subjectAltNames: ["spiffe://cluster.local/ns/db/sa/db"] },
+      portLevelSettings: [
+        {
+          port: 443,
+          tls: {
+            mode: "SIMPLE",
+            caCertificates: "/etc/ca.pem",
+            sni: "db.example.com",
+            insecureSkipVerify: false,
+          },
+        },
+        {
+          port: 8443,
+          tls: {
+            mode: "MUTUAL",
+            clientCertificate: "/c.pem",
+            privateKey: "/k.pem",
+            caCertificates: "/ca.pem",
+          },
+          connectionPool: { maxConnections: 3 },
+        },
+      ],
+    });
+    expect(spec.subsets.map((s) => s.trafficPolicy?.tls)).toEqual([
+      { mode: "DISABLE" },
+      { mode: "MUTUAL", credentialName: "client-credential" },
+      { mode: "SIMPLE" },
+    ]);
+  });
+
+  it("validates tls as Istio: MUTUAL needs a certificate and key, credentialName excludes files, unused fields warn", () => {
+    const text = yaml`
+      apiVersion: networking.istio.io/v1
+      kind: DestinationRule
+      metadata: {name: db}
+      spec:
+        host: db
+        trafficPolicy:
+          portLevelSettings:
+          - port: {number: 1}
+            tls: {mode: MUTUAL, caCertificates: /ca.pem}
+          - port: {number: 2}
+            tls: {mode: SIMPLE, credentialName: c, caCertificates: /ca.pem}
+          - port: {number: 3}
+            tls: {mode: ISTIO_MUTUAL, privateKey: /k.pem, caCrl: /crl.pem}
+          - port: {number: 3}
+          - tls: {mode: SIMPLE}
+    `;
     expect(report(text)).toEqual([
-      "t.yaml:7:31 DestinationRule/default/reviews: spec.trafficPolicy.tls.sni: warning: not supported by Lanecar; ignored",
-      "t.yaml:10:61 DestinationRule/default/reviews: spec.subsets[1].trafficPolicy.tls.mode: warning: SIMPLE TLS origination is not supported yet; connections stay plaintext",
-      't.yaml:11:61 DestinationRule/default/reviews: spec.subsets[2].trafficPolicy.tls.mode: "STRICT" is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL',
+      "t.yaml:9:7 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[0].tls.clientCertificate: is required for MUTUAL (or set credentialName)",
+      "t.yaml:9:7 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[0].tls.privateKey: is required for MUTUAL (or set credentialName)",
+      "t.yaml:11:46 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[1].tls.caCertificates: cannot be set together with credentialName (the credential holds it)",
+      "t.yaml:13:33 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[2].tls.privateKey: warning: not used with mode ISTIO_MUTUAL; ignored",
+      "t.yaml:13:53 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[2].tls.caCrl: warning: not supported by Lanecar; ignored",
+      "t.yaml:14:14 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[3].port.number: port 3 already has port-level settings",
+      "t.yaml:15:7 DestinationRule/default/db: spec.trafficPolicy.portLevelSettings[4].port: is required",
     ]);
   });
 

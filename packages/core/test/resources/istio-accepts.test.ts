@@ -17,18 +17,17 @@ spec:
 `;
 }
 
-function gateway(port: string): string {
+function gateway(port: string, tls = ""): string {
   return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw}
 spec:
-  servers: [{port: ${port}, hosts: ["*"]}]
+  servers: [{port: ${port}, hosts: ["*"]${tls}}]
 `;
 }
 
 describe("protocol names (Istio's protocol.Parse, case-insensitive)", () => {
   const names = [
-    "HTTPS",
     "GRPC",
     "GRPC-WEB",
     "grpc-web",
@@ -48,11 +47,22 @@ describe("protocol names (Istio's protocol.Parse, case-insensitive)", () => {
     expect(warnings(se.diagnostics).join("\n")).toMatch(
       /spec\.ports\[0\]\.protocol: warning: .* is not supported by Lanecar; ignored/,
     );
-    const gw = load(gateway(`{number: 443, name: p, protocol: ${name}}`));
+    // Istio requires tls on a TLS server.
+    const tls = name === "TLS" ? ", tls: {mode: PASSTHROUGH}" : "";
+    const gw = load(gateway(`{number: 443, name: p, protocol: ${name}}`, tls));
     expect(errors(gw.diagnostics)).toEqual([]);
     expect(warnings(gw.diagnostics).join("\n")).toMatch(
       /port\.protocol: warning: .* servers are not supported by Lanecar; ignored/,
     );
+  });
+
+  it("accepts HTTPS on a ServiceEntry port with a warning, and serves it on a Gateway with tls", () => {
+    expect(warnings(load(serviceEntry("HTTPS")).diagnostics).join("\n")).toMatch(
+      /spec\.ports\[0\]\.protocol: warning: HTTPS is not supported by Lanecar; ignored/,
+    );
+    const tls = ", tls: {mode: SIMPLE, credentialName: c}";
+    expect(report(gateway("{number: 443, name: p, protocol: HTTPS}", tls))).toEqual([]);
+    expect(report(gateway("{number: 443, name: p, protocol: https}", tls))).toEqual([]);
   });
 
   it("accepts http in any case with no warning, and rejects a name Istio does not know", () => {

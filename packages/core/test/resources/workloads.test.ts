@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { load, report, yaml } from "./helpers.js";
+import { formatDiagnostic, type GatewaySpec } from "../../src/index.js";
+import { errors, load, report, yaml } from "./helpers.js";
 
 describe("ServiceEntry", () => {
   it("rejects hosts that are not DNS names (a host becomes a Host header: no CR/LF, no spaces)", () => {
@@ -180,17 +182,139 @@ describe("Gateway", () => {
       spec:
         selector: {istio: ingressgateway}
         servers:
-        - port: {number: 443, name: https, protocol: HTTPS}
+        - port: {number: 443, name: https, protocol: HTTP2}
           hosts: ["*"]
         - hosts: ["*"]
         - port: {number: 8080, name: http, protocol: SMTP}
           hosts: []
     `;
     expect(report(text)).toEqual([
-      "t.yaml:7:38 Gateway/default/bookinfo-gateway: spec.servers[0].port.protocol: warning: HTTPS servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 only",
+      "t.yaml:7:38 Gateway/default/bookinfo-gateway: spec.servers[0].port.protocol: warning: HTTP2 servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 and HTTPS only",
       "t.yaml:9:5 Gateway/default/bookinfo-gateway: spec.servers[1].port: is required",
       't.yaml:10:38 Gateway/default/bookinfo-gateway: spec.servers[2].port.protocol: unknown protocol "SMTP" (Istio knows HTTP, HTTPS, HTTP2, HTTP_PROXY, GRPC, GRPC-Web, TCP, TLS, UDP, Mongo, Redis, MySQL)',
       "t.yaml:11:5 Gateway/default/bookinfo-gateway: spec.servers[2].hosts: must not be empty",
     ]);
+  });
+});
+
+describe("Gateway servers' tls (Istio ServerTLSSettings)", () => {
+  // Servers as written below (continuation lines indented 6 more than the first), under spec.servers.
+  const gw = (servers: string) =>
+    [
+      "apiVersion: networking.istio.io/v1",
+      "kind: Gateway",
+      "metadata: {name: edge}",
+      "spec:",
+      "  selector: {istio: ingressgateway}",
+      "  servers:",
+      ...servers.split("\n").map((l, i) => `  ${i === 0 ? l : l.slice(6)}`),
+      "",
+    ].join("\n");
+
+  it("reads SIMPLE with credentialName, MUTUAL with files, and httpsRedirect on HTTP", () => {
+    const r = load(
+      gw(`- port: {number: 80, name: http, protocol: HTTP}
+        hosts: ["*"]
+        tls: {httpsRedirect: true}
+      - port: {number: 443, name: https, protocol: HTTPS}
+        hosts: [a.example.com]
+        tls: {mode: SIMPLE, credentialName: a-cred, minProtocolVersion: TLSV1_3, cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256]}
+      - port: {number: 443, name: https-b, protocol: https}
+        hosts: [b.example.com]
+        tls:
+          mode: MUTUAL
+          serverCertificate: /etc/certs/tls.crt
+          privateKey: /etc/certs/tls.key
+          caCertificates: /etc/certs/ca.crt
+          subjectAltNames: [spiffe://cluster.local/ns/default/sa/client]`),
+    );
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([]);
+    const spec = r.resources[0]!.spec as GatewaySpec;
+    expect(spec.servers.map((s) => [s.port.protocol, s.tls])).toEqual([
+      ["HTTP", { httpsRedirect: true, subjectAltNames: [], cipherSuites: [] }],
+      [
+        "HTTPS",
+        {
+          httpsRedirect: false,
+          mode: "SIMPLE",
+          credentialName: "a-cred",
+          minProtocolVersion: "TLSV1_3",
+          subjectAltNames: [],
+          cipherSuites: ["ECDHE-RSA-AES128-GCM-SHA256"],
+        },
+      ],
+      [
+        "HTTPS",
+        {
+          httpsRedirect: false,
+          mode: "MUTUAL",
+          serverCertificate: "/etc/certs/tls.crt",
+          privateKey: "/etc/certs/tls.key",
+          caCertificates: "/etc/certs/ca.crt",
+          subjectAltNames: ["spiffe://cluster.local/ns/default/sa/client"],
+          cipherSuites: [],
+        },
+      ],
+    ]);
+  });
+
+  it("rejects what Istio rejects, with positions", () => {
+    expect(
+      report(
+        gw(`- port: {number: 443, name: https, protocol: HTTPS}
+        hosts: ["*"]
+      - port: {number: 443, name: https-2, protocol: HTTPS}
+        hosts: ["*"]
+        tls: {mode: MUTUAL, serverCertificate: /c.pem}
+      - port: {number: 80, name: http, protocol: HTTP}
+        hosts: ["*"]
+        tls: {mode: SIMPLE, credentialName: x, httpsRedirect: yes}
+      - port: {number: 443, name: https-3, protocol: HTTPS}
+        hosts: ["*"]
+        tls: {mode: simple, credentialName: x, minProtocolVersion: TLSV1_3, maxProtocolVersion: TLSV1_2}
+      - port: {number: 443, name: https-4, protocol: HTTPS}
+        hosts: ["*"]
+        tls: {mode: SIMPLE, credentialName: x, maxProtocolVersion: TLSV1_2, minProtocolVersion: TLSV1_3}
+      - port: {number: 443, name: https-5, protocol: HTTPS}
+        hosts: ["*"]
+        tls: {mode: ISTIO_MUTUAL, credentialName: x}`),
+      ),
+    ).toEqual([
+      "t.yaml:7:5 Gateway/default/edge: spec.servers[0].tls: is required on an HTTPS server (as Istio)",
+      "t.yaml:11:5 Gateway/default/edge: spec.servers[1].tls.privateKey: MUTUAL requires a private key (or credentialName)",
+      "t.yaml:11:5 Gateway/default/edge: spec.servers[1].tls.caCertificates: MUTUAL requires a client CA bundle (or credentialName)",
+      "t.yaml:14:5 Gateway/default/edge: spec.servers[2].tls: an HTTP server cannot have TLS settings other than httpsRedirect (as Istio)",
+      "t.yaml:14:44 Gateway/default/edge: spec.servers[2].tls.httpsRedirect: must be true or false",
+      't.yaml:17:11 Gateway/default/edge: spec.servers[3].tls.mode: unknown mode "simple" (Istio knows PASSTHROUGH, SIMPLE, MUTUAL, AUTO_PASSTHROUGH, ISTIO_MUTUAL, OPTIONAL_MUTUAL)',
+      "t.yaml:20:44 Gateway/default/edge: spec.servers[4].tls.maxProtocolVersion: TLSV1_2 is lower than minProtocolVersion TLSV1_3 (as Istio)",
+      "t.yaml:23:11 Gateway/default/edge: spec.servers[5].tls.mode: warning: ISTIO_MUTUAL is not supported by Lanecar; this server is not served (no listener takes its hosts)",
+      "t.yaml:23:31 Gateway/default/edge: spec.servers[5].tls.credentialName: ISTIO_MUTUAL cannot have its own certificates (as Istio)",
+    ]);
+  });
+
+  it("warns about modes Lanecar does not serve and leaves those servers out; Istio's passthrough task still loads", () => {
+    const r = load(
+      gw(`- port: {number: 443, name: https, protocol: HTTPS}
+        hosts: [a.example.com]
+        tls: {mode: PASSTHROUGH}
+      - port: {number: 443, name: tls, protocol: TLS}
+        hosts: [b.example.com]
+        tls: {mode: AUTO_PASSTHROUGH}
+      - port: {number: 443, name: https-2, protocol: HTTPS}
+        hosts: [c.example.com]
+        tls: {mode: OPTIONAL_MUTUAL, credentialName: c, caCrl: /crl.pem}`),
+    );
+    expect(r.diagnostics.map(formatDiagnostic)).toEqual([
+      "t.yaml:9:11 Gateway/default/edge: spec.servers[0].tls.mode: warning: PASSTHROUGH is not supported by Lanecar; this server is not served (no listener takes its hosts)",
+      "t.yaml:10:36 Gateway/default/edge: spec.servers[1].port.protocol: warning: TLS servers are not supported by Lanecar; ignored: the gateway serves HTTP/1.1 and HTTPS only",
+      "t.yaml:15:11 Gateway/default/edge: spec.servers[2].tls.mode: warning: OPTIONAL_MUTUAL is not supported by Lanecar; this server is not served (no listener takes its hosts)",
+      "t.yaml:15:53 Gateway/default/edge: spec.servers[2].tls.caCrl: warning: not supported by Lanecar; ignored",
+    ]);
+    expect((r.resources[0]!.spec as GatewaySpec).servers).toEqual([]);
+    const file = "../shared/conformance/istio/tasks/egress-gateway__https-passthrough.yaml";
+    const text = readFileSync(new URL(`../../../../${file}`, import.meta.url), "utf8");
+    const passthrough = load(text);
+    expect(errors(passthrough.diagnostics)).toEqual([]);
+    expect(passthrough.resources.map((x) => x.kind)).toContain("Gateway");
   });
 });

@@ -1,11 +1,12 @@
 /**
  * The admin API (SPEC section 9) on fastify — never on the data path:
  * `GET /ready`, `GET /healthz`, `GET /metrics`, `GET /config_dump`, `GET /clusters?format=json`,
- * `POST /drain`.
+ * `POST /drain`, and on an injected sidecar kubelet's rewritten app probes (`GET /app-health/...`).
  */
 
 import type { ConfigSnapshot } from "@lanecar/core";
 import Fastify, { type FastifyInstance } from "fastify";
+import { APP_HEALTH_PREFIX, type AppProbes, runAppProbe } from "../kubernetes/app-probes.js";
 
 export interface AdminSource {
   /** `LIVE` when serving; otherwise the state shown with 503 (`PRE_INITIALIZING`, `DRAINING`). */
@@ -14,6 +15,8 @@ export interface AdminSource {
   configDump(): unknown;
   clusters(): unknown;
   drain(): Promise<void>;
+  /** The app's probes kubelet asks here instead (`--app-probes`). */
+  appProbes?: AppProbes;
 }
 
 export async function startAdmin(host: string, port: number, src: AdminSource): Promise<FastifyInstance> {
@@ -37,6 +40,12 @@ export async function startAdmin(host: string, port: number, src: AdminSource): 
     const data = src.clusters();
     if (format === "json") return data;
     reply.type("text/plain").send(clustersText(data as ClusterDump[]));
+  });
+  const probes = src.appProbes ?? {};
+  app.get(`${APP_HEALTH_PREFIX}*`, async (req, reply) => {
+    const probe = probes[req.url.split("?")[0]!];
+    if (!probe) return reply.code(404).type("text/plain").send("no such app probe");
+    reply.code(await runAppProbe(probe)).send();
   });
   app.post("/drain", async (_req, reply) => {
     void src.drain();

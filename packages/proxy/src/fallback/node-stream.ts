@@ -6,6 +6,7 @@
  * draining server) makes the response say `Connection: close`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { BodySink, DownstreamStream } from "../http/downstream.js";
 
 /** A response field may never carry CR, LF or NUL (response splitting). */
@@ -53,6 +54,9 @@ export class NodeStream implements DownstreamStream {
   }
   get localPort(): number | undefined {
     return this.req.socket.localPort;
+  }
+  get socket(): Socket {
+    return this.req.socket;
   }
   get headersSent(): boolean {
     return this.res.headersSent;

@@ -21,6 +21,7 @@ import {
   type UpstreamRequest,
 } from "../h1/client.js";
 import type { DownstreamStream } from "../http/downstream.js";
+import { tlsConnector } from "./undici-tls.js";
 
 const CODES: Readonly<Record<string, string>> = {
   UND_ERR_CONNECT_TIMEOUT: CONNECT_TIMEOUT,
@@ -114,8 +115,13 @@ export class UndiciPool {
       maxRequestsPerClient: opts.maxRequestsPerConnection || undefined,
       maxHeaderSize: opts.maxHeaderSize,
       strictContentLength: true,
-      // ServiceEntry DNS names resolve through the proxy's resolver, as on the codec path.
-      ...(opts.lookup ? { connect: { lookup: opts.lookup } } : {}),
+      // ServiceEntry DNS names resolve through the proxy's resolver, as on the codec path; TLS
+      // pools connect as the codec's do (undici-tls.ts), never in plaintext.
+      ...(opts.tls
+        ? { connect: tlsConnector(host, port, opts) as never }
+        : opts.lookup
+          ? { connect: { lookup: opts.lookup } }
+          : {}),
     });
     // A pool-level error (e.g. a connection reset while idle) is reported per request.
     this.pool.on("connectionError", () => {});

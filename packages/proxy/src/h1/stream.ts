@@ -6,6 +6,7 @@
  * response in one write.
  */
 import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { BodySink, DownstreamStream } from "../http/downstream.js";
 import type { ServerConnection } from "./server-connection.js";
 
@@ -88,6 +89,9 @@ export class ServerStream implements DownstreamStream {
   }
   get localPort(): number | undefined {
     return this.conn.socket.localPort;
+  }
+  get socket(): Socket {
+    return this.conn.socket;
   }
 
   // ---- request body ----

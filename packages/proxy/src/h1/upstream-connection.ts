@@ -112,19 +112,32 @@ export class Connection {
     const o = pool.opts;
     this.idleMs = Math.min(o.idleTimeoutMs, MAX_IDLE_MS);
     const t = o.tls;
-    // Mutual TLS (identity/mesh-tls.ts): the request goes out once the handshake is done.
-    const socket = t
-      ? tls.connect({
-          host: pool.host,
-          port: pool.port,
-          lookup: o.lookup,
-          secureContext: t.context(),
-          checkServerIdentity: t.checkPeer,
-          session: t.session(),
-        })
-      : net.connect({ host: pool.host, port: pool.port, noDelay: true, lookup: o.lookup });
-    this.socket = socket;
+    // TLS (mutual between sidecars, or originated to an external service): the request goes out
+    // once the handshake is done. Certificates that cannot be had fail the connection as TLS.
+    let secureContext: tls.SecureContext | undefined;
     if (t) {
+      try {
+        secureContext = t.context();
+      } catch (err) {
+        this.error = new UpstreamError(TLS_HANDSHAKE, `TLS_error: ${(err as Error).message}`);
+      }
+    }
+    const socket = !t
+      ? net.connect({ host: pool.host, port: pool.port, noDelay: true, lookup: o.lookup })
+      : secureContext
+        ? tls.connect({
+            host: pool.host,
+            port: pool.port,
+            lookup: o.lookup,
+            secureContext,
+            servername: t.servername,
+            rejectUnauthorized: t.rejectUnauthorized !== false,
+            checkServerIdentity: t.checkPeer,
+            session: t.session(),
+          })
+        : new net.Socket();
+    this.socket = socket;
+    if (t && secureContext) {
       socket.setNoDelay(true);
       socket.on("session", t.saveSession);
       socket.once("connect", this.onTcpConnect);
@@ -146,6 +159,8 @@ export class Connection {
     socket.on("error", this.onError);
     socket.on("close", this.onClose);
     socket.on("drain", this.onDrain);
+    // No context: the never-connected socket closes at once and the attempt sees `this.error`.
+    if (t && !secureContext) socket.destroy();
   }
 
   // ---- socket events ----
@@ -193,6 +208,11 @@ export class Connection {
   }
 
   private readonly onEnd = (): void => {
+    // The peer hung up in the TLS handshake: a TLS failure (onClose says so), not a reset.
+    if (this.connecting) {
+      this.socket.destroy();
+      return;
+    }
     // A read-until-close body completes here; anything else in flight was cut short.
     const err = this.parser?.finish();
     this.reusable = false;
@@ -220,7 +240,7 @@ export class Connection {
       this.handshaking && this.connecting
         ? new UpstreamError(
             TLS_HANDSHAKE,
-            `TLS_error: ${(err as { code?: string }).code ?? ""} ${err.message}`,
+            `TLS_error: ${(err as { code?: string }).code ? `${(err as { code?: string }).code} ` : ""}${err.message}`,
           )
         : err;
   };

@@ -64,7 +64,12 @@ export interface PoolOptions {
 
 /** What a pool's connections need for TLS; read at each connect, so a rotation applies to new ones. */
 export interface UpstreamTls {
+  /** Throws (one line) when the certificates cannot be had: the connection then fails as a TLS failure. */
   context(): import("node:tls").SecureContext;
+  /** SNI; none when absent. */
+  servername?: string;
+  /** false: the chain is not verified (DestinationRule `insecureSkipVerify`); default true. */
+  rejectUnauthorized?: boolean;
   /** Replaces the default host name check (a SPIFFE ID check); an Error rejects the peer. */
   checkPeer(host: string, cert: import("node:tls").PeerCertificate): Error | undefined;
   /** A TLS session to resume, if one was kept. */

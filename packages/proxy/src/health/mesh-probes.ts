@@ -1,44 +1,55 @@
 /**
- * Probes to mutual-TLS endpoints: which endpoints a process reaches with ISTIO_MUTUAL (the
- * service's DestinationRule, port level included), recomputed per config snapshot, and a ProbeFn
- * that sends their probes over mTLS with the workload identity. Envoy's active health checks use
- * the cluster's transport socket the same way; without it a STRICT PeerAuthentication on the
- * callee refuses the (plaintext) probe and every instance of the mesh looks down.
+ * Probes to mutual-TLS endpoints: which endpoints a process reaches with ISTIO_MUTUAL (its TLS
+ * plan for the service's cluster: the DestinationRule, port level included, or auto mTLS),
+ * recomputed per config snapshot, and a ProbeFn that sends their probes over that mTLS — the
+ * workload identity and the plan's peer check (the endpoint's service account). Envoy's active
+ * health checks use the cluster's transport socket the same way; without it a STRICT
+ * PeerAuthentication on the callee refuses the (plaintext) probe and every instance of the mesh
+ * looks down.
  *
- * A subset's own `tls` does not change how an endpoint is probed: one endpoint, one probe.
+ * A subset's own `tls` does not change how an endpoint is probed: one endpoint, one probe. TLS
+ * origination (SIMPLE/MUTUAL to external services) is not applied to probes.
  */
 import type { ConfigSnapshot, Endpoint, Probe } from "@lanecar/core";
-import type { MeshTls } from "../identity/mesh-tls.js";
-import { mtlsFor } from "../upstream/pools.js";
+import type { UpstreamTls } from "../h1/client.js";
+import type { TlsPlans } from "../upstream/tls-plan.js";
 import type { ProbeFn } from "./active-prober.js";
 import { type ProbeOutcome, sendProbe } from "./probe-request.js";
 
-/** Keys of the endpoints whose service (at that port) asks for ISTIO_MUTUAL. */
-export function mutualTlsEndpoints(snap: ConfigSnapshot): Set<string> {
-  const keys = new Set<string>();
+/** The mutual-TLS settings of every endpoint reached with ISTIO_MUTUAL, by endpoint key. */
+export function mutualTlsEndpoints(snap: ConfigSnapshot, plans: TlsPlans): Map<string, UpstreamTls> {
+  const out = new Map<string, UpstreamTls>();
   const reg = snap.registry;
   for (const svc of reg.allServices()) {
     for (const sp of svc.ports) {
       const c = reg.cluster(svc.host, sp.number, undefined);
-      if (c && mtlsFor(c.policy)) for (const ep of c.endpoints) keys.add(ep.key);
+      for (const ep of c?.endpoints ?? []) {
+        const plan = plans.of(ep, c);
+        if (plan.mode === "ISTIO_MUTUAL" && plan.tls && !out.has(ep.key)) out.set(ep.key, plan.tls);
+      }
     }
   }
-  return keys;
+  return out;
 }
 
 export class MeshProbes {
-  private mtls = new Set<string>();
+  private mtls = new Map<string, UpstreamTls>();
 
-  constructor(private readonly mesh: MeshTls | undefined) {}
+  /** `plans`: the process's TLS plans (UpstreamPools.plans); none: every probe is plaintext. */
+  constructor(private readonly plans: TlsPlans | undefined) {}
 
   update(snap: ConfigSnapshot): void {
-    this.mtls = mutualTlsEndpoints(snap);
+    if (this.plans) this.mtls = mutualTlsEndpoints(snap, this.plans);
   }
 
   /** The ActiveProber's `send`: mTLS to ISTIO_MUTUAL endpoints (the current identity), else as before. */
   readonly send: ProbeFn = (ep: Endpoint, probe: Probe, done: (o: ProbeOutcome) => void) => {
-    const mesh = this.mesh;
-    if (!mesh || !this.mtls.has(ep.key)) return sendProbe(ep, probe, done);
-    return sendProbe(ep, probe, done, { secureContext: mesh.context, checkServerIdentity: mesh.checkPeer });
+    const t = this.mtls.get(ep.key);
+    if (!t) return sendProbe(ep, probe, done);
+    return sendProbe(ep, probe, done, {
+      secureContext: t.context(),
+      checkServerIdentity: t.checkPeer,
+      ...(t.servername ? { servername: t.servername } : {}),
+    });
   };
 }

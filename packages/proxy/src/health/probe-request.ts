@@ -36,6 +36,8 @@ export interface ProbeOutcome {
 export interface ProbeTls {
   secureContext: SecureContext;
   checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** SNI, only when the plan configures one (mesh peers are told apart by certificate). */
+  servername?: string;
 }
 
 /** Starts one probe; `done` is called exactly once unless the returned cancel runs first. */

@@ -3,6 +3,7 @@
  * data path serves it: Lanecar's own HTTP/1.1 codec (h1/stream.ts `ServerStream`) or the
  * public-API fallback (fallback/node-stream.ts, node:http).
  */
+import type { Socket } from "node:net";
 
 /** Receives the request body of a stream, in order; `data` returning false pauses the client. */
 export interface BodySink {
@@ -30,6 +31,8 @@ export interface DownstreamStream {
   readonly bodyBytesOut: number;
   readonly remoteAddress: string | undefined;
   readonly localPort: number | undefined;
+  /** The connection (a TLSSocket when a mutual-TLS gate terminated TLS): per-connection facts key on it. */
+  readonly socket: Socket;
   /** Starts delivering the body to `sink` (buffered chunks first). */
   readBody(sink: BodySink): void;
   /** The sink can take more (after `data` returned false). */

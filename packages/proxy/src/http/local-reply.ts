@@ -4,7 +4,20 @@
  */
 import type { DownstreamStream } from "../http/downstream.js";
 
-export type ResponseFlag = "NR" | "UH" | "UF" | "UO" | "UT" | "FI" | "UC" | "URX" | "DC" | "DPE" | "RL" | "";
+export type ResponseFlag =
+  | "NR"
+  | "UH"
+  | "UF"
+  | "UO"
+  | "UT"
+  | "FI"
+  | "UC"
+  | "URX"
+  | "DC"
+  | "DPE"
+  | "RL"
+  | "RBAC"
+  | "";
 
 export const LOCAL_REPLIES = {
   NR: { status: 404, body: "no route" },

@@ -160,6 +160,14 @@ export interface IssueOptions {
   serviceAccount: string;
   ttlMs: number;
   now?: number;
+  /**
+   * Programmatic only (tests of bad peers; the CLI never sets them): an exact validity window
+   * (epoch ms, no backdating, not clamped to the root), and a trust domain other than the
+   * root's — what a misconfigured or compromised CA would issue.
+   */
+  notBefore?: number;
+  notAfter?: number;
+  trustDomain?: string;
 }
 
 /** Writes `cert.pem`, `key.pem`, `root-cert.pem` for one workload into `out`; returns its SPIFFE ID. */
@@ -183,34 +191,94 @@ export function issueWorkload(caDir: string, out: string, o: IssueOptions): stri
   } catch (err) {
     throw new CaError(`${caDir} does not hold a valid root certificate and key (${(err as Error).message})`);
   }
-  const td = uriSans(root.subjectAltName)
+  const rootTd = uriSans(root.subjectAltName)
     .map((u) => /^spiffe:\/\/([^/]+)$/.exec(u)?.[1])
     .find(Boolean);
-  if (!td)
+  if (!rootTd)
     throw new CaError(`${join(caDir, ROOT_CERT)} is not a Lanecar root (no spiffe://<trust-domain> URI SAN)`);
+  const td = o.trustDomain ?? rootTd;
   const id: SpiffeIdentity = { trustDomain: td, namespace: o.namespace, serviceAccount: o.serviceAccount };
   const bad = checkIdentityParts(id);
   if (bad) throw new CaError(bad);
   const spiffe = formatSpiffeId(id);
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const pem = buildCert({
+  const pem = leafCert({
     issuer: subjectOf(root),
     subject: seq(), // empty: the SPIFFE ID in the critical SAN is the name (RFC 5280 4.2.1.6)
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter: new Date(Math.min(now + o.ttlMs, new Date(root.validTo).getTime())),
+    notBefore: new Date(o.notBefore ?? now - BACKDATE_MS),
+    notAfter: new Date(o.notAfter ?? Math.min(now + o.ttlMs, new Date(root.validTo).getTime())),
     publicKey,
     signingKey: rootKey,
+    authorityKey: root.publicKey,
+    spiffe,
+  });
+  writeWorkload(out, pem, privateKey, rootPem);
+  return spiffe;
+}
+
+/**
+ * Test helper: a workload certificate signed by its own key (no CA), written as a workload's
+ * three files with itself as the root — what a peer that bypassed the mesh CA would present.
+ */
+export function selfSignedWorkload(out: string, o: IssueOptions & { trustDomain: string }): string {
+  const now = o.now ?? Date.now();
+  const id: SpiffeIdentity = {
+    trustDomain: o.trustDomain,
+    namespace: o.namespace,
+    serviceAccount: o.serviceAccount,
+  };
+  const bad = checkIdentityParts(id);
+  if (bad) throw new CaError(bad);
+  const spiffe = formatSpiffeId(id);
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const self = seq(set(seq(oid("2.5.4.3"), utf8("self-signed workload"))));
+  const pem = leafCert({
+    issuer: self,
+    subject: self,
+    notBefore: new Date(o.notBefore ?? now - BACKDATE_MS),
+    notAfter: new Date(o.notAfter ?? now + o.ttlMs),
+    publicKey,
+    signingKey: privateKey,
+    authorityKey: publicKey,
+    spiffe,
+  });
+  writeWorkload(out, pem, privateKey, pem);
+  return spiffe;
+}
+
+interface LeafSpec {
+  issuer: Buffer;
+  subject: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  publicKey: KeyObject;
+  signingKey: KeyObject;
+  authorityKey: KeyObject;
+  spiffe: string;
+}
+
+/** A workload leaf: not a CA, TLS server and client, the SPIFFE ID as the only (critical) URI SAN. */
+function leafCert(l: LeafSpec): string {
+  return buildCert({
+    issuer: l.issuer,
+    subject: l.subject,
+    notBefore: l.notBefore,
+    notAfter: l.notAfter,
+    publicKey: l.publicKey,
+    signingKey: l.signingKey,
     extensions: [
       extension("2.5.29.19", true, seq()),
       extension("2.5.29.15", true, namedBits([KU.digitalSignature, KU.keyEncipherment])),
       extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2"))),
-      extension("2.5.29.35", false, seq(tlv(0x80, keyId(root.publicKey)))),
-      extension("2.5.29.17", true, seq(tlv(0x86, Buffer.from(spiffe, "latin1")))),
+      extension("2.5.29.35", false, seq(tlv(0x80, keyId(l.authorityKey)))),
+      extension("2.5.29.17", true, seq(tlv(0x86, Buffer.from(l.spiffe, "latin1")))),
     ],
   });
+}
+
+function writeWorkload(out: string, certPem: string, key: KeyObject, rootPem: string): void {
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, "cert.pem"), pem);
-  writeSecret(join(out, "key.pem"), privateKey.export({ type: "pkcs8", format: "pem" }) as string);
+  writeFileSync(join(out, "cert.pem"), certPem);
+  writeSecret(join(out, "key.pem"), key.export({ type: "pkcs8", format: "pem" }) as string);
   writeFileSync(join(out, ROOT_CERT), rootPem);
-  return spiffe;
 }

@@ -1,5 +1,6 @@
 /** Workload identity: SPIFFE IDs, the identity files and their rotation, and `lanecar ca`. */
-export { CaError, type IssueOptions, initCa, issueWorkload } from "./ca.js";
+export { CaError, type IssueOptions, initCa, issueWorkload, selfSignedWorkload } from "./ca.js";
+export { type Credential, CredentialError, CredentialStore, loadCredentialFiles } from "./credentials.js";
 export {
   checkIdentityParts,
   DEFAULT_TRUST_DOMAIN,

@@ -6,15 +6,11 @@
  */
 import type { Socket } from "node:net";
 import tls, { type PeerCertificate, type SecureContext } from "node:tls";
-import { DEFAULT_TRUST_DOMAIN, parseSpiffeId, uriSans } from "./spiffe.js";
-import {
-  IdentityError,
-  type IdentityStatus,
-  IdentityWatcher,
-  type WorkloadCert,
-} from "./workload-identity.js";
+import { type HandshakeStatus, InboundHandshakes } from "./inbound-handshake.js";
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, parseSpiffeId, uriSans } from "./spiffe.js";
+import { type IdentityStatus, IdentityWatcher, type WorkloadCert } from "./workload-identity.js";
 
-/** Inbound mode until PeerAuthentication drives it (`--mtls-mode`). */
+/** A sidecar's inbound mutual-TLS mode (PeerAuthentication's modes). */
 export type InboundMtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
 export interface MeshTlsOptions {
@@ -22,6 +18,11 @@ export interface MeshTlsOptions {
   trustDomain?: string;
   mode?: InboundMtlsMode;
   pollMs?: number;
+  /** `--namespace` + `--service-account`: the certificate must name exactly this identity. */
+  namespace?: string;
+  serviceAccount?: string;
+  /** Rotations (info) and refused rotations (error, once per reason). */
+  log?: { info(msg: string): void; error(msg: string): void };
 }
 
 /** The first byte of a TLS record carrying a handshake (RFC 8446 §5.1: ContentType 22). */
@@ -30,29 +31,55 @@ const TLS_HANDSHAKE = 0x16;
 export class MeshTls {
   readonly watcher: IdentityWatcher;
   readonly trustDomain: string;
+  /** `--mtls-mode`: the inbound mode when no PeerAuthentication applies. */
   readonly mode: InboundMtlsMode;
+  /**
+   * The inbound mode for the next connection. The sidecar's inbound listener points it at the
+   * PeerAuthentication of the current config (inbound/inbound-security.ts); by default the flag.
+   */
+  inboundMode: () => InboundMtlsMode = () => this.mode;
   /** Current context; replaced (never mutated) on rotation. */
   context: SecureContext;
   /** Outbound TLS sessions per endpoint (resumption); dropped on rotation. */
   readonly sessions = new Map<string, Buffer>();
   private accepted = { tls: 0, plaintext: 0, refused: 0 };
+  /** The inbound handshakes: client certificates verified, refusals counted. */
+  private readonly handshakes: InboundHandshakes;
 
   /** Throws IdentityError (one line) when the files are not a valid identity. */
   constructor(o: MeshTlsOptions) {
     this.trustDomain = o.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     this.mode = o.mode ?? "PERMISSIVE";
-    this.watcher = new IdentityWatcher(o.identityDir, (c) => this.rotate(c), o.pollMs);
-    const own = this.watcher.current.identity.trustDomain;
-    if (own !== this.trustDomain)
-      throw new IdentityError(
-        `${o.identityDir}/cert.pem names trust domain "${own}", not --trust-domain "${this.trustDomain}"`,
-      );
+    // Checked at start (one-line error) and on every rotation (refused, the last good one kept).
+    const want =
+      o.serviceAccount !== undefined
+        ? formatSpiffeId({
+            trustDomain: this.trustDomain,
+            namespace: o.namespace ?? "default",
+            serviceAccount: o.serviceAccount,
+          })
+        : undefined;
+    const accept = (c: WorkloadCert): string | undefined => {
+      if (c.identity.trustDomain !== this.trustDomain)
+        return `names trust domain "${c.identity.trustDomain}", not --trust-domain "${this.trustDomain}"`;
+      if (want && c.spiffeId !== want)
+        return `names ${c.spiffeId}, not ${want} (--namespace, --service-account)`;
+      return undefined;
+    };
+    const log = o.log;
+    this.watcher = new IdentityWatcher(o.identityDir, (c) => this.rotate(c), o.pollMs, {
+      accept,
+      warn: log && ((m) => log.error(m)),
+      info: log && ((m) => log.info(m)),
+    });
     this.context = contextOf(this.watcher.current);
+    this.handshakes = new InboundHandshakes(this.trustDomain, this.watcher.current);
     this.watcher.start();
   }
 
   private rotate(c: WorkloadCert): void {
     this.context = contextOf(c);
+    this.handshakes.setIdentity(c);
     this.sessions.clear();
   }
 
@@ -65,7 +92,9 @@ export class MeshTls {
    * itself (plaintext) or a server TLSSocket over it (a handshake), as the mode allows.
    */
   readonly accept = (socket: Socket, take: (s: Socket) => void, timeoutMs: number): void => {
-    if (this.mode === "DISABLE") {
+    // Decided per connection: a config change applies to new connections, open ones keep theirs.
+    const mode = this.inboundMode();
+    if (mode === "DISABLE") {
       this.accepted.plaintext++;
       take(socket);
       return;
@@ -80,14 +109,8 @@ export class MeshTls {
       socket.unshift(first);
       if (first[0] === TLS_HANDSHAKE) {
         this.accepted.tls++;
-        const t = new tls.TLSSocket(socket, {
-          isServer: true,
-          secureContext: this.context,
-          requestCert: true,
-          rejectUnauthorized: true,
-        });
-        take(t);
-      } else if (this.mode === "STRICT") {
+        this.handshakes.accept(socket, take, timeoutMs);
+      } else if (mode === "STRICT") {
         this.accepted.refused++;
         socket.destroy();
       } else {
@@ -109,12 +132,18 @@ export class MeshTls {
     return undefined;
   };
 
-  status(): IdentityStatus & { trustDomain: string; inboundMode: InboundMtlsMode; accepted: object } {
+  status(): IdentityStatus & {
+    trustDomain: string;
+    inboundMode: InboundMtlsMode;
+    accepted: object;
+    handshakes: HandshakeStatus;
+  } {
     return {
       ...this.watcher.status(),
       trustDomain: this.trustDomain,
-      inboundMode: this.mode,
+      inboundMode: this.inboundMode(),
       accepted: { ...this.accepted },
+      handshakes: this.handshakes.status(),
     };
   }
 }

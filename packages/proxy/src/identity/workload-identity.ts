@@ -116,15 +116,38 @@ export interface IdentityStatus {
   lastError: string | null;
 }
 
+/** What a watcher asks of every identity it takes, at start and on each rotation. */
+export interface WatchOptions {
+  /** Why `c` must not be used (another trust domain, another service account), or undefined. */
+  accept?: (c: WorkloadCert) => string | undefined;
+  /** A rotation was refused: called once per distinct reason, when it persists over two polls. */
+  warn?: (msg: string) => void;
+  /** A new identity was taken. */
+  info?: (msg: string) => void;
+}
+
+/** Loads the files and applies the watcher's own checks; throws IdentityError (one line). */
+function loadAccepted(dir: string, o: WatchOptions, now?: number): WorkloadCert {
+  const c = loadWorkloadCert(dir, now);
+  const why = o.accept?.(c);
+  if (why) throw new IdentityError(`${join(dir, "cert.pem")}: ${why}`);
+  return c;
+}
+
 /**
  * Watches `dir` (polling, which also sees Kubernetes' atomic `..data` symlink swaps) and keeps
- * the last good identity. `onRotate` runs after a new good set is loaded.
+ * the last good identity. `onRotate` runs after a new good set is loaded. A plain rewrite of the
+ * files is briefly inconsistent (new cert, old key): that is reported in the status at once but
+ * warned about in the log only if the next poll still sees it, so a normal rewrite stays quiet.
  */
 export class IdentityWatcher {
   current: WorkloadCert;
   private loadedAt = new Date();
   private rotations = 0;
   private lastError: string | null = null;
+  /** The failure of the previous poll, and the last one warned about (each warned once). */
+  private pendingError: string | undefined;
+  private warned: string | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   /** Throws IdentityError (one line) when the files are not a valid identity at start. */
@@ -132,8 +155,9 @@ export class IdentityWatcher {
     readonly dir: string,
     private readonly onRotate: (c: WorkloadCert) => void = () => {},
     private readonly pollMs = 1000,
+    private readonly opts: WatchOptions = {},
   ) {
-    this.current = loadWorkloadCert(dir);
+    this.current = loadAccepted(dir, opts);
   }
 
   start(): void {
@@ -150,19 +174,34 @@ export class IdentityWatcher {
   check(now = Date.now()): boolean {
     let next: WorkloadCert;
     try {
-      next = loadWorkloadCert(this.dir, now);
+      next = loadAccepted(this.dir, this.opts, now);
     } catch (err) {
       const msg = (err as Error).message;
       // A set that is not valid yet is reported, and the last good one keeps serving.
       this.lastError = `${new Date(now).toISOString()} ${msg}; still serving ${this.current.fingerprint256}`;
+      if (msg === this.pendingError && msg !== this.warned) {
+        this.warned = msg;
+        this.opts.warn?.(
+          `identity in ${this.dir} not rotated: ${msg}; still serving ${this.current.spiffeId} (${this.current.fingerprint256})`,
+        );
+      }
+      this.pendingError = msg;
       return false;
     }
-    if (next.digest === this.current.digest) return false;
+    this.pendingError = undefined;
+    this.warned = undefined;
+    if (next.digest === this.current.digest) {
+      this.lastError = null; // the files are back to the identity in use
+      return false;
+    }
     this.current = next;
     this.lastError = null;
     this.loadedAt = new Date(now);
     this.rotations++;
     this.onRotate(next);
+    this.opts.info?.(
+      `identity rotated: ${next.spiffeId} (${next.fingerprint256}), valid until ${next.notAfter.toISOString()}`,
+    );
     return true;
   }
 

@@ -1,7 +1,8 @@
 /**
  * One cluster's informers and the indexes discovery keeps over them: Services, EndpointSlices by
- * service, pod labels, which services each pod backs (so a pod relabel rebuilds only those), the
- * discovered service of each Service (rebuilt only when marked dirty), and the CRD objects.
+ * service, pod labels and service accounts, which services each pod backs (so a pod relabel
+ * rebuilds only those), the discovered service of each Service (rebuilt only when marked dirty),
+ * and the CRD objects (networking, security and ASM kinds).
  */
 import type { DiscoveredService, RawResource } from "@lanecar/core";
 import type { ClusterClient } from "./cluster-client.js";
@@ -11,6 +12,9 @@ import {
   type EndpointSliceObject,
   type KObject,
   keyOf,
+  type PodInfo,
+  type PodObject,
+  podInfo,
   rawResource,
   SERVICE_NAME_LABEL,
   type ServiceObject,
@@ -43,6 +47,13 @@ export const CONFIG_KINDS: readonly { kind: string; group: string; plural: strin
     plural: "trafficlabels",
     versions: ["v1", "v1beta1"],
   },
+  // Istio serves security.istio.io v1 since 1.22 and v1beta1 before; the spec is the same.
+  ...(
+    [
+      ["PeerAuthentication", "peerauthentications"],
+      ["AuthorizationPolicy", "authorizationpolicies"],
+    ] as const
+  ).map(([kind, plural]) => ({ kind, group: "security.istio.io", plural, versions: ["v1", "v1beta1"] })),
 ];
 
 type Tuning = Pick<InformerOptions<never>, "pageSize" | "timeoutSeconds" | "backoffMs" | "maxBackoffMs">;
@@ -52,7 +63,7 @@ export class KubeCluster {
   private readonly services = new Map<string, ServiceObject>();
   private readonly slices = new Map<string, EndpointSliceObject>();
   private readonly slicesOf = new Map<string, Set<string>>();
-  private readonly podLabels = new Map<string, Record<string, string>>();
+  private readonly pods = new Map<string, PodInfo>();
   /** pod `ns/name` → service `ns/name` → how many slice endpoints refer to the pod. */
   private readonly servicesOfPod = new Map<string, Map<string, number>>();
   private readonly built = new Map<string, DiscoveredService>();
@@ -91,7 +102,7 @@ export class KubeCluster {
     this.informer<EndpointSliceObject>("/apis/discovery.k8s.io/v1/endpointslices", slimSlice, (t, o) =>
       this.onSlice(t, o),
     );
-    this.informer<KObject>("/api/v1/pods", slimPod, (t, o) => this.onPod(t, o));
+    this.informer<PodObject>("/api/v1/pods", slimPod, (t, o) => this.onPod(t, o));
     for (const k of CONFIG_KINDS) {
       const v = await this.retryUntil(
         deadline,
@@ -206,14 +217,15 @@ export class KubeCluster {
     this.markService(svc);
   }
 
-  private onPod(type: string, o: KObject): void {
+  private onPod(type: string, o: PodObject): void {
     const k = keyOf(o);
-    const before = this.podLabels.get(k);
-    if (type === "delete") this.podLabels.delete(k);
+    const before = this.pods.get(k);
+    if (type === "delete") this.pods.delete(k);
     else {
-      const labels = o.metadata?.labels ?? {};
-      if (before && sameLabels(before, labels)) return;
-      this.podLabels.set(k, labels);
+      const info = podInfo(o);
+      if (before && before.serviceAccount === info.serviceAccount && sameLabels(before.labels, info.labels))
+        return;
+      this.pods.set(k, info);
     }
     // A pod deleted and created again under the same name (StatefulSets) keeps its entry:
     // the slices still refer to it.
@@ -234,7 +246,7 @@ export class KubeCluster {
 
   /** Appends every discovered service, rebuilding the dirty ones. */
   collectServices(out: DiscoveredService[]): void {
-    const labelsOf = (pod: string) => this.podLabels.get(pod);
+    const podOf = (pod: string) => this.pods.get(pod);
     for (const k of this.dirty) {
       const svc = this.services.get(k);
       if (!svc) {
@@ -242,7 +254,7 @@ export class KubeCluster {
         continue;
       }
       const slices = [...(this.slicesOf.get(k) ?? [])].map((s) => this.slices.get(s)!).filter(Boolean);
-      this.built.set(k, discoveredService(svc, slices, labelsOf));
+      this.built.set(k, discoveredService(svc, slices, podOf));
     }
     this.dirty.clear();
     this.endpointsDirty = false;
@@ -261,7 +273,7 @@ export class KubeCluster {
       name: this.client.name,
       server: this.client.server,
       services: this.services.size,
-      pods: this.podLabels.size,
+      pods: this.pods.size,
       missingKinds: this.missingKinds,
       informers: this.informers.map((i) => ({
         path: i.path,

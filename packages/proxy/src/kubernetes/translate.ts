@@ -2,9 +2,11 @@
  * Kubernetes objects → Lanecar's model. A Service and its EndpointSlices become one discovered
  * service (`<name>.<ns>.svc.cluster.local`): each endpoint is an instance with its first address,
  * the slice's ports by name, the labels of its `targetRef` pod (so DestinationRule subsets and
- * `ASM_TRAFFIC_TAG` lanes select it), and its readiness (`conditions.ready: false`, which
- * terminating endpoints also have, makes it unavailable: `noavailabled`). The Istio / ASM CRD
- * objects become raw resources for the same validation as files.
+ * `ASM_TRAFFIC_TAG` lanes select it, and auto mTLS reads `security.istio.io/tlsMode`), that pod's
+ * `spec.serviceAccountName` (the SPIFFE identity a mutual-TLS peer there must present), and its
+ * readiness (`conditions.ready: false`, which terminating endpoints also have, makes it
+ * unavailable: `noavailabled`). The Istio / ASM CRD objects (networking, security, TrafficLabel)
+ * become raw resources for the same validation as files.
  */
 import {
   CLUSTER_DOMAIN,
@@ -66,8 +68,25 @@ export function slimMeta(m: ObjectMeta | undefined): ObjectMeta {
   return out;
 }
 
-export function slimPod(o: KObject): KObject {
-  return { apiVersion: o.apiVersion, kind: o.kind, metadata: slimMeta(o.metadata) };
+export interface PodObject extends KObject {
+  spec?: { serviceAccountName?: string; [k: string]: unknown };
+}
+
+/** What discovery keeps of a pod: its labels and its service account. */
+export interface PodInfo {
+  labels: Record<string, string>;
+  serviceAccount: string | undefined;
+}
+
+export function slimPod(o: PodObject): PodObject {
+  const out: PodObject = { apiVersion: o.apiVersion, kind: o.kind, metadata: slimMeta(o.metadata) };
+  const sa = o.spec?.serviceAccountName;
+  if (typeof sa === "string" && sa) out.spec = { serviceAccountName: sa };
+  return out;
+}
+
+export function podInfo(o: PodObject): PodInfo {
+  return { labels: o.metadata?.labels ?? {}, serviceAccount: o.spec?.serviceAccountName || undefined };
 }
 
 export function slimService(o: ServiceObject): ServiceObject {
@@ -101,13 +120,13 @@ function servicePorts(svc: ServiceObject): ServicePort[] {
 }
 
 /**
- * One Service with its slices. `podLabels` finds a `targetRef` pod's labels (`ns/name`); an
- * endpoint whose pod is not known yet has no labels until it is.
+ * One Service with its slices. `podOf` finds a `targetRef` pod (`ns/name`); an endpoint whose
+ * pod is not known yet has no labels and no service account until it is.
  */
 export function discoveredService(
   svc: ServiceObject,
   slices: readonly EndpointSliceObject[],
-  podLabels: (key: string) => Record<string, string> | undefined,
+  podOf: (key: string) => PodInfo | undefined,
 ): DiscoveredService {
   const ns = svc.metadata?.namespace ?? "default";
   const name = svc.metadata?.name ?? "";
@@ -121,15 +140,17 @@ export function discoveredService(
       if (!address) continue;
       const ref = ep.targetRef;
       const pod = ref?.kind === "Pod" && ref.name ? `${ref.namespace ?? ns}/${ref.name}` : undefined;
+      const info = pod ? podOf(pod) : undefined;
       const inst: DiscoveredInstance = {
         address,
         ports,
-        labels: (pod && podLabels(pod)) || {},
+        labels: info?.labels ?? {},
         weight: 1,
         // The API says a nil `ready` means ready; terminating endpoints are reported not ready.
         ready: ep.conditions?.ready !== false,
         origin: pod ? `Pod/${pod}` : `EndpointSlice/${ns}/${slice.metadata?.name ?? ""}`,
       };
+      if (info?.serviceAccount) inst.serviceAccount = info.serviceAccount;
       // An endpoint may sit in two slices while they are rebalanced: keep one, ready if either is.
       const k = `${address}|${Object.entries(ports).join(",")}`;
       const prior = byKey.get(k);

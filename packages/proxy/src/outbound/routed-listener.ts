@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import {
   type ConfigSnapshot,
+  DEFAULT_RETRY,
   type Direction,
   decideFault,
   type Endpoint,
@@ -37,7 +38,6 @@ import type { ProxyRuntime } from "../runtime.js";
 import { MESH_HEADERS, SourceEdges } from "../telemetry/edges.js";
 import { PEER_METADATA_HEADER } from "../telemetry/peer-metadata.js";
 import { applyOps, Exchange, type ExchangeOwner } from "../upstream/exchange.js";
-import { mtlsFor } from "../upstream/pools.js";
 import { retryPolicy } from "../upstream/retry-policy.js";
 
 interface Plan {
@@ -105,6 +105,8 @@ export class RoutedListener implements ExchangeOwner {
     private readonly rt: ProxyRuntime,
     /** `mesh` for the sidecar; `ns/name` of the Gateway. */
     private readonly context: string,
+    /** `https` on the gateway's TLS listener (VirtualService `scheme` matches, redirects). */
+    private readonly scheme: "http" | "https" = "http",
   ) {
     this.direction = kind === "outbound" ? "outbound" : "inbound";
     this.edges = new SourceEdges(rt.metrics, rt.identity);
@@ -184,7 +186,7 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       authority,
-      scheme: "http",
+      scheme: this.scheme,
       port: port ?? (this.kind === "gateway" ? req.localPort : 80),
       header: getter,
       sourceIp: req.remoteAddress,
@@ -257,7 +259,8 @@ export class RoutedListener implements ExchangeOwner {
       method,
       path,
       headers,
-      route ? retryPolicy(route.retries) : undefined,
+      // No VirtualService: Istio's default route still has the default retry policy.
+      retryPolicy(route ? route.retries : DEFAULT_RETRY),
       ops.response,
     );
     x.tag = state;
@@ -301,7 +304,7 @@ export class RoutedListener implements ExchangeOwner {
 
   finish(x: Exchange, status: number, flags: ResponseFlag): void {
     const s = x.tag as RouteState;
-    this.record(s, status, flags, x.ep, x.durationMs, x.stream);
+    this.record(s, status, flags, x.ep, x.durationMs, x.stream, x);
   }
 
   private record(
@@ -311,8 +314,11 @@ export class RoutedListener implements ExchangeOwner {
     ep: Endpoint | undefined,
     ms: number,
     stream: DownstreamStream,
+    x?: Exchange,
   ): void {
     const d = s.decision;
+    // How the connection to the endpoint was secured (mutual-TLS principals for the metrics).
+    const plan = ep && x ? this.rt.pools.plans.of(ep, x.cluster) : undefined;
     const dest = d.cluster?.host ?? d.host;
     const v = ep?.labels.version ?? d.cluster?.subset ?? "unknown";
     const upstream = ep?.key;
@@ -331,6 +337,7 @@ export class RoutedListener implements ExchangeOwner {
         lane: s.lane,
         fallback: d.fallback ? d.fallback.reason : "none",
         requestId: s.req.header("x-request-id"),
+        transportFailure: x?.transportFailure,
       });
     }
     if (s.span) {
@@ -343,7 +350,7 @@ export class RoutedListener implements ExchangeOwner {
       });
     }
     this.edges
-      .edge(dest, d.cluster?.service.namespace ?? "", ep)
+      .edge(dest, d.cluster?.service.namespace ?? "", ep, plan)
       .record(
         status,
         flags || "-",
@@ -381,7 +388,7 @@ export class RoutedListener implements ExchangeOwner {
       if (!cluster || !ep) continue;
       const h = headers.slice();
       for (let i = 0; i < h.length; i += 2) if (h[i] === "host") h[i + 1] = `${h[i + 1]}-shadow`;
-      const entry = this.rt.pools.get(ep, cluster.policy.connectionPool, mtlsFor(cluster.policy));
+      const entry = this.rt.pools.forCluster(ep, cluster);
       entry.pool.dispatch(
         { path, method, headers: h, body: null, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000 },
         MIRROR_SINK,

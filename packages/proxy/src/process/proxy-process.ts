@@ -13,7 +13,7 @@ import { ConfigSource } from "../config-source/config-source.js";
 import { DnsEndpoints, ServerDnsSource, SystemDnsSource } from "../endpoint-dns/index.js";
 import { DataPathError, dataPath, describeDataPath } from "../fallback/data-path.js";
 import { LaneTokenVerifier } from "../gateway/lane-token.js";
-import { H1Server } from "../h1/server.js";
+import { H1Server, type SocketGate } from "../h1/server.js";
 import {
   createProxyServer,
   drainServer,
@@ -23,7 +23,9 @@ import {
   SERVER_LIMITS,
   type ServerLimits,
 } from "../http/server.js";
+import { CredentialStore } from "../identity/credentials.js";
 import { MeshTls, type MeshTlsOptions } from "../identity/mesh-tls.js";
+import type { AppProbes } from "../kubernetes/app-probes.js";
 import type { ProxyRuntime, WorkloadIdentity } from "../runtime.js";
 import { AccessLog } from "../telemetry/access-log.js";
 import type { TracingHandle } from "../tracing/hop-tracer.js";
@@ -61,20 +63,30 @@ export interface ProcessOptions {
   source?: SnapshotSource;
   /** Mutual TLS with the workload identity in `identityDir` (`--identity-dir`). */
   mtls?: MeshTlsOptions;
+  /** Where `credentialName`s are read (`--credentials-dir`): one folder per Secret. */
+  credentialsDir?: string;
+  /** Kubelet's app probes answered on the admin port (`--app-probes`, set by the injector). */
+  appProbes?: AppProbes;
 }
 
 export interface ListenerSpec {
   name: string;
   address: string;
-  handler: (rt: ProxyRuntime) => Handler;
+  /** `mesh`: the workload identity when `--identity-dir` is given; `log` the process's logger. */
+  handler: (rt: ProxyRuntime, mesh: MeshTls | undefined, log: Logger) => Handler;
   /**
    * Keeps accepting while the other listeners drain, and drains only once they are done (or the
    * drain timeout is up): the sidecar's outbound listener, which serves the calls the app makes
    * for requests still in flight on inbound (Istio drains inbound only).
    */
   drainsLast?: boolean;
-  /** Accepts mutual TLS (as the identity's inbound mode says) when an identity is configured. */
+  /**
+   * Accepts mutual TLS when an identity is configured, in the mode `mesh.inboundMode()` gives
+   * for each new connection (the sidecar's inbound: PeerAuthentication, else `--mtls-mode`).
+   */
   meshInbound?: boolean;
+  /** Decides what each accepted socket becomes (the gateway's HTTPS listener: edge TLS). */
+  gate?: (rt: ProxyRuntime) => SocketGate;
 }
 
 export class ProxyProcess {
@@ -92,6 +104,8 @@ export class ProxyProcess {
   /** ServiceEntry DNS names, resolved and re-resolved on TTL for the upstream connections. */
   readonly dns: DnsEndpoints;
   readonly log: Logger;
+  /** More sections of `/config_dump`, by name (the gateway's TLS servers). */
+  readonly dumps = new Map<string, () => unknown>();
 
   private constructor(
     private readonly opts: ProcessOptions,
@@ -106,9 +120,15 @@ export class ProxyProcess {
       source: opts.dnsServers?.length ? new ServerDnsSource(opts.dnsServers) : new SystemDnsSource(),
       onChange: retire,
     });
+    // DestinationRules with a workloadSelector apply to this workload only if it matches.
+    const scope = (snap: ConfigSnapshot) =>
+      snap.registry.scopeTo(opts.identity.namespace, opts.identity.podLabels);
+    scope(config.current);
     this.dns.setNames(config.current.registry.dnsNames());
-    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh });
-    this.wiring = createWiring(config.current, opts, mesh);
+    const credentials = opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined;
+    const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh, credentials });
+    // Probes ride mTLS only with an identity; without one the data path's 503 UF says why.
+    this.wiring = createWiring(config.current, opts, pools.connectFailures, mesh ? pools.plans : undefined);
     this.rt = {
       config,
       pools,
@@ -119,12 +139,14 @@ export class ProxyProcess {
       tracer: undefined,
       laneTokens: opts.laneTokenKey ? new LaneTokenVerifier(opts.laneTokenKey) : undefined,
       accessLog: opts.accessLog ? new AccessLog() : undefined,
+      credentials,
     };
     let applied = config.current;
     config.on("reload", (snap: ConfigSnapshot) => {
       // An endpoint-only swap (discovery) shares the config: health and pools follow, no reload.
       const endpointsOnly = snap.resources === applied.resources;
       applied = snap;
+      scope(snap);
       this.wiring.onConfig(snap);
       this.dns.setNames(snap.registry.dnsNames());
       pools.retain(new Set(snap.registry.allEndpoints().map((e) => e.key)));
@@ -149,7 +171,7 @@ export class ProxyProcess {
         `--identity-dir: mutual TLS runs only on Lanecar's HTTP/1.1 codec, not on the node:http fallback (${path.reason})`,
       );
     // Loaded before config: a missing or broken identity is a one-line error (IdentityError).
-    const mesh = opts.mtls ? new MeshTls(opts.mtls) : undefined;
+    const mesh = opts.mtls ? new MeshTls({ log: opts.logger ?? stderrLogger, ...opts.mtls }) : undefined;
     const config =
       opts.source ??
       ConfigSource.load(opts.config, {
@@ -172,13 +194,15 @@ export class ProxyProcess {
           configDump: () => p.configDump(),
           clusters: () => dumpClusters(p.rt.config.current, (k) => p.wiring.endpointHealth(k)),
           drain: () => p.drain(),
+          appProbes: opts.appProbes,
         });
         const addr = p.admin.server.address() as AddressInfo;
         p.addresses.set("admin", addr);
       }
       for (const l of listeners) {
-        const server = createProxyServer(l.handler(p.rt), opts.limits ?? SERVER_LIMITS);
+        const server = createProxyServer(l.handler(p.rt, mesh, p.log), opts.limits ?? SERVER_LIMITS);
         if (mesh && l.meshInbound && server instanceof H1Server) server.gate = mesh.accept;
+        if (l.gate && server instanceof H1Server) server.gate = l.gate(p.rt);
         p.servers.set(l.name, server);
         if (l.drainsLast) p.drainLast.add(server);
         p.addresses.set(l.name, await listen(server, l.address));
@@ -223,6 +247,7 @@ export class ProxyProcess {
       identity: this.rt.identity,
       workloadCertificate: this.mesh ? this.mesh.status() : null,
       ...(c.dump ? { discovery: c.dump() } : {}),
+      ...Object.fromEntries([...this.dumps].map(([k, f]) => [k, f()])),
     };
   }
 

@@ -44,7 +44,7 @@ export async function startSidecar(o: SidecarOptions): Promise<ProxyProcess> {
     {
       name: "inbound",
       address: o.inbound,
-      handler: (rt) => new InboundListener(rt, o.app).handle,
+      handler: (rt, mesh, log) => new InboundListener(rt, o.app, mesh, (l) => log.error(l)).handle,
       meshInbound: true,
     },
     {

@@ -6,9 +6,9 @@ import type { ConfigSnapshot } from "@lanecar/core";
 import { CorrelationStore } from "../correlation/index.js";
 import { HealthMonitor } from "../health/index.js";
 import { MeshProbes } from "../health/mesh-probes.js";
-import type { MeshTls } from "../identity/mesh-tls.js";
 import type { CorrelationStoreLike, MetricsSink } from "../runtime.js";
 import { IstioMetrics } from "../telemetry/index.js";
+import type { TlsPlans } from "../upstream/tls-plan.js";
 import type { UpstreamHealth } from "../upstream/upstream-health.js";
 import { fullGc } from "./idle-gc.js";
 import type { ProcessOptions } from "./proxy-process.js";
@@ -29,10 +29,11 @@ export interface Wiring {
 export function createWiring(
   initial: ConfigSnapshot,
   opts: Pick<ProcessOptions, "correlation">,
-  mesh?: MeshTls,
+  connectFailures: { connect: number; tls: number } = { connect: 0, tls: 0 },
+  plans?: TlsPlans,
 ): Wiring {
   // Probes to ISTIO_MUTUAL endpoints speak mTLS (a STRICT callee refuses plaintext ones).
-  const probes = new MeshProbes(mesh);
+  const probes = new MeshProbes(plans);
   probes.update(initial);
   const monitor = new HealthMonitor({ prober: { send: probes.send } });
   const store = new CorrelationStore({
@@ -59,6 +60,8 @@ export function createWiring(
       metrics.correlationLookups.labels("hit").value = store.hits;
       metrics.correlationLookups.labels("miss").value = store.misses;
       metrics.ejections.labels().value = monitor.state.ejections;
+      metrics.upstreamConnectFailures.labels("connect").value = connectFailures.connect;
+      metrics.upstreamConnectFailures.labels("tls").value = connectFailures.tls;
       return metrics.render();
     },
     endpointHealth: (key) => monitor.state.describe(key),

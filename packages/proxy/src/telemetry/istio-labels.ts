@@ -64,13 +64,30 @@ export function serviceNames(host: string, namespace = ""): ServiceNames {
   return { host, name: host, namespace };
 }
 
+/**
+ * What the connection a request came on says at the destination: with mutual TLS, both SPIFFE
+ * IDs (the peer's from its verified certificate, this workload's own) and `mutual_tls`; on
+ * plaintext, `unknown` principals and `none` — as istio/proxy's stats filter reports them.
+ */
+export interface ConnectionSecurity {
+  sourcePrincipal: string;
+  destinationPrincipal: string;
+  policy: "mutual_tls" | "none";
+}
+
+export const PLAINTEXT_SECURITY: ConnectionSecurity = Object.freeze({
+  sourcePrincipal: UNKNOWN,
+  destinationPrincipal: UNKNOWN,
+  policy: "none",
+});
+
 /** The eight labels of one side: workload, namespace, principal, app, version, canonical service and revision, cluster. */
-function side(m: WorkloadMetadata | undefined): string[] {
+function side(m: WorkloadMetadata | undefined, principal = UNKNOWN): string[] {
   return [
     or(m?.workload ?? ""),
     or(m?.namespace ?? ""),
-    // Principals come with mutual TLS (SPEC section 12); until then Istio says unknown.
-    UNKNOWN,
+    // Principals come with mutual TLS (SPEC section 12): the verified certificates' SPIFFE IDs.
+    principal,
     or(m?.app ?? ""),
     or(m?.version ?? ""),
     or(m?.canonicalService ?? ""),
@@ -82,17 +99,18 @@ function side(m: WorkloadMetadata | undefined): string[] {
 /**
  * `reporter="destination"` (the sidecar's inbound listener): the source is the peer the request's
  * metadata header named (unknown without one); the destination is this workload and the service
- * it serves.
+ * it serves; principals and the security policy from the connection.
  */
 export function destinationEdgeLabels(
   local: WorkloadMetadata,
   service: ServiceNames,
   peer: WorkloadMetadata | undefined,
+  security: ConnectionSecurity = PLAINTEXT_SECURITY,
 ): string[] {
-  const dst = side(local);
+  const dst = side(local, security.destinationPrincipal);
   return [
     "destination",
-    ...side(peer),
+    ...side(peer, security.sourcePrincipal),
     ...dst.slice(0, 5),
     or(service.host),
     or(service.name),
@@ -102,25 +120,31 @@ export function destinationEdgeLabels(
     dst[7]!,
     "http",
     "",
-    // No mutual TLS yet: Istio says `none` at the destination, `unknown` at the source.
-    "none",
+    // At the destination Istio says `mutual_tls` or `none`; at the source, `unknown`.
+    security.policy,
   ];
 }
 
 /**
  * `reporter="source"` (the outbound listener, and the gateway, as in Istio): the source is this
  * workload; the destination is the chosen endpoint's workload (unknown when none was chosen) and
- * the service the request was routed to.
+ * the service the request was routed to; the principals are the mutual-TLS identities, if any.
  */
 export function sourceEdgeLabels(
   local: WorkloadMetadata,
   service: ServiceNames,
   peer: WorkloadMetadata | undefined,
+  sourcePrincipal = "",
+  destinationPrincipal = "",
 ): string[] {
+  const src = side(local);
   const dst = side(peer);
+  // Over mutual TLS: this workload's SPIFFE ID and the one the peer's certificate proved.
+  src[2] = or(sourcePrincipal);
+  dst[2] = or(destinationPrincipal);
   return [
     "source",
-    ...side(local),
+    ...src,
     ...dst.slice(0, 5),
     or(service.host),
     or(service.name),
@@ -130,6 +154,7 @@ export function sourceEdgeLabels(
     dst[7]!,
     "http",
     "",
+    // Istio: the source reporter cannot tell the policy, mutual TLS or not.
     UNKNOWN,
   ];
 }

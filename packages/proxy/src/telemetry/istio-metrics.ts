@@ -123,6 +123,7 @@ export class IstioMetrics implements MetricsSink {
   readonly ejections: Counter;
   readonly invalidLabelsTotal: Counter;
   readonly probes: Counter;
+  readonly upstreamConnectFailures: Counter;
   private boundCount = 0;
 
   constructor(registry = new MetricsRegistry()) {
@@ -171,7 +172,13 @@ export class IstioMetrics implements MetricsSink {
       "lanecar_inbound_probes_total",
       "Active health-check probes answered by the inbound listener (never counted in istio_*).",
     );
+    this.upstreamConnectFailures = registry.counter(
+      "lanecar_upstream_connect_failures_total",
+      "Upstream connection attempts that failed (reason tls: the TLS handshake), as Envoy's upstream_cx_connect_fail.",
+      ["reason"],
+    );
     // Every series of Lanecar's own exists from the start, at zero.
+    for (const r of ["connect", "tls"]) this.upstreamConnectFailures.labels(r);
     for (const r of ["success", "error"]) this.configReloads.labels(r);
     for (const r of ["hit", "miss"]) this.correlationLookups.labels(r);
     this.correlationEntries.labels();

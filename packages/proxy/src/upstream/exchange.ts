@@ -27,7 +27,7 @@ import {
 import type { DownstreamStream } from "../http/downstream.js";
 import { LOCAL_REPLIES, type ResponseFlag, sendLocalReply } from "../http/local-reply.js";
 import { copyResponseHeaders, removeHeader } from "../http/raw-headers.js";
-import { mtlsFor, type UpstreamPools } from "./pools.js";
+import type { UpstreamPools } from "./pools.js";
 import { isIdempotent, NO_RETRY, type RetryPolicy, retriableStatus } from "./retry-policy.js";
 import type { UpstreamHealth, UpstreamResult } from "./upstream-health.js";
 
@@ -79,6 +79,8 @@ export class Exchange implements ResponseHandler {
   status = 0;
   flags: ResponseFlag = "";
   attempts = 0;
+  /** Why the last connection attempt failed at the transport (TLS), for the access log. */
+  transportFailure: string | undefined;
   /** Upstream endpoints tried, in order (for logs and the retry host predicate). */
   readonly tried: Endpoint[] = [];
 
@@ -123,8 +125,7 @@ export class Exchange implements ResponseHandler {
   /** Sends the next attempt to `this.ep` (nothing once the exchange has ended). */
   dispatch(): void {
     if (this.ended) return;
-    const policy = this.cluster?.policy;
-    const entry = this.owner.pools.get(this.ep, policy?.connectionPool, mtlsFor(policy));
+    const entry = this.owner.pools.forCluster(this.ep, this.cluster);
     if (this.owner.pools.overflowing(entry)) {
       this.fail(503, "UO", LOCAL_REPLIES.UO.body);
       return;
@@ -206,6 +207,8 @@ export class Exchange implements ResponseHandler {
     }
     if (CONNECT_ERRORS.has(code)) {
       this.report("connect-failure");
+      this.owner.pools.connectFailed(code === TLS_HANDSHAKE);
+      if (code === TLS_HANDSHAKE) this.transportFailure = err.message;
       this.endAttempt();
       // Nothing reached the upstream: safe to replay if no byte of the body was sent before.
       if (

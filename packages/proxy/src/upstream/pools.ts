@@ -1,14 +1,16 @@
 /**
- * One kept-alive connection pool (h1/client.ts) per upstream endpoint, shared by every request and every config
- * snapshot that names that endpoint. `connectionPool` settings of the DestinationRule size it;
- * `http1MaxPendingRequests` turns queueing past the limit into a fast 503 `UO` (overflow).
+ * One kept-alive connection pool (h1/client.ts) per upstream endpoint and TLS plan (tls-plan.ts:
+ * plaintext, ISTIO_MUTUAL with the peer's expected identity, or an origination's settings), shared
+ * by every request and every config snapshot that names that endpoint so. `connectionPool`
+ * settings of the DestinationRule size it; `http1MaxPendingRequests` turns queueing past the
+ * limit into a fast 503 `UO` (overflow).
  */
 import type { LookupFunction } from "node:net";
-import tls from "node:tls";
-import type { ConnectionPoolSettings, Endpoint, TrafficPolicy } from "@lanecar/core";
+import type { Cluster, ConnectionPoolSettings, Endpoint } from "@lanecar/core";
 import { createPool, type PoolLike } from "../fallback/data-path.js";
-import type { UpstreamTls } from "../h1/client.js";
+import type { CredentialStore } from "../identity/credentials.js";
 import type { MeshTls } from "../identity/mesh-tls.js";
+import { PLAINTEXT, type TlsPlan, TlsPlans } from "./tls-plan.js";
 
 export interface PoolDefaults {
   /** Connections per endpoint when the DestinationRule sets none. */
@@ -19,10 +21,9 @@ export interface PoolDefaults {
   lookup?: LookupFunction;
   /** The workload identity for ISTIO_MUTUAL pools (`--identity-dir`). */
   mesh?: MeshTls;
+  /** Credentials for SIMPLE/MUTUAL `credentialName` (`--credentials-dir`). */
+  credentials?: CredentialStore;
 }
-
-/** Pools that speak mutual TLS are keyed apart, so a TLS and a plaintext pool never mix. */
-const MTLS_SUFFIX = "#mtls";
 
 export const POOL_DEFAULTS: PoolDefaults = {
   connections: 128,
@@ -37,39 +38,50 @@ interface Entry {
   pool: PoolLike;
   signature: string;
   maxPending: number;
-}
-
-/**
- * Does the cluster's policy ask for ISTIO_MUTUAL? Read structurally: `trafficPolicy.tls` is not
- * yet part of core's normalized TrafficPolicy, so this is false until it is (see decisions.md).
- */
-export function mtlsFor(policy: TrafficPolicy | undefined): boolean {
-  return policy?.tls?.mode === "ISTIO_MUTUAL";
-}
-
-/** Without an identity an ISTIO_MUTUAL pool fails closed: no certificate, no trusted root. */
-let noIdentity: tls.SecureContext | undefined;
-function noIdentityPeer(): Error {
-  return new Error("ISTIO_MUTUAL needs a workload identity (--identity-dir)");
+  plan: TlsPlan;
+  /** The settings object it was made for (the per-endpoint fast path compares by identity). */
+  cp: ConnectionPoolSettings | undefined;
+  /** false once the pool was replaced or closed: the fast path then looks it up again. */
+  live: boolean;
 }
 
 export class UpstreamPools {
   private readonly pools = new Map<string, Entry>();
+  /** Hot path: the entry an endpoint object (of one cluster) last used, no key string built. */
+  private readonly byEndpoint = new WeakMap<Endpoint, Entry>();
+  /** How each (cluster, endpoint) is secured, decided once per endpoint object. */
+  readonly plans: TlsPlans;
+  /** Connection attempts that failed, TLS handshakes apart (Envoy's upstream_cx_connect_fail). */
+  readonly connectFailures = { connect: 0, tls: 0 };
 
-  constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {}
+  constructor(private readonly defaults: PoolDefaults = POOL_DEFAULTS) {
+    this.plans = new TlsPlans(defaults.mesh, defaults.credentials);
+  }
+
+  /** The pool for `ep` as an endpoint of `cluster`: its connection pool settings and TLS plan. */
+  forCluster(ep: Endpoint, cluster: Cluster | undefined): Entry {
+    const cp = cluster?.policy.connectionPool;
+    const hit = this.byEndpoint.get(ep);
+    if (hit?.live && hit.cp === cp) return hit;
+    const e = this.get(ep, cp, this.plans.of(ep, cluster));
+    this.byEndpoint.set(ep, e);
+    return e;
+  }
 
   /**
    * The pool for an endpoint with the given settings (a changed setting replaces the pool);
-   * `mtls`: ISTIO_MUTUAL with the workload identity (fails closed without one).
+   * `tls`: a plan, or `true` for ISTIO_MUTUAL with any identity of the trust domain (fails closed
+   * without an identity), `false` for plaintext.
    */
-  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined, mtls = false): Entry {
+  get(ep: Endpoint, cp: ConnectionPoolSettings | undefined, tls: TlsPlan | boolean = false): Entry {
     const signature = cp
       ? `${cp.maxConnections}|${cp.connectTimeoutMs}|${cp.idleTimeoutMs}|${cp.maxRequestsPerConnection}`
       : "";
-    const key = mtls ? ep.key + MTLS_SUFFIX : ep.key;
+    const plan = tls === true ? this.plans.anyMeshPeer(ep) : tls === false ? PLAINTEXT : tls;
+    const key = ep.key + plan.key;
     let e = this.pools.get(key);
     if (e && e.signature === signature) return e;
-    if (e) void e.pool.close().catch(() => {});
+    if (e) this.drop(e);
     const pool = createPool(ep.address, ep.port, {
       connections: cp?.maxConnections ?? this.defaults.connections,
       connectTimeoutMs: cp?.connectTimeoutMs ?? this.defaults.connectTimeoutMs,
@@ -77,33 +89,29 @@ export class UpstreamPools {
       maxRequestsPerConnection: cp?.maxRequestsPerConnection ?? 0,
       maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
       lookup: this.defaults.lookup,
-      tls: mtls ? this.upstreamTls(key) : undefined,
+      tls: plan.tls,
     });
-    e = { pool, signature, maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY };
+    e = {
+      pool,
+      signature,
+      maxPending: cp?.http1MaxPendingRequests ?? Number.POSITIVE_INFINITY,
+      plan,
+      cp,
+      live: true,
+    };
     this.pools.set(key, e);
     return e;
   }
 
-  private upstreamTls(key: string): UpstreamTls {
-    const mesh = this.defaults.mesh;
-    if (!mesh) {
-      noIdentity ??= tls.createSecureContext({ ca: [] });
-      const ctx = noIdentity;
-      return {
-        context: () => ctx,
-        checkPeer: noIdentityPeer,
-        session: () => undefined,
-        saveSession: () => {},
-      };
-    }
-    return {
-      context: () => mesh.context,
-      checkPeer: mesh.checkPeer,
-      session: () => mesh.sessions.get(key),
-      saveSession: (s) => {
-        mesh.sessions.set(key, s);
-      },
-    };
+  private drop(e: Entry): void {
+    e.live = false;
+    void e.pool.close().catch(() => {});
+  }
+
+  /** A connection attempt failed before any byte of a request went out. */
+  connectFailed(tls: boolean): void {
+    if (tls) this.connectFailures.tls++;
+    else this.connectFailures.connect++;
   }
 
   /** Would one more request overflow the endpoint's pending queue? */
@@ -116,7 +124,7 @@ export class UpstreamPools {
     for (const [k, e] of this.pools) {
       if (k.startsWith(`${name}:`)) {
         this.pools.delete(k);
-        void e.pool.close().catch(() => {});
+        this.drop(e);
       }
     }
   }
@@ -124,9 +132,10 @@ export class UpstreamPools {
   /** Closes pools of endpoints no longer in config (after a reload). */
   retain(keys: ReadonlySet<string>): void {
     for (const [k, e] of this.pools) {
-      if (!keys.has(k.endsWith(MTLS_SUFFIX) ? k.slice(0, -MTLS_SUFFIX.length) : k)) {
+      const hash = k.indexOf("#");
+      if (!keys.has(hash < 0 ? k : k.slice(0, hash))) {
         this.pools.delete(k);
-        void e.pool.close().catch(() => {});
+        this.drop(e);
       }
     }
   }
@@ -134,6 +143,7 @@ export class UpstreamPools {
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    for (const e of all) e.live = false;
     await Promise.all(all.map((e) => e.pool.close()));
   }
 

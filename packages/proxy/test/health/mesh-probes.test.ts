@@ -16,10 +16,11 @@ import { MeshProbes, mutualTlsEndpoints } from "../../src/health/mesh-probes.js"
 import { type ProbeOutcome, sendProbe } from "../../src/health/probe-request.js";
 import { initCa, issueWorkload, loadWorkloadCert } from "../../src/identity/index.js";
 import { MeshTls } from "../../src/identity/mesh-tls.js";
+import { TlsPlans } from "../../src/upstream/tls-plan.js";
 
 const HOUR = 3600_000;
 
-function snapshot(port: number, plainPort = port + 1): ConfigSnapshot {
+function snapshot(port: number, plainPort = port + 1, serviceAccount = "reviews"): ConfigSnapshot {
   const yaml = `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: { name: reviews }
@@ -50,7 +51,7 @@ spec:
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: { name: reviews-v1 }
-spec: { address: 127.0.0.1, ports: { http: ${port} }, labels: { app: reviews } }
+spec: { address: 127.0.0.1, ports: { http: ${port} }, labels: { app: reviews }, serviceAccount: ${serviceAccount} }
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -121,7 +122,9 @@ afterAll(async () => {
 
 describe("probes to ISTIO_MUTUAL endpoints", () => {
   it("finds the endpoints whose service's DestinationRule says ISTIO_MUTUAL", () => {
-    expect([...mutualTlsEndpoints(snapshot(port))]).toEqual([`127.0.0.1:${port}`]);
+    expect([...mutualTlsEndpoints(snapshot(port), new TlsPlans(mesh, undefined)).keys()]).toEqual([
+      `127.0.0.1:${port}`,
+    ]);
   });
 
   it("a plaintext probe is refused by an mTLS-only endpoint; MeshProbes' mTLS probe passes", async () => {
@@ -130,7 +133,7 @@ describe("probes to ISTIO_MUTUAL endpoints", () => {
     seen = [];
     const plain = await probeOnce(sendProbe, ep);
     expect(plain.ok).toBe(false);
-    const probes = new MeshProbes(mesh);
+    const probes = new MeshProbes(new TlsPlans(mesh, undefined));
     probes.update(snap);
     expect(await probeOnce(probes.send, ep)).toEqual({ ok: true, detail: 200 });
     expect(seen).toEqual(["/health 1"]);
@@ -139,14 +142,27 @@ describe("probes to ISTIO_MUTUAL endpoints", () => {
   it("an identity from another root fails the probe (the peer is checked both ways)", async () => {
     const snap = snapshot(port);
     const ep = snap.registry.allEndpoints().find((e) => e.port === port)!;
-    const probes = new MeshProbes(otherMesh);
+    const probes = new MeshProbes(new TlsPlans(otherMesh, undefined));
     probes.update(snap);
     seen = [];
     expect((await probeOnce(probes.send, ep)).ok).toBe(false);
     expect(seen).toEqual([]);
   });
 
+  it("the probe checks the endpoint's service account, as the data path does", async () => {
+    const snap = snapshot(port, port + 1, "ratings");
+    const ep = snap.registry.allEndpoints().find((e) => e.port === port)!;
+    const probes = new MeshProbes(new TlsPlans(mesh, undefined));
+    probes.update(snap);
+    seen = [];
+    const o = await probeOnce(probes.send, ep);
+    expect(o.ok).toBe(false);
+    expect(String(o.detail)).toContain("/sa/ratings");
+    expect(seen).toEqual([]);
+  });
+
   it("without ISTIO_MUTUAL the probe stays plaintext; without an identity too", async () => {
+    seen = [];
     const plain = createHttpServer((_req, res) => res.end("ok"));
     await new Promise<void>((r) => plain.listen(0, "127.0.0.1", () => r()));
     try {
@@ -154,12 +170,14 @@ describe("probes to ISTIO_MUTUAL endpoints", () => {
       const snap = snapshot(port, plainPort);
       const ratings = snap.registry.allEndpoints().find((e) => e.port === plainPort)!;
       const reviews = snap.registry.allEndpoints().find((e) => e.port === port)!;
-      const probes = new MeshProbes(mesh);
+      const probes = new MeshProbes(new TlsPlans(mesh, undefined));
       probes.update(snap);
       expect(await probeOnce(probes.send, ratings)).toEqual({ ok: true, detail: 200 });
+      // Without plans (a process without an identity) every probe is plaintext: refused here.
       const noIdentity = new MeshProbes(undefined);
       noIdentity.update(snap);
       expect((await probeOnce(noIdentity.send, reviews)).ok).toBe(false);
+      expect(seen).toEqual([]);
     } finally {
       await new Promise<void>((r) => plain.close(() => r()));
     }

@@ -267,6 +267,8 @@ spec:
       "WorkloadEntry",
       "WorkloadGroup",
       "TrafficLabel",
+      "PeerAuthentication",
+      "AuthorizationPolicy",
     ]);
     expect(lines).toContain(
       "kubernetes:fake serves no virtualservices.networking.istio.io (v1, v1beta1, v1alpha3); no VirtualService is read",

@@ -1,6 +1,13 @@
 /** Kubernetes objects → discovered services: the API's rules for endpoints, ports and readiness. */
 import { describe, expect, it } from "vitest";
-import { discoveredService, type EndpointSliceObject, rawResource } from "../../src/kubernetes/translate.js";
+import {
+  discoveredService,
+  type EndpointSliceObject,
+  type PodInfo,
+  podInfo,
+  rawResource,
+  slimPod,
+} from "../../src/kubernetes/translate.js";
 
 const svc = {
   metadata: { name: "reviews", namespace: "shop" },
@@ -28,10 +35,12 @@ function sl(
   };
 }
 
-const pods: Record<string, Record<string, string>> = { "shop/reviews-v2-0": { ASM_TRAFFIC_TAG: "gray" } };
+const pods: Record<string, PodInfo> = {
+  "shop/reviews-v2-0": { labels: { ASM_TRAFFIC_TAG: "gray" }, serviceAccount: "reviews" },
+};
 
 describe("discoveredService", () => {
-  it("names the host, keeps numeric target ports, gives endpoints their pod's labels and slice ports", () => {
+  it("names the host, keeps numeric target ports, gives endpoints their pod's labels, service account and slice ports", () => {
     const d = discoveredService(
       svc,
       [sl("a", [{ addresses: ["10.0.0.2", "10.0.0.3"], targetRef: { kind: "Pod", name: "reviews-v2-0" } }])],
@@ -50,8 +59,26 @@ describe("discoveredService", () => {
         weight: 1,
         ready: true,
         origin: "Pod/shop/reviews-v2-0",
+        serviceAccount: "reviews",
       },
     ]);
+  });
+
+  it("a pod keeps its labels and spec.serviceAccountName, nothing else; none named is none known", () => {
+    const full = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "shop", labels: { app: "reviews" }, annotations: { big: "x" } },
+      spec: { serviceAccountName: "reviews", containers: [{ name: "app" }] },
+    };
+    expect(slimPod(full)).toEqual({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "shop", labels: { app: "reviews" } },
+      spec: { serviceAccountName: "reviews" },
+    });
+    expect(podInfo(slimPod(full))).toEqual({ labels: { app: "reviews" }, serviceAccount: "reviews" });
+    expect(podInfo({ metadata: { name: "q" }, spec: {} })).toEqual({ labels: {}, serviceAccount: undefined });
   });
 
   it("ready: nil is ready, false is not (terminating endpoints are not ready); FQDN slices are skipped", () => {
