@@ -204,12 +204,11 @@ export function processAddresses(ports: Ports): SidecarAddresses {
 }
 
 /**
- * `--identity-dir DIR --mtls-mode STRICT` (the workload certificate; mutual TLS only on inbound),
- * or nothing without an identity. STRICT is also what the demo's PeerAuthentication says; the
- * flag keeps a sidecar STRICT where PeerAuthentication is not enforced.
+ * `--identity-dir DIR` (the workload certificate), or nothing without an identity. The inbound
+ * mode comes from the PeerAuthentication in config/security (STRICT), not from a flag.
  */
 export function identityArgs(identityDir: string | undefined): string[] {
-  return identityDir ? ["--identity-dir", identityDir, "--mtls-mode", "STRICT"] : [];
+  return identityDir ? ["--identity-dir", identityDir] : [];
 }
 
 /** Arguments of `lanecar` for the sidecar of an instance (process mode unless told otherwise). */
@@ -260,7 +259,7 @@ export function gatewayArgs(
     listen,
     "--admin",
     admin,
-    ...(identityDir ? ["--identity-dir", identityDir] : []),
+    ...identityArgs(identityDir),
   ];
 }
 
