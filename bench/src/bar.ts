@@ -8,7 +8,9 @@
  * 3. peak RSS of any one Lanecar process ≤ 100 MB on the codec data path (the public-API fallback,
  *    `*-fallback` scenarios, is reported beside it but is a degraded mode, not held to the bar);
  * 4. zero errors (connection errors, timeouts, non-2xx) in every Lanecar scenario, and the lane
- *    check of `lanecar-lanes` passed.
+ *    check of every lane scenario passed;
+ * 5. mutual TLS between sidecars (`lanecar-lanes-mtls`: sidecar → TLS → sidecar) throughput
+ *    ≥ 0.5 × its native twin `nginx-ssl` (nginx → TLS → nginx, one worker each).
  *
  *   node bench/dist/bar.js [results.json] [--check]    # default: the newest bench/results/<timestamp>.json
  *
@@ -34,9 +36,14 @@ export const BAR = {
   addedP99OverNginx: 2,
   nginxAddedP99FloorMs: 0.05,
   sidecarRssMb: 100,
+  mtlsOverNginxSsl: 0.5,
 } as const;
 
 const LANES = "lanecar-lanes";
+const LANES_MTLS = "lanecar-lanes-mtls";
+const NGINX_SSL = "nginx-ssl";
+/** Scenarios whose start checks that a correlated request reached the gray lane. */
+const LANE_CHECKED = [LANES, "lanecar-lanes-chain", LANES_MTLS];
 
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -125,14 +132,35 @@ export function evaluateBar(results: BenchResults): BarLine[] {
       detail: lanecarRan.map((s) => `${s.name} ${s.errors}`).join(", "),
     });
   }
-  const rule6 = `${LANES}: correlated requests reach the gray lane`;
-  if (!ran(lanes)) lines.push({ status: "SKIP", rule: rule6, detail: why(LANES) });
+  const rule6 = "lane scenarios: correlated requests reach the gray lane";
+  const checked = LANE_CHECKED.map(by).filter(ran);
+  if (checked.length === 0) lines.push({ status: "SKIP", rule: rule6, detail: why(LANES) });
   else {
-    const failed = lanes.notes.find((n) => n.startsWith("LANE CHECK FAILED"));
+    const failed = checked.flatMap((s) =>
+      s.notes.filter((n) => n.startsWith("LANE CHECK FAILED")).map((n) => `${s.name}: ${n}`),
+    );
     lines.push({
-      status: failed ? "FAIL" : "PASS",
+      status: failed.length > 0 ? "FAIL" : "PASS",
       rule: rule6,
-      detail: failed ?? "upstream saw trafficlabel=gray",
+      detail:
+        failed.length > 0
+          ? failed.join("; ")
+          : `upstream saw trafficlabel=gray (${checked.map((s) => s.name).join(", ")})`,
+    });
+  }
+
+  // 5. Mutual TLS between sidecars against nginx proxying over mutual TLS.
+  const mtls = by(LANES_MTLS);
+  const nginxSsl = by(NGINX_SSL);
+  const rule7 = `${LANES_MTLS} req/s ≥ ${BAR.mtlsOverNginxSsl}× ${NGINX_SSL} (nginx → mTLS → nginx)`;
+  if (!ran(mtls)) lines.push({ status: "SKIP", rule: rule7, detail: why(LANES_MTLS) });
+  else if (!ran(nginxSsl)) lines.push({ status: "SKIP", rule: rule7, detail: why(NGINX_SSL) });
+  else {
+    const ratio = mtls.rps! / nginxSsl.rps!;
+    lines.push({
+      status: ratio >= BAR.mtlsOverNginxSsl ? "PASS" : "FAIL",
+      rule: rule7,
+      detail: `${fmt(mtls.rps!)} vs ${NGINX_SSL} ${fmt(nginxSsl.rps!)} = ${fmt(ratio, 2)}×`,
     });
   }
   const unavailable = lanecar.filter((s) => s.rps === null);

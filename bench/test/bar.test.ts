@@ -65,7 +65,14 @@ function scenario(name: string, kind: ScenarioKind, rounds: RoundSample[]): Scen
   };
 }
 
-function results(lanes: RoundSample[], nginxP99 = 0.5): BenchResults {
+function results(
+  lanes: RoundSample[],
+  nginxP99 = 0.5,
+  mtls: RoundSample[] = lanes.map((r) => ({
+    ...r,
+    throughput: { ...r.throughput, rps: r.throughput.rps / 4 },
+  })),
+): BenchResults {
   return {
     meta: {
       timestamp: "2026-01-01T00:00:00Z",
@@ -92,6 +99,8 @@ function results(lanes: RoundSample[], nginxP99 = 0.5): BenchResults {
         round(28_000, nginxP99),
         round(32_000, nginxP99),
       ]),
+      scenario("lanecar-lanes-mtls", "lanecar", mtls),
+      scenario("nginx-ssl", "native", [round(10_000, 1), round(11_000, 1), round(9_000, 1)]),
       scenario("fastify-http-proxy", "node", [round(15_000, 2)]),
       scenario("http-proxy", "node", [round(16_000, 2)]),
     ]),
@@ -117,7 +126,9 @@ describe("summarize", () => {
 describe("bar", () => {
   it("passes a Lanecar that clears every line", () => {
     const lines = evaluateBar(results([round(23_000, 0.6), round(22_000, 0.6), round(24_000, 0.6)]));
-    expect(lines.map((l) => l.status)).toEqual(["PASS", "PASS", "PASS", "PASS", "PASS", "PASS"]);
+    expect(lines.map((l) => l.status)).toEqual(["PASS", "PASS", "PASS", "PASS", "PASS", "PASS", "PASS"]);
+    // lanecar-lanes-mtls at a quarter of lanes: 5,750 vs nginx-ssl's 10,000.
+    expect(lines[6]!.detail).toBe("5,750 vs nginx-ssl 10,000 = 0.58×");
   });
 
   it("fails throughput, latency, memory, errors and the lane check separately", () => {
@@ -127,15 +138,28 @@ describe("bar", () => {
     });
     bad.latency.non2xx = 3;
     const lines = evaluateBar(results([bad]));
-    expect(lines.map((l) => l.status)).toEqual(["FAIL", "FAIL", "FAIL", "FAIL", "FAIL", "FAIL"]);
+    expect(lines.map((l) => l.status)).toEqual(["FAIL", "FAIL", "FAIL", "FAIL", "FAIL", "FAIL", "FAIL"]);
     expect(lines[0]!.detail).toContain("http-proxy");
     expect(lines[3]!.detail).toContain("140.0 MB");
+    // The mTLS scenario's failed lane check is named too, and 3,500 < 0.5 × 10,000.
+    expect(lines[5]!.detail).toContain("lanecar-lanes-mtls: LANE CHECK FAILED");
+    expect(lines[6]!.detail).toBe("3,500 vs nginx-ssl 10,000 = 0.35×");
   });
 
   it("floors nginx's added p99 so timer noise cannot fail Lanecar", () => {
     // nginx adds nothing measurable (p99 below direct's); Lanecar adds 0.08 ms ≤ 2 × 0.05 ms.
     const lines = evaluateBar(results([round(23_000, 0.38)], 0.29));
     expect(lines[2]!.status).toBe("PASS");
+  });
+
+  it("judges mutual TLS against nginx-ssl only, and skips it when either did not run", () => {
+    const lanes = [round(23_000, 0.6)];
+    const slow = evaluateBar(results(lanes, 0.5, [round(4_999, 1)]));
+    expect(slow[6]).toMatchObject({ status: "FAIL", detail: "4,999 vs nginx-ssl 10,000 = 0.50×" });
+    expect(evaluateBar(results(lanes, 0.5, [round(5_000, 1)]))[6]!.status).toBe("PASS");
+    const r = results(lanes);
+    r.scenarios = r.scenarios.filter((s) => s.name !== "nginx-ssl");
+    expect(evaluateBar(r)[6]).toMatchObject({ status: "SKIP", detail: "nginx-ssl not in this run" });
   });
 
   it("skips with the reason when Lanecar did not run", () => {

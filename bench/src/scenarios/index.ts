@@ -3,8 +3,10 @@ import { direct } from "./direct.js";
 import { haproxy } from "./haproxy.js";
 import { lanecarChain } from "./lanecar-chain.js";
 import { lanecarLanes, lanecarLanesFallback } from "./lanecar-lanes.js";
+import { lanecarLanesChain, lanecarLanesMtls } from "./lanecar-lanes-mtls.js";
 import { lanecarPassthrough } from "./lanecar-passthrough.js";
 import { nginx, nginxChain } from "./nginx.js";
+import { nginxSsl } from "./nginx-ssl.js";
 import { fastifyHttpProxy, httpProxy, undiciDispatch } from "./node-peer.js";
 import type { Scenario } from "./types.js";
 
@@ -15,8 +17,11 @@ export const SCENARIOS: readonly Scenario[] = [
   lanecarPassthrough,
   lanecarLanes,
   lanecarLanesFallback,
+  lanecarLanesMtls,
+  lanecarLanesChain,
   lanecarChain,
   nginxChain,
+  nginxSsl,
   nginx,
   haproxy,
   undiciDispatch,

@@ -11,7 +11,7 @@
  * admin listener serves them) and the correlation counters are noted after the load.
  */
 import { join } from "node:path";
-import { httpGet, waitHttp } from "../proc.js";
+import { type HttpResult, httpGet, waitHttp } from "../proc.js";
 import { ECHO_HEADER, LANE_HEADER } from "../upstream.js";
 import {
   lanecarUnavailable,
@@ -26,7 +26,24 @@ import {
 } from "./lanecar.js";
 import type { Scenario } from "./types.js";
 
-export function laneConfig(upstreamPort: number, sidecarInbound: number): string[] {
+export interface LaneConfigOptions {
+  /**
+   * Mutual TLS between sidecars: the DestinationRule says ISTIO_MUTUAL and the endpoints carry
+   * their workload's service account (the identity the peer must present).
+   */
+  mtlsServiceAccount?: string;
+}
+
+/**
+ * The lane config. `endpointPort` is where both lanes' endpoints listen (the upstream itself, or
+ * the server sidecar's inbound in the mTLS scenario); `sidecarInbound` is the client sidecar's.
+ */
+export function laneConfig(
+  endpointPort: number,
+  sidecarInbound: number,
+  o: LaneConfigOptions = {},
+): string[] {
+  const sa = o.mtlsServiceAccount;
   return [
     `apiVersion: istio.alibabacloud.com/v1beta1
 kind: TrafficLabel
@@ -44,9 +61,9 @@ spec:
 `,
     // One upstream process stands for both lanes: a gray endpoint and a prod endpoint (the
     // fallback target, also what the readiness check without a label reaches).
-    serviceEntry(SERVICE, upstreamPort, { app: SERVICE, version: "v2", ASM_TRAFFIC_TAG: "gray" }).replace(
+    serviceEntry(SERVICE, endpointPort, { app: SERVICE, version: "v2", ASM_TRAFFIC_TAG: "gray" }, sa).replace(
       /( {2}endpoints:\n.*\n)/,
-      `$1  - {address: 127.0.0.1, ports: {http: ${upstreamPort}}, labels: {app: ${SERVICE}, version: v1, ASM_TRAFFIC_TAG: prod}}\n`,
+      `$1  - {address: 127.0.0.1, ports: {http: ${endpointPort}}, labels: {app: ${SERVICE}, version: v1, ASM_TRAFFIC_TAG: prod}${sa ? `, serviceAccount: ${sa}` : ""}}\n`,
     ),
     serviceEntry("productpage", sidecarInbound, {
       app: "productpage",
@@ -58,7 +75,7 @@ kind: DestinationRule
 metadata: {name: ${SERVICE}}
 spec:
   host: ${SERVICE}
-  subsets:
+${sa ? "  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n" : ""}  subsets:
   - {name: gray, labels: {version: v2}}
   - {name: prod, labels: {version: v1}}
 `,
@@ -91,6 +108,34 @@ export const lanecarLanesFallback = lanesScenario(
   { LANECAR_DATA_PATH: "node" },
 );
 
+/** One GET with headers (plaintext, or mutual TLS towards a STRICT inbound). */
+export type Get = (url: string, headers: Record<string, string>) => Promise<HttpResult>;
+
+/**
+ * Sends the run's x-request-ids through a sidecar's inbound labelled gray, so the sidecar records
+ * them (the load cycles through the same ids, so every outbound request is a correlation hit).
+ */
+export async function seedLanes(inbound: string, ids: readonly string[], get: Get): Promise<void> {
+  for (let i = 0; i < ids.length; i += 32) {
+    await Promise.all(
+      ids.slice(i, i + 32).map(async (id) => {
+        const r = await get(inbound, { "x-request-id": id, [LANE_HEADER]: "gray" });
+        if (r.status !== 200)
+          throw new Error(`seeding through the inbound listener: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+      }),
+    );
+  }
+}
+
+/** Asks the upstream (through `url`) which label a correlated request arrived with; a report note. */
+export async function laneCheck(url: string, id: string): Promise<string> {
+  const probe = await httpGet(url, { host: SERVICE_AUTHORITY, "x-request-id": id, [ECHO_HEADER]: "1" });
+  const lane = probe.headers["x-bench-lane"];
+  return probe.status === 200 && lane === "gray"
+    ? "lane check: correlated request reached the upstream labelled gray"
+    : `LANE CHECK FAILED: HTTP ${probe.status}, upstream saw ${LANE_HEADER}=${lane ?? "(none)"} (want gray)`;
+}
+
 function lanesScenario(name: string, description: string, env: Record<string, string>): Scenario {
   return {
     name,
@@ -109,38 +154,13 @@ function lanesScenario(name: string, description: string, env: Record<string, st
       );
       const inbound = `http://127.0.0.1:${s.inbound}${ctx.path}`;
       const url = `http://127.0.0.1:${s.outbound}${ctx.path}`;
-      // The load cycles through the run's x-request-ids (the same stream as every scenario's).
-      const ids = ctx.requestIds;
 
-      /** Inbound requests carrying label gray: the sidecar records them under their x-request-id. */
-      const seed = async () => {
-        for (let i = 0; i < ids.length; i += 32) {
-          await Promise.all(
-            ids.slice(i, i + 32).map(async (id) => {
-              const r = await httpGet(inbound, { "x-request-id": id, [LANE_HEADER]: "gray" });
-              if (r.status !== 200)
-                throw new Error(
-                  `seeding through the inbound listener: HTTP ${r.status} ${r.body.slice(0, 200)}`,
-                );
-            }),
-          );
-        }
-      };
+      const seed = () => seedLanes(inbound, ctx.requestIds, httpGet);
       const notes: string[] = [];
       try {
         await waitHttp(p.child, url, { headers: { host: SERVICE_AUTHORITY } });
         await seed();
-        const probe = await httpGet(url, {
-          host: SERVICE_AUTHORITY,
-          "x-request-id": ids[0]!,
-          [ECHO_HEADER]: "1",
-        });
-        const lane = probe.headers["x-bench-lane"];
-        notes.push(
-          probe.status === 200 && lane === "gray"
-            ? "lane check: correlated request reached the upstream labelled gray"
-            : `LANE CHECK FAILED: HTTP ${probe.status}, upstream saw ${LANE_HEADER}=${lane ?? "(none)"} (want gray)`,
-        );
+        notes.push(await laneCheck(url, ctx.requestIds[0]!));
       } catch (err) {
         await p.child.stop();
         const e = err as Error;

@@ -21,11 +21,17 @@ export function lanecarUnavailable(): string | undefined {
   return undefined;
 }
 
-/** A ServiceEntry with one endpoint on loopback. */
-export function serviceEntry(host: string, endpointPort: number, labels: Record<string, string>): string {
+/** A ServiceEntry with one endpoint on loopback (`serviceAccount`: the workload's, for mTLS peers). */
+export function serviceEntry(
+  host: string,
+  endpointPort: number,
+  labels: Record<string, string>,
+  serviceAccount?: string,
+): string {
   const l = Object.entries(labels)
     .map(([k, v]) => `${k}: ${v}`)
     .join(", ");
+  const sa = serviceAccount ? `, serviceAccount: ${serviceAccount}` : "";
   return `apiVersion: networking.istio.io/v1beta1
 kind: ServiceEntry
 metadata: {name: ${host}}
@@ -35,7 +41,7 @@ spec:
   resolution: STATIC
   ports: [{number: ${SERVICE_PORT}, name: http, protocol: HTTP}]
   endpoints:
-  - {address: 127.0.0.1, ports: {http: ${endpointPort}}, labels: {${l}}}
+  - {address: 127.0.0.1, ports: {http: ${endpointPort}}, labels: {${l}}${sa}}
 `;
 }
 
@@ -51,6 +57,14 @@ export interface LanecarProcess {
   admin: string;
 }
 
+/**
+ * Extra `node` flags for every Lanecar process, from `LANECAR_BENCH_NODE_ARGS` (space-separated),
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile (Node refuses `--cpu-prof` in NODE_OPTIONS).
+ */
+function nodeArgs(): string[] {
+  return (process.env.LANECAR_BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+}
+
 /** Starts `lanecar <mode> ...args --admin 127.0.0.1:<free>` and waits for `/ready` 200. */
 export async function startLanecar(
   name: string,
@@ -64,7 +78,7 @@ export async function startLanecar(
   const child = startChild(
     name,
     process.execPath,
-    [LANECAR_BIN, mode, ...args, "--admin", `127.0.0.1:${adminPort}`],
+    [...nodeArgs(), LANECAR_BIN, mode, ...args, "--admin", `127.0.0.1:${adminPort}`],
     {
       cwd: REPO_ROOT,
       env: { ...env, NODE_ENV: "production" },

@@ -2,9 +2,11 @@
  * TLS session resumption on the mesh hop (issue 15: "sessions are reused"). A client that offers
  * the session of an earlier connection must get a resumed handshake, not an alert: OpenSSL
  * refuses to resume on a server that verifies client certificates unless the context carries a
- * session-id context, and answers with an internal-error alert. The upstream pools offer their
- * saved session on every new connection, so without it every connection after the first failed
- * (found by the benchmark's `lanecar-lanes-mtls`: 503s as soon as a pool opened a second one).
+ * session-id context, and answers with an internal-error alert. A bare server TLSSocket has none
+ * (a tls.Server, which the inbound handshake now runs on, names one). The upstream pools offer
+ * their saved session on every new connection, so without it every connection after a pool's
+ * first failed (found by the benchmark's `lanecar-lanes-mtls`: 503s as soon as a pool opened a
+ * second one). A rotation swaps the secure context, so a session from before it is not resumed.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -153,6 +155,42 @@ describe("TLS session resumption between sidecars", () => {
       expect(first.session).toBeInstanceOf(Buffer);
       const again = await getOverTls(port, client, first.session);
       expect(again).toMatchObject({ status: "HTTP/1.1 200 OK", reused: true });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("after a rotation, a session from before it is not resumed (full handshake, new certificate)", async () => {
+    const dirB = identity("upstream");
+    const server = await startSidecar({
+      config: [config(1)],
+      service: "upstream",
+      namespace: "default",
+      podLabels: { app: "upstream" },
+      inbound: "127.0.0.1:0",
+      outbound: "127.0.0.1:0",
+      app: `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`,
+      admin: undefined,
+      logger: quiet,
+      mtls: { identityDir: dirB, trustDomain: "cluster.local", mode: "STRICT", pollMs: 50 },
+    });
+    const port = server.addresses.get("inbound")!.port;
+    const client = identity("productpage");
+    const fingerprint = () =>
+      (server.configDump() as { workloadCertificate: { fingerprint256: string } }).workloadCertificate
+        .fingerprint256;
+    try {
+      const first = await getOverTls(port, client);
+      const before = fingerprint();
+      issueWorkload(join(dir, "ca"), dirB, {
+        namespace: "default",
+        serviceAccount: "upstream",
+        ttlMs: 3600_000,
+      });
+      for (let i = 0; i < 100 && fingerprint() === before; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(fingerprint()).not.toBe(before);
+      const again = await getOverTls(port, client, first.session);
+      expect(again).toMatchObject({ status: "HTTP/1.1 200 OK", reused: false });
     } finally {
       await server.close();
     }
