@@ -150,17 +150,6 @@ export class MeshTls {
 
 function noop(): void {}
 
-/**
- * `sessionIdContext`: OpenSSL resumes no session on a server that verifies client certificates
- * unless its context names one (tls.Server sets it; a bare server TLSSocket does not) — without
- * it, a peer offering its saved session gets an internal-error alert instead of a resumption.
- */
 function contextOf(c: WorkloadCert): SecureContext {
-  return tls.createSecureContext({
-    cert: c.certPem,
-    key: c.keyPem,
-    ca: c.rootPem,
-    minVersion: "TLSv1.2",
-    sessionIdContext: "lanecar-mesh",
-  });
+  return tls.createSecureContext({ cert: c.certPem, key: c.keyPem, ca: c.rootPem, minVersion: "TLSv1.2" });
 }
