@@ -6,7 +6,8 @@
  * The gateway is a pod of its own; this process reaches it by IP. Walks the tour of
  * `tour-steps.ts` (start, kill, restore instances) and asserts, for each kind of user, the lanes
  * of `/api/v1/lanes` and the product page exactly, while a background client checks that no GET
- * to the gateway fails.
+ * to the gateway fails. Mutual TLS is on as in `pnpm demo` (STRICT sidecars, ISTIO_MUTUAL):
+ * plaintext to a pod is refused, and every sidecar shows its SPIFFE identity.
  *
  * Needs root and `ip netns` (CI runs as root); anywhere else it prints why and skips.
  */
@@ -14,12 +15,14 @@ import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Lanes, TOUR, USERS } from "../../examples/bookinfo/src/demo/tour-steps.js";
-import { laneOf, SERVICES } from "../../examples/bookinfo/src/topology.js";
+import { laneOf, SERVICES, spiffeIdOf } from "../../examples/bookinfo/src/topology.js";
 import { LANECAR_BIN } from "../support/lanecar.js";
 import { cleanupStale, NetLab, netnsUnavailable } from "../support/netns.js";
 import { APP_ENTRY, BookinfoPods, POD_PORTS } from "../support/pods.js";
 
 const unavailable = await netnsUnavailable();
+/** Mutual TLS runs on the codec only: the fallback-data-path project runs the pods as `--no-mtls`. */
+const MTLS = process.env.LANECAR_DATA_PATH !== "node";
 if (unavailable) console.warn(`bookinfo pod-mode e2e skipped: ${unavailable}`);
 
 const STARS: Record<string, number[]> = { v1: [5, 4], v2: [1, 2] };
@@ -97,7 +100,7 @@ describe.skipIf(unavailable !== undefined)("Bookinfo lanes demo in pod mode (net
     const stale = await cleanupStale();
     if (stale.length > 0) console.warn(`removed leftovers of crashed pod-mode runs: ${stale.join(", ")}`);
     lab = await NetLab.create();
-    pods = await BookinfoPods.create(lab);
+    pods = await BookinfoPods.create(lab, MTLS);
     await pods.startGateway();
     console.log(`pods and gateway set up in ${Date.now() - started} ms (lab ${lab.prefix}, ${lab.net}.0/24)`);
   }, 60_000);
@@ -181,9 +184,28 @@ describe.skipIf(unavailable !== undefined)("Bookinfo lanes demo in pod mode (net
     expect(listening).toContain(`127.0.0.1:${POD_PORTS.app}`);
     expect(listening).toContain(`0.0.0.0:${POD_PORTS.inbound}`);
     expect(listening.filter((a) => a.endsWith(`:${POD_PORTS.app}`))).toEqual([`127.0.0.1:${POD_PORTS.app}`]);
-    // ...so what answers on the pod IP's port 9080 is the app behind its sidecar (PREROUTING).
-    const health = await get(`http://${pods.get("details-v1").pod.ip}:${POD_PORTS.app}/health`, {});
+    // ...so what answers on the pod IP's port 9080 is the app behind its sidecar (PREROUTING),
+    // with mTLS on (STRICT) to a mesh client with mutual TLS only: plaintext gets no response.
+    const health = await pods.podGet("details-v1", "/health");
     expect(health.status).toBe(200);
-    expect(health.headers.get("x-bookinfo-served-by")).toBe("details-v1");
+    expect(health.headers["x-bookinfo-served-by"]).toBe("details-v1");
+    const plaintext = get(`http://${pods.get("details-v1").pod.ip}:${POD_PORTS.app}/health`, {});
+    if (MTLS) await expect(plaintext).rejects.toThrow();
+    else expect((await plaintext).status).toBe(200);
+  });
+
+  it(`mutual TLS ${MTLS ? "on: every sidecar presents its SPIFFE ID (STRICT), no plaintext served" : "off (fallback data path): no identity"}`, async () => {
+    for (const name of ["productpage-v1", "reviews-v2", "ratings-v1", "details-v1"]) {
+      const pod = pods.get(name);
+      const dump = JSON.parse((await get(`http://${pod.pod.ip}:${POD_PORTS.admin}/config_dump`, {})).text);
+      if (!MTLS) {
+        expect(dump.workloadCertificate, name).toBeNull();
+        continue;
+      }
+      expect(dump.workloadCertificate.spiffeId, name).toBe(spiffeIdOf(pod.instance));
+      expect(dump.workloadCertificate.inboundMode, name).toBe("STRICT");
+      expect(dump.workloadCertificate.accepted.tls, name).toBeGreaterThan(0);
+      expect(dump.workloadCertificate.accepted.plaintext, name).toBe(0);
+    }
   });
 });

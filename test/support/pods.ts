@@ -17,12 +17,30 @@
  * WorkloadEntry (pod IP, port 9080) and WorkloadGroup probe (`GET /health` on port 9080, which
  * PREROUTING sends through the sidecar to the app). Admin APIs listen on the pod IP (port 15000) so
  * the test, outside the pods, can read `/ready` and `/clusters`.
+ *
+ * Mutual TLS as in `pnpm demo`: every sidecar and the gateway get an identity (issued into the
+ * temp dir, the sidecars' owned by UID 1337 so they can read their key) and `--identity-dir`;
+ * sidecars are STRICT, so this process reaches a pod's port 9080 with mTLS (`mtlsGet`, as the
+ * gateway's identity), and a plaintext request there is refused.
  */
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type DemoIdentities, issueDemoIdentities } from "../../examples/bookinfo/src/demo/identities.js";
 import { workloadYaml } from "../../examples/bookinfo/src/demo/instance-config.js";
+import { writePlaintextConfig } from "../../examples/bookinfo/src/demo/plaintext-config.js";
 import {
   CONFIG_DIRS,
   exampleFile,
@@ -35,6 +53,7 @@ import {
   sidecarArgs,
 } from "../../examples/bookinfo/src/topology.js";
 import { CAPTURE_DEFAULTS, natTable } from "../../packages/cli/src/kube/capture-rules.js";
+import { loadWorkloadCert } from "../../packages/proxy/src/identity/index.js";
 import { LANECAR_BIN } from "./lanecar.js";
 import { must, type NetLab, type NsProcess, type Pod } from "./netns.js";
 
@@ -86,9 +105,52 @@ export interface PodInstance {
   sidecar?: NsProcess;
 }
 
-async function fetchText(url: string, timeoutMs = 2000): Promise<{ status: number; text: string }> {
+/**
+ * `GET http://<ip>:<port><path>` over mutual TLS with the identity in `identityDir` (the server's
+ * SPIFFE ID is not checked here: the chain to the root is).
+ */
+export function mtlsGet(
+  identityDir: string,
+  ip: string,
+  port: number,
+  path: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
+  const id = loadWorkloadCert(identityDir);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: ip,
+        port,
+        path,
+        cert: id.certPem,
+        key: id.keyPem,
+        ca: id.rootPem,
+        checkServerIdentity: () => undefined,
+        agent: false,
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function fetchText(
+  url: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
   const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  return { status: r.status, text: await r.text() };
+  return { status: r.status, text: await r.text(), headers: Object.fromEntries(r.headers) };
 }
 
 /** Polls `check` every `everyMs` until it returns true; throws with `what()` after `timeoutMs`. */
@@ -120,6 +182,8 @@ export class BookinfoPods {
   readonly instances = new Map<string, PodInstance>();
   gateway?: NsProcess;
   gatewayPod!: Pod;
+  /** The proxies' identities; undefined without mTLS (`create(lab, false)`, as `pnpm demo --no-mtls`). */
+  identities: DemoIdentities | undefined;
 
   private constructor(
     readonly lab: NetLab,
@@ -127,8 +191,11 @@ export class BookinfoPods {
     readonly configDir: string,
   ) {}
 
+  /** Temp dir with the identities (removed on close). */
+  private identityDir: string | undefined;
+
   /** Namespaces, hosts files and iptables for the gateway and every instance; the config. Starts nothing. */
-  static async create(lab: NetLab): Promise<BookinfoPods> {
+  static async create(lab: NetLab, mtls = true): Promise<BookinfoPods> {
     const dir = mkdtempSync(join(tmpdir(), `lanecar-pods-${lab.id}-`));
     chmodSync(dir, 0o755); // the sidecars run as UID 1337 and read the config
     const self = new BookinfoPods(lab, dir);
@@ -142,13 +209,36 @@ export class BookinfoPods {
         return { instance, pod };
       }),
     );
-    cpSync(exampleFile(CONFIG_DIRS.shared), join(dir, "shared"), { recursive: true });
+    if (mtls) {
+      cpSync(exampleFile(CONFIG_DIRS.shared), join(dir, "shared"), { recursive: true });
+      cpSync(exampleFile(CONFIG_DIRS.security), join(dir, "security"), { recursive: true });
+    } else writePlaintextConfig(join(dir, "shared"));
     mkdirSync(join(dir, "pods"));
     for (const p of pods) {
       self.instances.set(p.instance.name, p);
       writeFileSync(join(dir, "pods", `${p.instance.name}.yaml`), instanceYaml(p.instance, p.pod.ip));
     }
+    if (mtls) self.issueIdentities(lab);
     return self;
+  }
+
+  /** Identities outside the config dir (the sidecars watch that); the sidecars' readable by UID 1337. */
+  private issueIdentities(lab: NetLab): void {
+    const idDir = mkdtempSync(join(tmpdir(), `lanecar-pods-${lab.id}-identity-`));
+    chmodSync(idDir, 0o755);
+    this.identityDir = idDir;
+    this.identities = issueDemoIdentities(join(idDir, "id"));
+    chmodSync(join(idDir, "id"), 0o755);
+    for (const d of this.identities.instances.values())
+      for (const f of ["", ...readdirSync(d)]) chownSync(join(d, f), Number(PROXY_UID), Number(PROXY_UID));
+  }
+
+  /** `GET <pod ip>:9080<path>` as a mesh client: mTLS with the gateway's identity, or plaintext without mTLS. */
+  podGet(name: string, path: string, timeoutMs = 2000) {
+    const ip = this.get(name).pod.ip;
+    return this.identities
+      ? mtlsGet(this.identities.gateway, ip, POD_PORTS.app, path, timeoutMs)
+      : fetchText(`http://${ip}:${POD_PORTS.app}${path}`, timeoutMs);
   }
 
   get gatewayUrl(): string {
@@ -192,7 +282,12 @@ export class BookinfoPods {
       [
         process.execPath,
         LANECAR_BIN,
-        ...gatewayArgs([this.configDir], `0.0.0.0:${GATEWAY_PORT}`, `${ip}:${POD_PORTS.admin}`),
+        ...gatewayArgs(
+          [this.configDir],
+          `0.0.0.0:${GATEWAY_PORT}`,
+          `${ip}:${POD_PORTS.admin}`,
+          this.identities?.gateway,
+        ),
       ],
       {},
     );
@@ -225,22 +320,28 @@ export class BookinfoPods {
         "--clear-groups",
         process.execPath,
         LANECAR_BIN,
-        ...sidecarArgs(i, [this.configDir], {
-          inbound: `0.0.0.0:${POD_PORTS.inbound}`,
-          app: `http://127.0.0.1:${POD_PORTS.app}`,
-          outbound: `127.0.0.1:${POD_PORTS.outbound}`,
-          admin: `${pod.ip}:${POD_PORTS.admin}`,
-        }),
+        ...sidecarArgs(
+          i,
+          [this.configDir],
+          {
+            inbound: `0.0.0.0:${POD_PORTS.inbound}`,
+            app: `http://127.0.0.1:${POD_PORTS.app}`,
+            outbound: `127.0.0.1:${POD_PORTS.outbound}`,
+            admin: `${pod.ip}:${POD_PORTS.admin}`,
+          },
+          this.identities?.instances.get(name),
+        ),
       ],
       {},
     );
     await this.waitReady(p.sidecar, `http://${pod.ip}:${POD_PORTS.admin}`);
     const app = p.app;
     await until(
-      () => `${name}: GET http://${pod.ip}:${POD_PORTS.app}/health through the sidecar\n${app.output()}`,
+      () =>
+        `${name}: GET https://${pod.ip}:${POD_PORTS.app}/health (mTLS) through the sidecar\n${app.output()}`,
       async () => {
         if (app.exited()) throw new Error(`${app.name} exited:\n${app.output()}`);
-        return (await fetchText(`http://${pod.ip}:${POD_PORTS.app}/health`, 1000)).status === 200;
+        return (await this.podGet(name, "/health", 1000)).status === 200;
       },
       15_000,
     );
@@ -326,6 +427,7 @@ export class BookinfoPods {
       await this.lab.destroy();
     } finally {
       rmSync(this.configDir, { recursive: true, force: true });
+      if (this.identityDir) rmSync(this.identityDir, { recursive: true, force: true });
     }
   }
 }

@@ -21,6 +21,9 @@ export const SERVICE_PORT = 9080;
 export const LANE_LABEL = "x-asm-prefer-tag";
 /** The pod label that says which lane an instance belongs to (ASM traffic lanes). */
 export const LANE_POD_LABEL = "ASM_TRAFFIC_TAG";
+/** SPIFFE trust domain of the demo's mesh (Istio's default). */
+export const TRUST_DOMAIN = "cluster.local";
+
 /** Every service has an instance in the baseline lane; fallback goes there. */
 export const BASELINE_LANE: LaneName = "prod";
 
@@ -109,6 +112,12 @@ export const INSTANCES: readonly Instance[] = [
 export const GATEWAY = {
   /** `metadata.name` of the Gateway resource (`--gateway`). */
   name: "bookinfo-gateway",
+  /**
+   * Whose certificate the gateway presents to the mesh: Istio's ingress gateway's (namespace
+   * istio-system, the service account Istio's charts give it), so AuthorizationPolicies written
+   * for Istio's ingress gateway match it unchanged.
+   */
+  identity: { namespace: "istio-system", serviceAccount: "istio-ingressgateway-service-account" },
   listen: { host: "127.0.0.1", port: 8080 },
   admin: { host: "127.0.0.1", port: 15000 },
   /** Matches the Gateway's `selector` (Istio's ingress gateway). No lane label: the edge decides. */
@@ -119,6 +128,8 @@ export const GATEWAY = {
 export const CONFIG_DIRS = {
   /** Routing and lanes, the same in every mode: TrafficLabel, DestinationRules, VirtualServices, Gateway, ServiceEntries. */
   shared: "config/shared",
+  /** Mesh security policy: the namespace's PeerAuthentication (STRICT); left out with `--no-mtls`. */
+  security: "config/security",
   /** Where instances are in process mode: one file per instance (WorkloadEntry + WorkloadGroup). */
   process: "config/process",
   /** Where instances are in docker-compose: one file per instance. */
@@ -157,6 +168,16 @@ export function podLabels(i: Instance): Record<string, string> {
   return { app: i.service, version: i.version, [LANE_POD_LABEL]: i.lane };
 }
 
+/** The Kubernetes service account of a service's pods, as Istio's bookinfo.yaml names it. */
+export function serviceAccountOf(service: ServiceName): string {
+  return `bookinfo-${service}`;
+}
+
+/** `spiffe://cluster.local/ns/default/sa/bookinfo-reviews`: what an instance's certificate says. */
+export function spiffeIdOf(i: Instance): string {
+  return `spiffe://${TRUST_DOMAIN}/ns/${NAMESPACE}/sa/${serviceAccountOf(i.service)}`;
+}
+
 /** `k=v,k=v` for `--pod-labels`. */
 export function podLabelsFlag(labels: Readonly<Record<string, string>>): string {
   return Object.entries(labels)
@@ -182,11 +203,20 @@ export function processAddresses(ports: Ports): SidecarAddresses {
   };
 }
 
+/**
+ * `--identity-dir DIR` (the workload certificate), or nothing without an identity. The inbound
+ * mode comes from the PeerAuthentication in config/security (STRICT), not from a flag.
+ */
+export function identityArgs(identityDir: string | undefined): string[] {
+  return identityDir ? ["--identity-dir", identityDir] : [];
+}
+
 /** Arguments of `lanecar` for the sidecar of an instance (process mode unless told otherwise). */
 export function sidecarArgs(
   i: Instance,
   config: readonly string[],
   at: SidecarAddresses = processAddresses(i.ports),
+  identityDir?: string,
 ): string[] {
   return [
     "sidecar",
@@ -205,6 +235,7 @@ export function sidecarArgs(
     at.outbound,
     "--admin",
     at.admin,
+    ...identityArgs(identityDir),
   ];
 }
 
@@ -213,6 +244,7 @@ export function gatewayArgs(
   config: readonly string[],
   listen = `${GATEWAY.listen.host}:${GATEWAY.listen.port}`,
   admin = `${GATEWAY.admin.host}:${GATEWAY.admin.port}`,
+  identityDir?: string,
 ): string[] {
   return [
     "gateway",
@@ -227,6 +259,7 @@ export function gatewayArgs(
     listen,
     "--admin",
     admin,
+    ...identityArgs(identityDir),
   ];
 }
 

@@ -1,10 +1,12 @@
 /**
  * Where an instance is, in Istio terms: a WorkloadEntry (address, port, the pod's labels) and a
- * WorkloadGroup whose probe goes to that same address and port. `config/process/*.yaml` are
+ * WorkloadGroup whose probe goes to that same address and port. `serviceAccount` names the
+ * identity its mutual-TLS certificate must carry (`bookinfo-<service>`, as Istio's bookinfo.yaml);
+ * callers check it. `config/process/*.yaml` are
  * `instanceConfigYaml`'s output for the default port plan (a test keeps them equal); the demo
  * runner writes the same for free ports, and the pod-mode test for pod IPs.
  */
-import { type Instance, type Ports, podLabels } from "../topology.js";
+import { type Instance, type Ports, podLabels, serviceAccountOf } from "../topology.js";
 
 /** Probe timing of every instance: two failures two seconds apart mark an instance down. */
 export const PROBE = {
@@ -29,6 +31,7 @@ spec:
   address: ${address}
   ports: { http: ${port} }
   labels: ${flow(podLabels(i))}
+  serviceAccount: ${serviceAccountOf(i.service)}
 ---
 apiVersion: networking.istio.io/v1beta1
 kind: WorkloadGroup

@@ -9,6 +9,13 @@
  * - `free`: free ports from the OS, with the same shared config plus per-instance files written
  *   into a temp folder, so a test never collides with a demo that is already running.
  *
+ * Mutual TLS is on by default: the runner issues a fresh root and one identity per instance and
+ * for the gateway (identities.ts) into `.run/identity` (default plan) or the temp folder, and
+ * every sidecar and the gateway get `--identity-dir`; the config's DestinationRules say
+ * ISTIO_MUTUAL and its PeerAuthentication (config/security) STRICT. `mtls: false` runs the same
+ * demo in plaintext (`pnpm demo --no-mtls`): a generated copy of config/shared with `tls.mode:
+ * DISABLE`, and no config/security.
+ *
  * Every child is killed when the runner stops, and also (SIGKILL) if the runner's own process
  * exits without stopping it, so nothing is left behind.
  */
@@ -29,7 +36,9 @@ import {
   processAddresses,
   sidecarArgs,
 } from "../topology.js";
+import { type DemoIdentities, issueDemoIdentities } from "./identities.js";
 import { instanceConfigYaml } from "./instance-config.js";
+import { writePlaintextConfig } from "./plaintext-config.js";
 
 export const LANECAR_BIN = exampleFile("../../packages/cli/bin/lanecar.js");
 export const SERVICE_JS = exampleFile("dist/service.js");
@@ -45,6 +54,8 @@ export interface RunnerOptions {
   readyTimeoutMs?: number;
   /** Extra environment of apps, by instance name, e.g. `{ "reviews-v2": { FAIL_PERCENT: "25" } }`. */
   appEnv?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Mutual TLS between every proxy (identities issued at start). Default true. */
+  mtls?: boolean;
 }
 
 /** One child process with its log and the tail of its output for error messages. */
@@ -114,6 +125,10 @@ export class BookinfoRunner {
   private gateway: Child | undefined;
   private stopped = false;
   private appExtraEnv: Readonly<Record<string, Readonly<Record<string, string>>>> = {};
+  /** The identities every proxy runs with; undefined with `mtls: false`. */
+  identities: DemoIdentities | undefined;
+  /** How long issuing the identities took (ms). */
+  identityMs = 0;
 
   private constructor(
     readonly plan: ReadonlyMap<string, Ports>,
@@ -137,6 +152,7 @@ export class BookinfoRunner {
   private static async choosePorts(opts: RunnerOptions): Promise<BookinfoRunner> {
     const log = opts.log ?? (() => {});
     const readyTimeoutMs = opts.readyTimeoutMs ?? 20_000;
+    const mtls = opts.mtls ?? true;
     if ((opts.ports ?? "default") === "default") {
       const plan = new Map(INSTANCES.map((i) => [i.name, i.ports] as const));
       const all = [GATEWAY.listen.port, GATEWAY.admin.port, ...[...plan.values()].flatMap(portList)];
@@ -148,16 +164,23 @@ export class BookinfoRunner {
         );
       const logDir = opts.logDir ?? exampleFile(".run/logs");
       mkdirSync(logDir, { recursive: true });
-      return new BookinfoRunner(
+      // Without mTLS the shared config is a generated copy; the instances' files stay the checked-in ones.
+      const tempDir = mtls ? undefined : mkdtempSync(join(tmpdir(), "lanecar-bookinfo-"));
+      const config = tempDir
+        ? [writePlaintextConfig(join(tempDir, "shared")), exampleFile(CONFIG_DIRS.process)]
+        : [exampleFile("config")]; // shared + security + process
+      const runner = new BookinfoRunner(
         plan,
         GATEWAY.listen.port,
         GATEWAY.admin.port,
-        [exampleFile("config")],
+        config,
         logDir,
-        undefined,
+        tempDir,
         log,
         readyTimeoutMs,
       );
+      if (mtls) runner.issueIdentities(exampleFile(".run/identity"));
+      return runner;
     }
     const ports = await freePorts(2 + INSTANCES.length * 4);
     const plan = new Map<string, Ports>();
@@ -177,16 +200,35 @@ export class BookinfoRunner {
       writeFileSync(join(instancesDir, `${i.name}.yaml`), instanceConfigYaml(i, plan.get(i.name)!));
     const logDir = opts.logDir ?? join(tempDir, "logs");
     mkdirSync(logDir, { recursive: true });
-    return new BookinfoRunner(
+    const mesh = mtls
+      ? [exampleFile(CONFIG_DIRS.shared), exampleFile(CONFIG_DIRS.security)]
+      : [writePlaintextConfig(join(tempDir, "shared"))];
+    const runner = new BookinfoRunner(
       plan,
       ports[0]!,
       ports[1]!,
-      [exampleFile(CONFIG_DIRS.shared), instancesDir],
+      [...mesh, instancesDir],
       logDir,
       tempDir,
       log,
       readyTimeoutMs,
     );
+    if (mtls) runner.issueIdentities(join(tempDir, "identity"));
+    return runner;
+  }
+
+  private issueIdentities(dir: string): void {
+    const t0 = performance.now();
+    this.identities = issueDemoIdentities(dir);
+    this.identityMs = performance.now() - t0;
+    this.log(
+      `issued ${this.identities.spiffeIds.size} workload identities in ${this.identityMs.toFixed(0)} ms (root and certificates in ${dir})`,
+    );
+  }
+
+  /** Identity folder of an instance (`--identity-dir`), when mTLS is on. */
+  identityDirOf(name: string): string | undefined {
+    return this.identities?.instances.get(name);
   }
 
   get gatewayUrl(): string {
@@ -224,7 +266,12 @@ export class BookinfoRunner {
     const child = this.spawn(
       "gateway",
       LANECAR_BIN,
-      gatewayArgs(this.config, `${GATEWAY.listen.host}:${this.gatewayPort}`, this.gatewayAdmin),
+      gatewayArgs(
+        this.config,
+        `${GATEWAY.listen.host}:${this.gatewayPort}`,
+        this.gatewayAdmin,
+        this.identities?.gateway,
+      ),
     );
     this.gateway = child;
     await this.waitFor(child, `http://${this.gatewayAdmin}/ready`);
@@ -244,7 +291,7 @@ export class BookinfoRunner {
     const sidecar = this.spawn(
       `${name}-sidecar`,
       LANECAR_BIN,
-      sidecarArgs(i, this.config, processAddresses(ports)),
+      sidecarArgs(i, this.config, processAddresses(ports), this.identityDirOf(name)),
     );
     this.pods.set(name, { instance: i, app, sidecar });
     await Promise.all([

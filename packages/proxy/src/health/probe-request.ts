@@ -6,11 +6,15 @@
  * - status 200–399 is success, anything else, a connect error or no response headers within
  *   `probe.timeoutMs` is failure; redirects are not followed;
  * - HTTPS probes do not verify the certificate (as the kubelet);
+ * - to a mutual-TLS (ISTIO_MUTUAL) endpoint the probe rides the cluster's transport, as Envoy's
+ *   active health checks do: mTLS with the workload identity and the peer's SPIFFE check (`tls`);
+ *   a STRICT sidecar would refuse a plaintext probe and every instance would look down;
  * - a fresh connection per probe (no agent, `Connection: close`), so a probe never rides on or
  *   keeps open a pooled connection and a dead endpoint cannot hide behind one.
  */
 import { type ClientRequest, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
+import type { PeerCertificate, SecureContext } from "node:tls";
 import type { Endpoint, Probe } from "@lanecar/core";
 
 export const PROBE_USER_AGENT = "lanecar-probe/1";
@@ -28,8 +32,21 @@ export interface ProbeOutcome {
   detail: number | string;
 }
 
+/** Mutual TLS for a probe: the workload identity's context and the peer check of its pools. */
+export interface ProbeTls {
+  secureContext: SecureContext;
+  checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** SNI, only when the plan configures one (mesh peers are told apart by certificate). */
+  servername?: string;
+}
+
 /** Starts one probe; `done` is called exactly once unless the returned cancel runs first. */
-export function sendProbe(ep: Endpoint, probe: Probe, done: (o: ProbeOutcome) => void): () => void {
+export function sendProbe(
+  ep: Endpoint,
+  probe: Probe,
+  done: (o: ProbeOutcome) => void,
+  tls?: ProbeTls,
+): () => void {
   let finished = false;
   let req: ClientRequest | undefined;
   const finish = (o: ProbeOutcome) => {
@@ -47,7 +64,7 @@ export function sendProbe(ep: Endpoint, probe: Probe, done: (o: ProbeOutcome) =>
   const headers: OutgoingHttpHeaders = { "user-agent": PROBE_USER_AGENT, connection: "close", accept: "*/*" };
   for (const [name, value] of probe.headers) headers[name.toLowerCase()] = value;
   headers[PROBE_HEADER] = "1";
-  const send = probe.scheme === "HTTPS" ? httpsRequest : httpRequest;
+  const send = probe.scheme === "HTTPS" || tls ? httpsRequest : httpRequest;
   try {
     req = send({
       host: probe.host ?? ep.address,
@@ -56,7 +73,11 @@ export function sendProbe(ep: Endpoint, probe: Probe, done: (o: ProbeOutcome) =>
       method: "GET",
       headers,
       agent: false,
-      ...(probe.scheme === "HTTPS" ? { rejectUnauthorized: false } : {}),
+      ...(tls
+        ? { ...tls, rejectUnauthorized: true }
+        : probe.scheme === "HTTPS"
+          ? { rejectUnauthorized: false }
+          : {}),
     });
   } catch (err) {
     clearTimeout(timer);

@@ -127,7 +127,8 @@ export class ProxyProcess {
     this.dns.setNames(config.current.registry.dnsNames());
     const credentials = opts.credentialsDir ? new CredentialStore(opts.credentialsDir) : undefined;
     const pools = new UpstreamPools({ ...POOL_DEFAULTS, lookup: this.dns.lookup, mesh, credentials });
-    this.wiring = createWiring(config.current, opts, pools.connectFailures);
+    // Probes ride mTLS only with an identity; without one the data path's 503 UF says why.
+    this.wiring = createWiring(config.current, opts, pools.connectFailures, mesh ? pools.plans : undefined);
     this.rt = {
       config,
       pools,

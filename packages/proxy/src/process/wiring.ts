@@ -5,8 +5,10 @@
 import type { ConfigSnapshot } from "@lanecar/core";
 import { CorrelationStore } from "../correlation/index.js";
 import { HealthMonitor } from "../health/index.js";
+import { MeshProbes } from "../health/mesh-probes.js";
 import type { CorrelationStoreLike, MetricsSink } from "../runtime.js";
 import { IstioMetrics } from "../telemetry/index.js";
+import type { TlsPlans } from "../upstream/tls-plan.js";
 import type { UpstreamHealth } from "../upstream/upstream-health.js";
 import { fullGc } from "./idle-gc.js";
 import type { ProcessOptions } from "./proxy-process.js";
@@ -28,8 +30,12 @@ export function createWiring(
   initial: ConfigSnapshot,
   opts: Pick<ProcessOptions, "correlation">,
   connectFailures: { connect: number; tls: number } = { connect: 0, tls: 0 },
+  plans?: TlsPlans,
 ): Wiring {
-  const monitor = new HealthMonitor();
+  // Probes to ISTIO_MUTUAL endpoints speak mTLS (a STRICT callee refuses plaintext ones).
+  const probes = new MeshProbes(plans);
+  probes.update(initial);
+  const monitor = new HealthMonitor({ prober: { send: probes.send } });
   const store = new CorrelationStore({
     maxEntries: opts.correlation?.maxEntries,
     ttlMs: opts.correlation?.ttlMs,
@@ -45,7 +51,10 @@ export function createWiring(
     health: monitor.state,
     correlation: store,
     metrics,
-    onConfig: (snap) => monitor.update(snap.registry.allEndpoints()),
+    onConfig: (snap) => {
+      probes.update(snap);
+      monitor.update(snap.registry.allEndpoints());
+    },
     configReload: (result) => metrics.configReloads.labels(result).inc(),
     renderMetrics: () => {
       metrics.correlationLookups.labels("hit").value = store.hits;
