@@ -35,7 +35,15 @@ export default defineConfig({
         test: {
           name: "fallback-data-path",
           include: ["test/e2e/**/*.test.ts", "test/hardening/**/*.test.ts"],
-          exclude: ["test/e2e/data-path.test.ts"],
+          // Files whose every Lanecar process is pinned to the codec (mutual TLS runs only there)
+          // would only run the same thing twice.
+          exclude: [
+            "test/e2e/data-path.test.ts",
+            "test/e2e/mtls-faults.test.ts",
+            "test/e2e/mtls-identity.test.ts",
+            "test/e2e/mtls-openssl.test.ts",
+            "test/e2e/mtls-rotation.test.ts",
+          ],
           env: { LANECAR_DATA_PATH: "node" },
         },
       },
