@@ -186,8 +186,15 @@ describe("KubernetesSource", () => {
     (bad.spec as { http: { route: { weight?: number }[] }[] }).http[0]!.route[0]!.weight = -1;
     api.apply(bad);
     api.apply(service("ratings"));
-    await until(() => s.current.registry.hasService("ratings.default.svc.cluster.local"), "ratings");
-    const dump = s.dump() as { rejected: { resource: string; errors: string[] }[] };
+    type Dump = { rejected: { resource: string; errors: string[] }[] };
+    // Each kind has its own watch: the Service's event may be applied before the VirtualService's.
+    await until(
+      () =>
+        s.current.registry.hasService("ratings.default.svc.cluster.local") &&
+        (s.dump() as Dump).rejected.length > 0,
+      "ratings and the rejected VirtualService",
+    );
+    const dump = s.dump() as Dump;
     expect(dump.rejected).toEqual([
       {
         resource: "VirtualService/default/ratings",
