@@ -4,15 +4,14 @@ export {
   Authorizer,
   type AuthzAction,
   type AuthzDecision,
-  type AuthzProblem,
   type AuthzRequest,
-  checkAuthorizationPolicy,
   type NamedPolicy,
   policyApplies,
   principalNamespace,
   ROOT_NAMESPACE,
   type Workload,
 } from "./authorization-policy.js";
+export { type AuthzProblem, checkAuthorizationPolicy } from "./authorization-policy-check.js";
 export {
   checkPeerAuthentication,
   type MtlsDecision,

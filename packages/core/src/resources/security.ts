@@ -4,15 +4,15 @@
  * from the pure checks in ../authz, whose problems are reported at their field paths. The
  * sidecar's inbound listener enforces them (proxy inbound/inbound-security.ts).
  */
-import {
-  type AuthorizationPolicySpec,
-  type AuthzAction,
-  type AuthzCondition,
-  type AuthzOperation,
-  type AuthzRule,
-  type AuthzSource,
-  checkAuthorizationPolicy,
+import type {
+  AuthorizationPolicySpec,
+  AuthzAction,
+  AuthzCondition,
+  AuthzOperation,
+  AuthzRule,
+  AuthzSource,
 } from "../authz/authorization-policy.js";
+import { checkAuthorizationPolicy } from "../authz/authorization-policy-check.js";
 import { checkPeerAuthentication, type PeerAuthenticationSpec } from "../authz/peer-authentication.js";
 import type { Check, Obj } from "./check.js";
 import { joinPath } from "./source.js";

@@ -9,9 +9,9 @@ import {
   type AuthorizationPolicySpec,
   Authorizer,
   type AuthzRequest,
-  checkAuthorizationPolicy,
   type NamedPolicy,
 } from "../../src/authz/authorization-policy.js";
+import { checkAuthorizationPolicy } from "../../src/authz/authorization-policy-check.js";
 import {
   checkPeerAuthentication,
   mtlsModeFor,
