@@ -5,7 +5,7 @@
  * the TLS reason in the body. The DestinationRule's `trafficPolicy.tls.mode: ISTIO_MUTUAL` selects
  * mutual TLS; the route path is the real one (RoutedListener → Exchange → pools).
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -13,10 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initCa, issueWorkload } from "../../src/identity/index.js";
 import type { ProxyProcess } from "../../src/process/proxy-process.js";
-import { startSidecar } from "../../src/process/sidecar.js";
-
-const quiet = { info: () => {}, error: () => {} };
-const HOST = "upstream.default.svc.cluster.local";
+import { HOST, istioMutualConfig, meshSidecar } from "./mesh-sidecars.js";
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), "lanecar-mtls-chain-"));
@@ -43,48 +40,9 @@ afterAll(async () => {
   await new Promise<void>((r) => app.close(() => r()));
 });
 
-function config(port: number): string {
-  const dir = tmp();
-  writeFileSync(
-    join(dir, "config.yaml"),
-    `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: upstream, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9080, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${port} } }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: upstream, namespace: default }
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    tls: { mode: ISTIO_MUTUAL }
-`,
-  );
-  return dir;
-}
-
-function sidecar(service: string, cfg: string, identityDir: string | undefined): Promise<ProxyProcess> {
-  return startSidecar({
-    config: [cfg],
-    service,
-    namespace: "default",
-    podLabels: { app: service },
-    inbound: "127.0.0.1:0",
-    outbound: "127.0.0.1:0",
-    app: `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`,
-    admin: undefined,
-    logger: quiet,
-    mtls: identityDir
-      ? { identityDir, trustDomain: "cluster.local", mode: "STRICT", pollMs: 1000 }
-      : undefined,
-  });
-}
+const config = (port: number): string => istioMutualConfig(tmp(), port);
+const sidecar = (service: string, cfg: string, identityDir: string | undefined): Promise<ProxyProcess> =>
+  meshSidecar(service, cfg, (app.address() as net.AddressInfo).port, identityDir);
 
 /** TLS record types in a byte stream (RFC 8446 §5.1); throws at a byte that starts no record. */
 function recordTypes(stream: Buffer): number[] {

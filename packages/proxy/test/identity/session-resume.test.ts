@@ -8,7 +8,7 @@
  * first failed (found by the benchmark's `lanecar-lanes-mtls`: 503s as soon as a pool opened a
  * second one). A rotation swaps the secure context, so a session from before it is not resumed.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import type net from "node:net";
 import { tmpdir } from "node:os";
@@ -18,9 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initCa, issueWorkload, loadWorkloadCert } from "../../src/identity/index.js";
 import type { ProxyProcess } from "../../src/process/proxy-process.js";
 import { startSidecar } from "../../src/process/sidecar.js";
+import { HOST, istioMutualConfig, meshSidecar } from "./mesh-sidecars.js";
 
 const quiet = { info: () => {}, error: () => {} };
-const HOST = "upstream.default.svc.cluster.local";
 
 let dir: string;
 let app: http.Server;
@@ -46,46 +46,9 @@ afterAll(async () => {
   await new Promise<void>((r) => app.close(() => r()));
 });
 
-function config(inboundPort: number): string {
-  const cfg = mkdtempSync(join(dir, "cfg-"));
-  writeFileSync(
-    join(cfg, "config.yaml"),
-    `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: upstream, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: 9080, name: http, protocol: HTTP }]
-  endpoints: [{ address: 127.0.0.1, ports: { http: ${inboundPort} } }]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: upstream, namespace: default }
-spec:
-  host: ${HOST}
-  trafficPolicy:
-    tls: { mode: ISTIO_MUTUAL }
-`,
-  );
-  return cfg;
-}
-
-function sidecar(service: string, cfg: string, identityDir: string): Promise<ProxyProcess> {
-  return startSidecar({
-    config: [cfg],
-    service,
-    namespace: "default",
-    podLabels: { app: service },
-    inbound: "127.0.0.1:0",
-    outbound: "127.0.0.1:0",
-    app: `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`,
-    admin: undefined,
-    logger: quiet,
-    mtls: { identityDir, trustDomain: "cluster.local", mode: "STRICT", pollMs: 1000 },
-  });
-}
+const config = (port: number): string => istioMutualConfig(dir, port);
+const sidecar = (service: string, cfg: string, identityDir: string | undefined): Promise<ProxyProcess> =>
+  meshSidecar(service, cfg, (app.address() as net.AddressInfo).port, identityDir);
 
 interface Got {
   status: string;
